@@ -1,0 +1,100 @@
+"""Typed, validated config: YAML files plus dotted `key=value` overrides, errors that name the key.
+
+Each stage defines its own pydantic model next to its code (`curate.config`, `train.config`, ...);
+this module holds what they share: loading, overriding, and turning pydantic's errors into one
+message that names the dotted key the user must change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from seedtune.errors import ConfigError, InputError
+
+T = TypeVar("T", bound=BaseModel)
+
+
+class StrictModel(BaseModel):
+    """Base for config sections: unknown keys are errors (a typo must not be silently ignored)."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.exists():
+        raise InputError("file not found", path=path, hint="check the path")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise InputError(f"not valid YAML: {getattr(exc, 'problem', exc)}", path=path,
+                         line=mark.line + 1 if mark else None, hint="fix the YAML syntax at that line") from exc
+    if not isinstance(data, dict):
+        raise InputError("the top level must be a mapping of keys to values", path=path)
+    return data
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """'train.lora_r=8' -> (['train', 'lora_r'], 8). Values are parsed as YAML scalars/lists."""
+    if "=" not in text or text.startswith("="):
+        raise ConfigError(f"override {text!r} is not of the form key=value",
+                          hint="write overrides as dotted.key=value, e.g. train.learning_rate=2e-4")
+    key, raw = text.split("=", 1)
+    try:
+        value = yaml.safe_load(raw) if raw else ""
+    except yaml.YAMLError:
+        value = raw
+    return key.strip().split("."), value
+
+
+def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    """Apply dotted overrides to a nested dict (in place) and return it."""
+    for text in overrides:
+        keys, value = parse_override(text)
+        node = data
+        for k in keys[:-1]:
+            child = node.get(k)
+            if child is None:
+                child = node[k] = {}
+            if not isinstance(child, dict):
+                raise ConfigError(f"cannot set a sub-key of a {type(child).__name__}", key=".".join(keys))
+            node = child
+        node[keys[-1]] = value
+    return data
+
+
+def validate(model: type[T], data: dict[str, Any], *, source: str | None = None, prefix: str = "") -> T:
+    """Validate `data` against `model`; the first error names its dotted key and the allowed values."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = ".".join(str(p) for p in ((prefix,) if prefix else ()) + tuple(err["loc"]))
+        where = f" (in {source})" if source else ""
+        message = err["msg"]
+        if err["type"] == "extra_forbidden":
+            parent = model
+            for part in err["loc"][:-1]:
+                field = getattr(parent, "model_fields", {}).get(part)
+                ann = getattr(field, "annotation", None) if field else None
+                parent = ann if isinstance(ann, type) and issubclass(ann, BaseModel) else parent
+            known = ", ".join(getattr(parent, "model_fields", {}))
+            message = f"unknown key{where}; known keys here: {known}"
+        else:
+            message = f"{message}{where}; got {err.get('input')!r}"
+        raise ConfigError(message, key=key, hint="fix the YAML or pass an override like key=value") from None
+
+
+def load_config(model: type[T], path: str | Path | None = None, overrides: Sequence[str] = (), section: str | None = None) -> T:
+    """Load YAML (optionally one `section` of it), apply overrides, validate."""
+    data = load_yaml(path) if path else {}
+    if section:
+        data = data.get(section, {}) or {}
+    apply_overrides(data, overrides)
+    return validate(model, data, source=str(path) if path else None, prefix=section or "")

@@ -1,0 +1,127 @@
+"""File primitives every stage uses: atomic writes and append-only JSONL.
+
+Outputs are written to a temporary file in the same directory and renamed into place, so an
+interrupted write never leaves half a file, and we never truncate a user's file before the new
+content is complete. Append-only JSONL (for resumable generation) flushes and fsyncs per batch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import IO, Any
+
+
+@contextlib.contextmanager
+def atomic_writer(path: str | Path, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO[Any]]:
+    """Open a temporary sibling of `path` for writing; rename it over `path` only on success."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode, encoding=None if "b" in mode else encoding) as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def write_text(path: str | Path, text: str) -> None:
+    with atomic_writer(path) as handle:
+        handle.write(text)
+
+
+def write_json(path: str | Path, obj: Any, indent: int = 2) -> None:
+    with atomic_writer(path) as handle:
+        json.dump(obj, handle, ensure_ascii=False, indent=indent, default=_json_default)
+        handle.write("\n")
+
+
+def write_jsonl(path: str | Path, rows: Iterable[Any]) -> int:
+    """Write rows (dicts or objects with `to_dict`) as JSONL atomically; returns the row count."""
+    count = 0
+    with atomic_writer(path) as handle:
+        for row in rows:
+            handle.write(dumps_line(row))
+            count += 1
+    return count
+
+
+def dumps_line(row: Any) -> str:
+    if hasattr(row, "to_dict"):
+        row = row.to_dict()
+    return json.dumps(row, ensure_ascii=False, default=_json_default) + "\n"
+
+
+class JsonlAppender:
+    """Append-only JSONL that survives SIGKILL: each `append_batch` is flushed and fsynced.
+
+    On open, a trailing partial line (from a kill mid-write) is cut off so the file always ends
+    on a whole record; `existing()` returns the records already there, for resuming.
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._repair_tail()
+        self._handle = self.path.open("a", encoding="utf-8")
+
+    def _repair_tail(self) -> None:
+        if not self.path.exists():
+            return
+        data = self.path.read_bytes()
+        if data and not data.endswith(b"\n"):
+            keep = data.rfind(b"\n") + 1
+            with self.path.open("r+b") as handle:
+                handle.truncate(keep)
+
+    def existing(self) -> list[dict]:
+        rows = []
+        with self.path.open(encoding="utf-8") as handle:
+            for line in handle:
+                if line.strip():
+                    rows.append(json.loads(line))
+        return rows
+
+    def append_batch(self, rows: Iterable[Any]) -> None:
+        for row in rows:
+            self._handle.write(dumps_line(row))
+        self._handle.flush()
+        os.fsync(self._handle.fileno())
+
+    def close(self) -> None:
+        self._handle.close()
+
+    def __enter__(self) -> "JsonlAppender":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, Path):
+        return str(obj)
+    if hasattr(obj, "to_dict"):
+        return obj.to_dict()
+    if hasattr(obj, "model_dump"):
+        return obj.model_dump(mode="json")
+    raise TypeError(f"cannot serialise {type(obj).__name__} to JSON")

@@ -1,0 +1,9 @@
+"""Teachers: anything that turns chat requests into completions (local model, HTTP endpoint, script).
+
+The protocol is deliberately small — `generate(requests) -> completions` — so caching, rate
+limits and batching live inside implementations or in the `CachedTeacher` wrapper, not in callers.
+"""
+
+from seedtune.teachers.base import Completion, Request, ScriptedTeacher, Teacher
+
+__all__ = ["Completion", "Request", "ScriptedTeacher", "Teacher"]

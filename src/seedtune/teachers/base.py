@@ -1,0 +1,111 @@
+"""The Teacher protocol, its request/completion types, and the scripted teacher used in tests."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from seedtune.errors import SeedtuneError
+
+
+@dataclass(frozen=True)
+class Request:
+    """One chat request. `prompt` (raw text completion) is used instead of `messages` when set."""
+
+    messages: tuple[tuple[str, str], ...] = ()
+    prompt: str | None = None
+    max_tokens: int = 256
+    temperature: float = 0.7
+    top_p: float = 1.0
+    n: int = 1
+    seed: int | None = None
+    stop: tuple[str, ...] = ()
+
+    @classmethod
+    def chat(cls, messages: Sequence[dict[str, str]], **params: Any) -> "Request":
+        return cls(messages=tuple((m["role"], m["content"]) for m in messages),
+                   **{k: tuple(v) if k == "stop" else v for k, v in params.items()})
+
+    @classmethod
+    def user(cls, text: str, system: str | None = None, **params: Any) -> "Request":
+        msgs = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": text}]
+        return cls.chat(msgs, **params)
+
+    def message_dicts(self) -> list[dict[str, str]]:
+        return [{"role": r, "content": c} for r, c in self.messages]
+
+    def key(self, model_id: str) -> str:
+        """Cache key: hash of model id + messages/prompt + every sampling parameter + seed + n."""
+        payload = {"model": model_id, **asdict(self)}
+        blob = json.dumps(payload, ensure_ascii=False, sort_keys=True).encode("utf-8")
+        return hashlib.sha256(blob).hexdigest()
+
+
+@dataclass
+class Completion:
+    texts: list[str]
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    finish_reasons: list[str] = field(default_factory=list)
+    cached: bool = False
+    key: str = ""
+
+    @property
+    def text(self) -> str:
+        return self.texts[0] if self.texts else ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@runtime_checkable
+class Teacher(Protocol):
+    model_id: str
+
+    def generate(self, requests: Sequence[Request]) -> list[Completion]:
+        """Answer every request, in order. Implementations batch or run concurrently inside."""
+        ...
+
+
+Reply = str | Callable[[Request], str]
+
+
+class ScriptedTeacher:
+    """Replays queued replies in order — deterministic tests without a model.
+
+    `enqueue("text")` queues a fixed answer; `enqueue(fn)` computes one from the request. With
+    `default` set, an empty queue answers with it instead of failing. `seen` records requests.
+    """
+
+    def __init__(self, replies: Sequence[Reply] = (), model_id: str = "scripted", default: Reply | None = None):
+        self.model_id = model_id
+        self.queue: deque[Reply] = deque(replies)
+        self.default = default
+        self.seen: list[Request] = []
+
+    def enqueue(self, *replies: Reply) -> "ScriptedTeacher":
+        self.queue.extend(replies)
+        return self
+
+    def _next(self, request: Request) -> str:
+        if self.queue:
+            reply = self.queue.popleft()
+        elif self.default is not None:
+            reply = self.default
+        else:
+            raise SeedtuneError("scripted teacher ran out of replies", hint="enqueue more replies in the test")
+        return reply(request) if callable(reply) else reply
+
+    def generate(self, requests: Sequence[Request]) -> list[Completion]:
+        out = []
+        for request in requests:
+            self.seen.append(request)
+            texts = [self._next(request) for _ in range(request.n)]
+            out.append(Completion(texts=texts, prompt_tokens=sum(len(c.split()) for _, c in request.messages),
+                                  completion_tokens=sum(len(t.split()) for t in texts),
+                                  finish_reasons=["stop"] * len(texts), key=request.key(self.model_id)))
+        return out
