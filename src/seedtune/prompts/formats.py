@@ -175,7 +175,9 @@ class JinjaFormat(PromptFormat):
                               hint="give the template text, e.g. '{{ instruction }}\\n{{ input }}\\nAnswer:'")
 
     def render_prompt(self, record: Record) -> str:
-        return render_sandboxed(self.template, **record.model_dump(), messages=_context_messages(record))
+        context = record.model_dump()
+        context["messages"] = _context_messages(record)
+        return render_sandboxed(self.template, **context)
 
 
 _TYPES: dict[str, type[PromptFormat]] = {f.type: f for f in (AlpacaFormat, ChatTemplateFormat, JinjaFormat)}
