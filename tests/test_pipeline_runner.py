@@ -1,0 +1,80 @@
+"""The stage runner: fingerprints skip unchanged stages; --from/--until; a failed stage reruns."""
+
+from __future__ import annotations
+
+import pytest
+
+from seedtune.errors import ConfigError
+from seedtune.pipeline.runner import RunContext, Stage, run_stages
+
+
+def _stages(calls: list[str], settings: dict, fail: set[str] = frozenset()):
+    def make(name, depends, input_file=None):
+        def run(ctx, out):
+            calls.append(name)
+            if name in fail:
+                raise RuntimeError(f"{name} broke")
+            (out / "done.txt").write_text(name)
+            return {"stage": name}
+
+        return Stage(name=name, folder=f"{len(calls)}-{name}", run=run, config=lambda ctx: settings.get(name, {}),
+                     inputs=(lambda ctx: [input_file]) if input_file else (lambda ctx: ()), depends=depends)
+
+    return make
+
+
+def _pipeline(tmp_path, calls, settings, fail=frozenset()):
+    seeds = tmp_path / "seeds.jsonl"
+    if not seeds.exists():
+        seeds.write_text('{"instruction": "a"}\n')
+    make = _stages(calls, settings, fail)
+    stages = [make("generate", (), seeds), make("curate", ("generate",)), make("train", ("curate",)),
+              make("eval", ("train",))]
+    for i, s in enumerate(stages):
+        s.folder = f"{i + 1}-{s.name}"
+    return stages, seeds
+
+
+def test_unchanged_stages_are_skipped_and_changes_flow_downstream(tmp_path):
+    calls: list[str] = []
+    settings = {"train": {"lr": 1e-4}}
+    stages, seeds = _pipeline(tmp_path, calls, settings)
+    run_stages(RunContext(tmp_path / "run", None, log=lambda m: None), stages)
+    assert calls == ["generate", "curate", "train", "eval"]
+
+    calls.clear()
+    outcomes = run_stages(RunContext(tmp_path / "run", None, log=lambda m: None), stages)
+    assert calls == [] and all(o.skipped for o in outcomes)
+
+    settings["train"] = {"lr": 2e-4}  # a config change reruns that stage and everything after it
+    run_stages(RunContext(tmp_path / "run", None, log=lambda m: None), stages)
+    assert calls == ["train", "eval"]
+
+    calls.clear()
+    seeds.write_text('{"instruction": "b"}\n')  # an input file change reruns from the first stage
+    run_stages(RunContext(tmp_path / "run", None, log=lambda m: None), stages)
+    assert calls == ["generate", "curate", "train", "eval"]
+
+
+def test_from_and_until(tmp_path):
+    calls: list[str] = []
+    stages, _ = _pipeline(tmp_path, calls, {})
+    run_stages(RunContext(tmp_path / "run", None, log=lambda m: None), stages, until="curate")
+    assert calls == ["generate", "curate"]
+    calls.clear()
+    run_stages(RunContext(tmp_path / "run", None, log=lambda m: None), stages, start="curate")
+    assert calls == ["curate", "train", "eval"]
+    with pytest.raises(ConfigError, match="stages are: generate, curate, train, eval"):
+        run_stages(RunContext(tmp_path / "run", None), stages, start="tokenize")
+
+
+def test_a_failed_stage_leaves_no_marker_and_reruns(tmp_path):
+    calls: list[str] = []
+    stages, _ = _pipeline(tmp_path, calls, {}, fail={"train"})
+    with pytest.raises(RuntimeError):
+        run_stages(RunContext(tmp_path / "run", None, log=lambda m: None), stages)
+    assert not (tmp_path / "run" / "3-train" / "stage.json").exists()
+    calls.clear()
+    stages, _ = _pipeline(tmp_path, calls, {})
+    run_stages(RunContext(tmp_path / "run", None, log=lambda m: None), stages)
+    assert calls == ["train", "eval"]  # generate and curate finished before and are skipped
