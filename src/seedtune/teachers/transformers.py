@@ -1,0 +1,343 @@
+"""A local teacher on transformers: batched generation with left padding, stop strings, sampling.
+
+Why batch: on CPU (and more so on GPU) one forward pass over 8-16 sequences costs little more
+than over one, so sorting requests by prompt length and generating them in batches of similar
+length multiplies tokens/s (see `bench/generate.py`). Results always come back in input order.
+
+Sampling is done row by row with one `torch.Generator` per sequence seeded from (request seed,
+sample index), inside a logits processor, and the chosen token is then picked greedily. So a
+seeded request gives the same answer whether it runs alone or in a batch of strangers — the
+property the request cache and resumable runs rely on. `temperature == 0` is plain greedy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from seedtune.errors import SeedtuneError
+from seedtune.teachers.base import Completion, Request
+
+
+def load_model(name_or_path: str, dtype: str | None = None) -> tuple[Any, Any, Path | None]:
+    """(model, tokenizer, local directory) for a model name or path.
+
+    Goes through `seedtune.models` (embedded defaults, HF directories); if that module is not
+    available, loads a local HF directory directly. This is the one place that knows how.
+    """
+    try:
+        from seedtune.models import load_causal_lm, resolve_model
+    except ImportError:
+        load_causal_lm = resolve_model = None
+    if load_causal_lm is not None:
+        model, tokenizer = load_causal_lm(name_or_path, dtype=dtype)
+        try:
+            directory = Path(resolve_model(name_or_path))
+        except Exception:  # resolution already succeeded inside load_causal_lm; a missing dir only loses the saved format
+            directory = None
+        return model, tokenizer, directory
+    path = Path(name_or_path)
+    if not path.is_dir():
+        raise SeedtuneError(f"model {name_or_path!r} is not a local directory",
+                            hint="give the path of a Hugging Face model directory (config.json + weights)")
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    torch_dtype = getattr(torch, dtype) if dtype else torch.float32
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype)
+    model.eval()
+    return model, tokenizer, path
+
+
+def model_fingerprint(directory: Path | None) -> str:
+    """Short hash of a model directory's file names, sizes and mtimes: a retrained model at the
+    same path must not be answered from the cache of the old one (hashing GBs of weights would be slow)."""
+    if directory is None or not directory.is_dir():
+        return ""
+    digest = hashlib.sha256()
+    for path in sorted(directory.iterdir()):
+        if path.is_file() and path.suffix in (".json", ".safetensors", ".bin", ".model", ".jinja"):
+            stat = path.stat()
+            digest.update(f"{path.name}:{stat.st_size}:{int(stat.st_mtime)}".encode())
+    return digest.hexdigest()[:10]
+
+
+class _RowSampler:
+    """Logits processor: temperature + top-p sampling with one generator per row (shape: scores [rows, vocab]).
+
+    Returns logits that are -inf everywhere except the sampled token, so the surrounding greedy
+    search picks exactly that token. Rows whose temperature is 0 are left untouched (greedy).
+    """
+
+    def __init__(self, temperatures: list[float], top_ps: list[float], seeds: list[int]):
+        import torch
+
+        self.temperatures = temperatures
+        self.top_ps = top_ps
+        self.generators = []
+        for seed in seeds:
+            gen = torch.Generator(device="cpu")
+            gen.manual_seed(seed)
+            self.generators.append(gen)
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        import torch
+
+        out = scores.clone()
+        for row, (temp, top_p, gen) in enumerate(zip(self.temperatures, self.top_ps, self.generators)):
+            if temp <= 0:
+                continue
+            logits = scores[row].float().cpu() / temp
+            probs = torch.softmax(logits, dim=-1)
+            if top_p < 1.0:
+                # Nucleus sampling (Holtzman et al. 2020): keep the smallest prefix of the sorted
+                # distribution whose mass reaches top_p; the most likely token is always kept.
+                sorted_probs, order = torch.sort(probs, descending=True)
+                cumulative = torch.cumsum(sorted_probs, dim=-1)
+                drop = cumulative - sorted_probs > top_p
+                sorted_probs[drop] = 0.0
+                probs = torch.zeros_like(probs).scatter_(0, order, sorted_probs)
+            token = int(torch.multinomial(probs, 1, generator=gen).item())
+            out[row] = float("-inf")
+            out[row, token] = 0.0
+        return out
+
+
+def _row_seed(request: Request, sample: int) -> int:
+    """Seed for one sampled sequence: from the request's seed and the sample index, or fresh entropy."""
+    if request.seed is None:
+        return int.from_bytes(os.urandom(8), "little") & 0x7FFFFFFFFFFFFFFF
+    blob = f"{request.seed}:{sample}".encode()
+    return int.from_bytes(hashlib.sha256(blob).digest()[:8], "little") & 0x7FFFFFFFFFFFFFFF
+
+
+def trim_at_stop(text: str, stops: Sequence[str]) -> tuple[str, bool]:
+    """Cut `text` at the first occurrence of any stop string; (text, whether a stop was found)."""
+    cut = min((i for i in (text.find(s) for s in stops if s) if i >= 0), default=-1)
+    return (text[:cut], True) if cut >= 0 else (text, False)
+
+
+class HFTeacher:
+    """Local teacher: any causal LM transformers can load (default: the embedded SmolLM2-135M-Instruct).
+
+    `messages` requests are rendered with the model's prompt format (the saved
+    `prompt_format.json` of a seedtune-trained model, else its chat template, else Alpaca);
+    `prompt` requests are sent as raw text. Stop strings = the format's end-of-turn strings plus
+    each request's `stop`.
+    """
+
+    def __init__(self, name_or_path: str = "smollm2-135m-instruct", batch_size: int = 8, dtype: str | None = None,
+                 device: str | None = None, model: Any = None, tokenizer: Any = None, prompt_format: Any = None):
+        import torch
+
+        directory = None
+        if model is None:
+            model, tokenizer, directory = load_model(name_or_path, dtype)
+        elif tokenizer is None:
+            raise SeedtuneError("HFTeacher got a model without its tokenizer", hint="pass tokenizer= too")
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.model = model.to(self.device)
+        self.model.eval()
+        self.tokenizer = tokenizer
+        self.batch_size = max(1, int(batch_size))
+        if prompt_format is None:
+            from seedtune.prompts import load_format
+            from seedtune.prompts.formats import for_model
+
+            prompt_format = (load_format(directory) if directory else None) or for_model(tokenizer)
+        self.prompt_format = prompt_format
+        fingerprint = model_fingerprint(directory)
+        self.model_id = f"hf:{name_or_path}" + (f"@{fingerprint}" if fingerprint and Path(name_or_path).exists() else "")
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        self.stats = {"requests": 0, "batches": 0, "prompt_tokens": 0, "completion_tokens": 0}
+
+    # -- rendering -----------------------------------------------------------------------------
+
+    def render(self, request: Request) -> tuple[str, bool]:
+        """(text, add_special_tokens): chat-rendered text already holds its BOS, raw prompts do not."""
+        if request.prompt is not None:
+            return request.prompt, True
+        from seedtune.prompts import ChatTemplateFormat
+        from seedtune.records import Message, Record
+
+        messages = [Message(role=r, content=c) for r, c in request.messages]
+        record = Record(instruction="", messages=messages)
+        text = self.prompt_format.render_prompt(record)
+        return text, not isinstance(self.prompt_format, ChatTemplateFormat)
+
+    def stops_for(self, request: Request) -> list[str]:
+        stops = list(request.stop)
+        if request.prompt is None:
+            stops += list(self.prompt_format.stop)
+        return [s for s in dict.fromkeys(stops) if s]
+
+    def _eos_ids(self, stops: Sequence[str]) -> list[int]:
+        """EOS ids: the tokenizer's and model's EOS plus every stop string that is one special token."""
+        ids: set[int] = set()
+        for source in (self.tokenizer.eos_token_id, getattr(self.model.generation_config, "eos_token_id", None)):
+            if isinstance(source, int):
+                ids.add(source)
+            elif source:
+                ids.update(int(i) for i in source)
+        for stop in stops:
+            tid = self.tokenizer.convert_tokens_to_ids(stop) if stop in self.tokenizer.get_vocab() else None
+            if isinstance(tid, int) and tid != self.tokenizer.unk_token_id:
+                ids.add(tid)
+        return sorted(ids)
+
+    # -- generation ----------------------------------------------------------------------------
+
+    def generate(self, requests: Sequence[Request]) -> list[Completion]:
+        """Answer every request in input order; rows are sorted by prompt length into batches."""
+        rows = []  # one row per sampled sequence: (request index, sample index, ids, add_special)
+        prompt_tokens: list[int] = []
+        for index, request in enumerate(requests):
+            text, special = self.render(request)
+            ids = self.tokenizer(text, add_special_tokens=special)["input_ids"]
+            prompt_tokens.append(len(ids))
+            for sample in range(max(1, request.n)):
+                rows.append((index, sample, ids))
+        # Batches group rows with the same stop set and max_tokens, and similar lengths.
+        rows.sort(key=lambda r: (self.stops_for(requests[r[0]]), requests[r[0]].max_tokens, len(r[2])))
+        texts: dict[tuple[int, int], tuple[str, str, int]] = {}
+        start = 0
+        while start < len(rows):
+            first = requests[rows[start][0]]
+            group_key = (self.stops_for(first), first.max_tokens)
+            end = start
+            while (end < len(rows) and end - start < self.batch_size
+                   and (self.stops_for(requests[rows[end][0]]), requests[rows[end][0]].max_tokens) == group_key):
+                end += 1
+            batch = rows[start:end]
+            results = self._generate_batch([requests[r[0]] for r in batch], [r[1] for r in batch], [r[2] for r in batch])
+            for (index, sample, _), result in zip(batch, results):
+                texts[(index, sample)] = result
+            start = end
+        out = []
+        for index, request in enumerate(requests):
+            samples = [texts[(index, s)] for s in range(max(1, request.n))]
+            completion = Completion(texts=[s[0] for s in samples], prompt_tokens=prompt_tokens[index],
+                                    completion_tokens=sum(s[2] for s in samples),
+                                    finish_reasons=[s[1] for s in samples], key=request.key(self.model_id))
+            out.append(completion)
+        self.stats["requests"] += len(requests)
+        self.stats["prompt_tokens"] += sum(prompt_tokens)
+        self.stats["completion_tokens"] += sum(c.completion_tokens for c in out)
+        return out
+
+    def _generation_kwargs(self, requests: Sequence[Request], samples: Sequence[int], stops: list[str]) -> dict[str, Any]:
+        from transformers import GenerationConfig, LogitsProcessorList
+
+        eos_ids = self._eos_ids(stops)
+        text_stops = [s for s in stops if s not in self.tokenizer.get_vocab() or not self.tokenizer.convert_tokens_to_ids(s) in eos_ids]
+        config = GenerationConfig(max_new_tokens=requests[0].max_tokens, do_sample=False, num_beams=1,
+                                  pad_token_id=self.pad_id, eos_token_id=eos_ids or None,
+                                  stop_strings=text_stops or None)
+        kwargs: dict[str, Any] = {"generation_config": config}
+        if text_stops:
+            kwargs["tokenizer"] = self.tokenizer
+        if any(r.temperature > 0 for r in requests):
+            sampler = _RowSampler([r.temperature for r in requests], [r.top_p for r in requests],
+                                  [_row_seed(r, s) for r, s in zip(requests, samples)])
+            kwargs["logits_processor"] = LogitsProcessorList([sampler])
+        return kwargs
+
+    def _left_pad(self, id_lists: Sequence[list[int]]) -> tuple[Any, Any]:
+        import torch
+
+        width = max(len(ids) for ids in id_lists)
+        input_ids = torch.full((len(id_lists), width), self.pad_id, dtype=torch.long)
+        attention = torch.zeros((len(id_lists), width), dtype=torch.long)
+        for row, ids in enumerate(id_lists):
+            if ids:
+                input_ids[row, width - len(ids):] = torch.tensor(ids, dtype=torch.long)
+                attention[row, width - len(ids):] = 1
+        return input_ids.to(self.device), attention.to(self.device)
+
+    def _generate_batch(self, requests: Sequence[Request], samples: Sequence[int],
+                        id_lists: Sequence[list[int]]) -> list[tuple[str, str, int]]:
+        """One padded forward batch -> [(text, finish_reason, completion tokens)] per row."""
+        import torch
+
+        stops = self.stops_for(requests[0])
+        kwargs = self._generation_kwargs(requests, samples, stops)
+        eos_ids = set(kwargs["generation_config"].eos_token_id or [])
+        input_ids, attention = self._left_pad(id_lists)
+        with torch.inference_mode():
+            output = self.model.generate(input_ids=input_ids, attention_mask=attention, **kwargs)
+        self.stats["batches"] += 1
+        generated = output[:, input_ids.shape[1]:].tolist()
+        results = []
+        for row in generated:
+            length, ended = len(row), False
+            for pos, token in enumerate(row):
+                if token in eos_ids:
+                    length, ended = pos + 1, True
+                    break
+                if token == self.pad_id:
+                    length, ended = pos, True
+                    break
+            text = self.tokenizer.decode(row[:length], skip_special_tokens=True)
+            text, hit = trim_at_stop(text, stops)
+            results.append((text, "stop" if ended or hit else "length", length))
+        return results
+
+    # -- streaming -----------------------------------------------------------------------------
+
+    def stream(self, request: Request) -> Iterator[str]:
+        """Yield the answer to one request piece by piece (for chat and serve); stops are cut off.
+
+        Text that could be the start of a stop string is held back until it is known not to be.
+        """
+        from transformers import TextIteratorStreamer
+
+        text, special = self.render(request)
+        ids = self.tokenizer(text, add_special_tokens=special)["input_ids"]
+        stops = self.stops_for(request)
+        kwargs = self._generation_kwargs([request], [0], stops)
+        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
+        input_ids, attention = self._left_pad([ids])
+        errors: list[BaseException] = []
+
+        def run() -> None:
+            import torch
+
+            try:
+                with torch.inference_mode():
+                    self.model.generate(input_ids=input_ids, attention_mask=attention, streamer=streamer, **kwargs)
+            except BaseException as exc:  # surfaced in the caller's thread below
+                errors.append(exc)
+                streamer.end()
+
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        buffer = ""
+        hold = max((len(s) for s in stops), default=1) - 1
+        stopped = False
+        for piece in streamer:
+            if stopped:
+                continue  # drain so the generation thread can finish
+            buffer += piece
+            cut, hit = trim_at_stop(buffer, stops)
+            if hit:
+                if cut:
+                    yield cut
+                buffer, stopped = "", True
+                continue
+            safe = max(0, len(buffer) - hold)
+            # Hold back only a suffix that is a prefix of some stop string.
+            while safe < len(buffer) and not any(s.startswith(buffer[safe:]) for s in stops):
+                safe += 1
+            if safe > 0:
+                yield buffer[:safe]
+                buffer = buffer[safe:]
+        thread.join()
+        if errors:
+            raise errors[0]
+        if buffer and not stopped:
+            yield buffer
