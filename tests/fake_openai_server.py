@@ -1,0 +1,149 @@
+"""A fake OpenAI-compatible server for tests and benchmarks: stdlib only, starts in ~0.1 s.
+
+Run as a subprocess: `python fake_openai_server.py --faults 429,500,slow,truncated --latency 0.05`.
+It binds 127.0.0.1 on a free port and prints `PORT <n>` as its first line. The k-th request it
+receives gets the k-th fault of `--faults` (then all succeed), so a test knows exactly how many
+retries of each cause a correct client must make:
+
+  429        HTTP 429 with `Retry-After: <--retry-after>`
+  500        HTTP 500
+  slow       sleeps `--slow` seconds before answering (longer than the client's timeout)
+  truncated  HTTP 200 whose JSON body is cut in half
+  nochoices  HTTP 200 with an empty `choices` list
+
+Every answer is `echo: <last user message>` (`#i` appended for the i-th of n samples), so a test
+can check that each answer came back to the request that asked. GET /stats returns counters.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class State:
+    def __init__(self, faults: list[str]):
+        self.faults = faults
+        self.lock = threading.Lock()
+        self.received = 0
+        self.served: dict[str, int] = {}
+        self.inflight = 0
+        self.max_inflight = 0
+
+    def enter(self) -> None:
+        with self.lock:
+            self.inflight += 1
+            self.max_inflight = max(self.max_inflight, self.inflight)
+
+    def leave(self) -> None:
+        with self.lock:
+            self.inflight -= 1
+
+    def next_fault(self) -> str:
+        with self.lock:
+            k = self.received
+            self.received += 1
+        return self.faults[k] if k < len(self.faults) else "ok"
+
+    def count(self, what: str) -> None:
+        with self.lock:
+            self.served[what] = self.served.get(what, 0) + 1
+
+
+def make_handler(state: State, args: argparse.Namespace) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *a: object) -> None:  # quiet
+            pass
+
+        def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            for k, v in (headers or {}).items():
+                self.send_header(k, v)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self) -> None:
+            if self.path.rstrip("/").endswith("/stats"):
+                self._send(200, json.dumps({"received": state.received, "served": state.served,
+                                             "max_inflight": state.max_inflight}).encode())
+            else:
+                self._send(404, b'{"error": {"message": "not found"}}')
+
+        def do_POST(self) -> None:
+            state.enter()
+            try:
+                self._answer()
+            finally:
+                state.leave()
+
+        def _answer(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+            if not self.path.rstrip("/").endswith(("/v1/chat/completions", "/v1/completions")):
+                self._send(404, b'{"error": {"message": "no such route"}}')
+                return
+            fault = state.next_fault()
+            state.count(fault)
+            if fault == "429":
+                self._send(429, b'{"error": {"message": "rate limited"}}', {"Retry-After": str(args.retry_after)})
+                return
+            if fault == "500":
+                self._send(500, b'{"error": {"message": "boom"}}')
+                return
+            if fault == "slow":
+                time.sleep(args.slow)
+            if args.latency:
+                time.sleep(args.latency)
+            chat = self.path.rstrip("/").endswith("/chat/completions")
+            if chat:
+                users = [m["content"] for m in body.get("messages", []) if m.get("role") == "user"]
+                prompt = users[-1] if users else ""
+            else:
+                prompt = body.get("prompt", "")
+            n = int(body.get("n") or 1)
+            texts = [f"echo: {prompt}" + (f" #{i}" if n > 1 else "") for i in range(n)]
+            if chat:
+                choices = [{"index": i, "message": {"role": "assistant", "content": t}, "finish_reason": "stop"}
+                           for i, t in enumerate(texts)]
+            else:
+                choices = [{"index": i, "text": t, "finish_reason": "stop"} for i, t in enumerate(texts)]
+            if fault == "nochoices":
+                choices = []
+            reply = {"id": "fake", "object": "chat.completion" if chat else "text_completion", "created": 0,
+                     "model": body.get("model", "fake"), "choices": choices,
+                     "usage": {"prompt_tokens": len(prompt.split()), "completion_tokens": sum(len(t.split()) for t in texts),
+                               "total_tokens": len(prompt.split()) + sum(len(t.split()) for t in texts)}}
+            data = json.dumps(reply).encode()
+            if fault == "truncated":
+                data = data[: len(data) // 2]
+            self._send(200, data)
+
+    return Handler
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--faults", default="", help="comma-separated faults for the first requests")
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds added to every answer")
+    parser.add_argument("--slow", type=float, default=3.0, help="seconds a 'slow' fault sleeps")
+    parser.add_argument("--retry-after", type=float, default=1.0, help="Retry-After seconds on 429")
+    args = parser.parse_args()
+    state = State([f for f in args.faults.split(",") if f])
+    server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(state, args))
+    server.daemon_threads = True
+    print(f"PORT {server.server_address[1]}", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    sys.exit(main())
