@@ -1,0 +1,110 @@
+"""Training data: records -> held-out split -> (prompt, target) -> labelled examples -> checks.
+
+Pure data work, no model: everything here runs in seconds and is what the pre-flight report
+prints before step 1.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from seedtune.errors import InputError
+from seedtune.records import Record
+from seedtune.train.tokenize import CheckReport, Example, Specials, TokenizeReport, check_examples, tokenize_pairs
+
+
+def read_training_records(path: str | Path) -> list[Record]:
+    """Read records with the shared readers (any supported format); refuse an empty file."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError("training data file not found", path=path, hint="pass --data with an existing file")
+    from seedtune.formats import read_records
+
+    records = read_records(path)
+    if not records:
+        raise InputError("no records in the training data", path=path, hint="check the file has at least one record")
+    return records
+
+
+def split_eval(records: Sequence[Record], fraction: float, seed: int = 0) -> tuple[list[Record], list[Record]]:
+    """Deterministic held-out split by a hash of the record id (stable when records are added).
+
+    Below 20 records no split is made: a 1-row eval set measures noise, not generalisation.
+    """
+    if fraction <= 0 or len(records) < 20:
+        return list(records), []
+    train, held = [], []
+    for r in records:
+        h = int(hashlib.sha256(f"{seed}:{r.id}".encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+        (held if h < fraction else train).append(r)
+    if not held:  # tiny sets: hold out at least one
+        held.append(train.pop())
+    return train, held
+
+
+@dataclass
+class PreparedData:
+    """Examples plus everything the pre-flight report shows."""
+
+    train: list[Example]
+    eval: list[Example]
+    tokenize: TokenizeReport
+    checks: CheckReport
+    specials: Specials
+    rows_eval: int = 0
+    sources: dict[str, int] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, Any]:
+        c, t = self.checks, self.tokenize
+        return {
+            "records": t.rows_in, "kept": t.rows_kept, "eval_rows": len(self.eval),
+            "truncated": t.truncated, "dropped_too_long": t.dropped_too_long,
+            "dropped_empty_output": t.dropped_empty_target, "boundary_merges": t.boundary_merges,
+            "prompt_never_trained": c.prompt_never_trained, "end_token_trained": c.end_token_trained,
+            "every_row_trained": c.every_row_trained, "prompt_is_prefix": c.prompt_is_prefix,
+            "trained_fraction": round(c.trained_fraction, 4), "trained_tokens": c.trained_tokens,
+            "total_tokens": c.total_tokens, "failures": c.failures[:10],
+        }
+
+
+def prepare(records: Sequence[Record], eval_records: Sequence[Record], fmt: Any, tokenizer: Any,
+            max_length: int, truncation: str) -> PreparedData:
+    """Render, tokenise, apply the length policy and run the label checks."""
+    specials = Specials.from_tokenizer(tokenizer, fmt.stop)
+    pairs = [fmt.render(r) for r in records]
+    train, report = tokenize_pairs(tokenizer, pairs, specials, max_length, truncation)
+    eval_pairs = [fmt.render(r) for r in eval_records]
+    held, _ = tokenize_pairs(tokenizer, eval_pairs, specials, max_length, truncation)
+    # Prefix check on an independent path: how inference would tokenise the prompt alone.
+    prompts = []
+    for ex in train:
+        prompt = pairs[ex.index][0]
+        add = not (specials.bos_text and prompt.startswith(specials.bos_text))
+        ids = tokenizer(prompt, add_special_tokens=add)["input_ids"]
+        prompts.append(ids[len(ids) - ex.prompt_len:] if ex.truncated else ids)
+    checks = check_examples(train, specials.end_id, prompts)
+    sources = Counter(r.source for r in records)
+    return PreparedData(train=train, eval=held, tokenize=report, checks=checks, specials=specials,
+                        sources=dict(sources))
+
+
+def lineage(path: str | Path, records: Sequence[Record], base_model: str, resolved: str) -> dict[str, Any]:
+    """Where the model came from: data hash, counts, sources, teachers, curation reasons."""
+    from seedtune.io import sha256_file
+
+    return {
+        "data_file": Path(path).name,
+        "data_sha256": sha256_file(path),
+        "records": len(records),
+        "sources": dict(Counter(r.source for r in records)),
+        "teachers": dict(Counter(r.teacher for r in records if r.teacher)),
+        "kept_reasons": dict(Counter(r.kept_reason for r in records if r.kept_reason)),
+        "languages": dict(Counter(r.lang for r in records if r.lang)),
+        "base_model": base_model,
+        "base_model_resolved": Path(resolved).name,
+    }

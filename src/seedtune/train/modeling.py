@@ -1,0 +1,163 @@
+"""The model side of training: load, wrap in LoRA (or not), the loss module, the packing check.
+
+`SFTModule` is what accelerate wraps (DDP/FSDP/DeepSpeed): its forward runs the decoder to
+hidden states and the chunked head loss, so data-parallel hooks see one ordinary forward.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from seedtune.errors import SeedtuneError
+from seedtune.train.loss import head_loss_sum, reference_loss_sum, shift_targets
+
+
+def resolve(name_or_path: str) -> Path:
+    """A local model directory for a name: the models registry when present, else a path."""
+    try:
+        from seedtune.models import resolve_model
+    except ImportError:
+        resolve_model = None
+    if resolve_model is not None:
+        return Path(resolve_model(name_or_path))
+    path = Path(name_or_path)
+    if not (path / "config.json").exists():
+        raise SeedtuneError(f"model {name_or_path!r} is not a local model directory",
+                            hint="pass a directory with config.json, or an embedded default name")
+    return path
+
+
+def load_base(name_or_path: str, dtype: torch.dtype, qlora: bool = False) -> tuple[Any, Any, Path]:
+    """(model, tokenizer, resolved dir). QLoRA loads the frozen base in 4-bit on CUDA."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    path = resolve(name_or_path)
+    kwargs: dict[str, Any] = {"dtype": dtype}
+    if qlora:
+        if not torch.cuda.is_available():
+            raise SeedtuneError("QLoRA needs a CUDA GPU (bitsandbytes 4-bit kernels)",
+                                hint="drop qlora=true to train a plain LoRA on CPU")
+        try:
+            import bitsandbytes  # noqa: F401
+        except ImportError as exc:
+            raise SeedtuneError("QLoRA needs bitsandbytes", hint="pip install 'seedtune[gpu]'") from exc
+        from transformers import BitsAndBytesConfig
+
+        kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.bfloat16,
+            bnb_4bit_use_double_quant=True)
+        kwargs["device_map"] = {"": torch.cuda.current_device()}
+    model = AutoModelForCausalLM.from_pretrained(path, attn_implementation="sdpa", **kwargs)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token  # safe: labels are structural, EOS stays trained
+    return model, tokenizer, path
+
+
+def bf16_supported(device: torch.device) -> bool:
+    """bf16 autocast is worth it on CUDA with bf16 and on CPUs with native bf16 (AVX512-BF16/AMX)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    try:
+        return bool(torch.backends.cpu.get_cpu_capability() in ("AVX512", "AMX")) and _cpu_has_bf16()
+    except Exception:
+        return False
+
+
+def _cpu_has_bf16() -> bool:
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def add_lora(model: Any, r: int, alpha: float, dropout: float, targets: list[str] | str, qlora: bool = False) -> Any:
+    """Wrap in a peft LoRA adapter; trainable adapter weights are kept in fp32 (master weights)."""
+    from peft import LoraConfig, get_peft_model
+
+    if qlora:
+        from peft import prepare_model_for_kbit_training
+
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+    config = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=targets,
+                        bias="none", task_type="CAUSAL_LM")
+    model = get_peft_model(model, config, autocast_adapter_dtype=True)
+    for p in model.parameters():
+        if p.requires_grad and p.dtype != torch.float32:
+            p.data = p.data.float()
+    return model
+
+
+def causal_lm_of(model: Any) -> Any:
+    """The transformers *ForCausalLM inside a peft wrapper (LoRA layers are injected in place)."""
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
+
+
+class SFTModule(torch.nn.Module):
+    """forward(ids, positions, labels) -> summed CE over trained tokens (see loss.py)."""
+
+    def __init__(self, model: Any, chunk: int = 1024):
+        super().__init__()
+        self.model = model
+        self.chunk = chunk
+        lm = causal_lm_of(model)
+        self.softcap = getattr(lm.config.get_text_config(), "final_logit_softcapping", None)
+
+    def hidden(self, input_ids: torch.Tensor, position_ids: torch.Tensor) -> torch.Tensor:
+        lm = causal_lm_of(self.model)
+        # attention_mask=None + restarting position_ids + no cache -> block-diagonal causal mask.
+        out = lm.get_decoder()(input_ids=input_ids, position_ids=position_ids, attention_mask=None, use_cache=False)
+        return out.last_hidden_state  # [B, L, H]
+
+    def forward(self, input_ids: torch.Tensor, position_ids: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        h = self.hidden(input_ids, position_ids)
+        idx, y = shift_targets(labels, position_ids)
+        h = h.reshape(-1, h.shape[-1]).index_select(0, idx)  # [N, H]: only positions with a trained next token
+        head = causal_lm_of(self.model).get_output_embeddings()
+        return head_loss_sum(h, head.weight, y, chunk=self.chunk, softcap=self.softcap,
+                             bias=getattr(head, "bias", None))
+
+
+@torch.no_grad()
+def self_check_packing(module: SFTModule, rows: list[Any], pad_id: int, tol: float = 2e-3) -> dict[str, float]:
+    """Packed vs unpacked: hidden states per sample and our loss vs the model's own logits.
+
+    `rows` are packed rows (several samples each). Each sample is also run alone; the packed
+    hidden states must match. Runs in fp32 without autocast so the tolerance is meaningful.
+    Raises when isolation fails: training on leaking rows would silently corrupt the model.
+    """
+    from seedtune.train.packing import collate
+
+    was_training = module.training
+    module.eval()
+    worst = 0.0
+    loss_gap = 0.0
+    try:
+        for row in rows:
+            ids, pos, labels = collate([row], pad_id)
+            packed = module.hidden(ids, pos)[0].float()
+            starts = [i for i, p in enumerate(row.position_ids) if p == 0] + [len(row)]
+            for a, b in zip(starts, starts[1:]):
+                alone = module.hidden(ids[:, a:b], pos[:, a:b])[0].float()
+                scale = alone.abs().max().clamp_min(1.0)
+                worst = max(worst, float((packed[a:b] - alone).abs().max() / scale))
+            lm = causal_lm_of(module.model)
+            logits = lm(input_ids=ids, position_ids=pos, attention_mask=None, use_cache=False).logits
+            ref = reference_loss_sum(logits, labels, pos)
+            ours = module(ids, pos, labels)
+            loss_gap = max(loss_gap, float((ours - ref).abs() / ref.abs().clamp_min(1e-6)))
+    finally:
+        module.train(was_training)
+    result = {"max_rel_diff": worst, "loss_rel_diff": loss_gap}
+    if worst > tol:
+        raise SeedtuneError(
+            f"packing self-check failed: packed samples change each other's outputs (max relative diff {worst:.2e})",
+            hint="this model/attention implementation does not isolate packed samples; set packing=false")
+    if loss_gap > tol:
+        raise SeedtuneError(f"loss self-check failed: chunked head loss differs from the model's logits by {loss_gap:.2e}",
+                            hint="this model's LM head has a transform seedtune does not know; please report it")
+    return result

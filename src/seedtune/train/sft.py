@@ -1,0 +1,360 @@
+"""Supervised fine-tuning, top to bottom: load -> tokenize -> check -> pack -> train -> save.
+
+Every step is written out here (torchtune's "recipe" habit); the pieces it calls are small and
+tested on their own: `tokenize` (labels), `packing` (BFD rows), `loss` (chunked head loss),
+`modeling` (LoRA, loss module, packing self-check), `checkpoint` (exact resume), `export`.
+Runs the same under `accelerate launch` (DDP/FSDP/DeepSpeed): accelerate owns the device and the
+process group; the loss normalisation across ranks is ours.
+"""
+
+from __future__ import annotations
+
+import math
+import resource
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from seedtune.errors import SeedtuneError
+from seedtune.train import checkpoint
+from seedtune.train.config import TrainConfig
+from seedtune.train.data import lineage, prepare, read_training_records, split_eval
+from seedtune.train.modeling import SFTModule, add_lora, bf16_supported, causal_lm_of, load_base, self_check_packing
+from seedtune.train.packing import Row, collate, fill_ratio, pack_rows
+
+
+@dataclass
+class TrainResult:
+    """What a run produced: where, how fast, how well, and what the pre-flight checks found."""
+
+    output: Path
+    metrics: dict[str, Any]
+    preflight: dict[str, Any]
+    losses: list[float] = field(default_factory=list)
+
+    @property
+    def final_loss(self) -> float:
+        return self.metrics["final_loss"]
+
+
+def train(config: TrainConfig, log: Callable[[str], None] | None = None, progress: bool = True) -> TrainResult:
+    """Fine-tune `config.model` on `config.data`; write the model directory; return the metrics."""
+    from accelerate import Accelerator
+    from accelerate.utils import set_seed
+
+    accelerator = Accelerator()
+    main = accelerator.is_main_process
+    say = (log or print) if main else (lambda _msg: None)
+    out = Path(config.output)
+    if config.num_threads:
+        torch.set_num_threads(config.num_threads)
+    set_seed(config.seed)
+
+    # 1. load ------------------------------------------------------------------------------
+    use_bf16 = config.precision == "bf16" or (config.precision == "auto" and bf16_supported(accelerator.device))
+    # LoRA: the frozen base can live in bf16 (half the memory, no per-step casts); the adapter
+    # stays fp32. Full fine-tuning keeps fp32 master weights and runs the math under autocast.
+    base_dtype = torch.bfloat16 if (use_bf16 and not config.full) else torch.float32
+    model, tokenizer, resolved = load_base(config.model, base_dtype, qlora=config.qlora)
+    from seedtune.prompts.formats import for_model
+
+    fmt = for_model(tokenizer, config.prompt_format)
+    records = read_training_records(config.data)
+    train_records, eval_records = split_eval(records, config.eval_fraction, config.seed)
+
+    # 2-3. tokenize + check ----------------------------------------------------------------
+    data = prepare(train_records, eval_records, fmt, tokenizer, config.max_length, config.truncation)
+    preflight = data.summary()
+    preflight["prompt_format"] = fmt.type
+    _print_preflight(say, preflight, len(records))
+    if not data.checks.ok:
+        raise SeedtuneError("pre-flight label checks failed: " + "; ".join(data.checks.failures[:3]),
+                            hint="this is a bug in label building or a broken tokenizer; please report it with the model name")
+    if not data.train:
+        raise SeedtuneError("no training rows left after the length policy",
+                            hint=f"raise --max-length (now {config.max_length}) or use truncation=truncate-prompt-left")
+
+    # 4. pack ------------------------------------------------------------------------------
+    rows = pack_rows(data.train, config.max_length, config.packing)
+    eval_rows = pack_rows(data.eval, config.max_length, config.packing)
+    preflight["rows"] = len(rows)
+    preflight["fill_ratio"] = round(fill_ratio(rows, config.max_length), 4)
+    say(f"packed {len(data.train)} samples into {len(rows)} rows of <= {config.max_length} tokens "
+        f"(fill {preflight['fill_ratio']:.1%})" if config.packing else f"{len(rows)} rows (packing off)")
+
+    # 5. model setup -----------------------------------------------------------------------
+    if config.full:
+        model.float()
+        model.requires_grad_(True)
+    else:
+        model = add_lora(model, config.lora_r, config.alpha, config.lora_dropout, config.lora_targets, config.qlora)
+    if config.gradient_checkpointing:
+        causal_lm_of(model).gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    model.config.use_cache = False
+    module = SFTModule(model, chunk=config.loss_chunk_size).to(accelerator.device)
+    trainable = [p for p in module.parameters() if p.requires_grad]
+    n_trainable = sum(p.numel() for p in trainable)
+    say(f"trainable parameters: {n_trainable:,} ({'full' if config.full else f'LoRA r={config.lora_r}'}); "
+        f"precision: {'bf16 autocast' if use_bf16 else 'fp32'}; device: {accelerator.device}")
+    if config.self_check and config.packing:
+        multi = [r for r in rows if r.n_samples > 1][:2]
+        if multi:
+            with _fp32_view(module, base_dtype):
+                preflight["self_check"] = self_check_packing(module, [_trim(r) for r in multi], tokenizer.pad_token_id)
+            say(f"packing self-check passed (max relative diff {preflight['self_check']['max_rel_diff']:.1e})")
+
+    # 6. optimizer, schedule, accelerate ---------------------------------------------------
+    from transformers import get_scheduler
+
+    world = accelerator.num_processes
+    per_step = config.batch_size * config.grad_accum * world
+    total_steps = config.max_steps or max(1, math.ceil(config.epochs * len(rows) / per_step))
+    optimizer = torch.optim.AdamW(trainable, lr=config.learning_rate, weight_decay=config.weight_decay,
+                                  betas=(0.9, 0.999), eps=1e-8)
+    scheduler = get_scheduler(config.lr_scheduler, optimizer, num_warmup_steps=int(config.warmup_ratio * total_steps),
+                              num_training_steps=total_steps)
+    wrapped, optimizer = accelerator.prepare(module, optimizer)
+    ckpt_dir = out / "checkpoints"
+    start, counters = 0, {"train_tokens": 0, "elapsed": 0.0, "losses": []}
+    resume_from = _resume_path(config, ckpt_dir)
+    if resume_from is not None:
+        counters.update(checkpoint.load(resume_from, module.model, optimizer, scheduler, accelerator.process_index))
+        start = counters.pop("step")
+        say(f"resumed from {resume_from.name} at step {start}")
+    writer = _tensorboard(out / "logs") if (config.tensorboard and main) else None
+
+    # 7. train -----------------------------------------------------------------------------
+    order = _DataOrder(len(rows), config.seed)
+    autocast = torch.autocast(accelerator.device.type, dtype=torch.bfloat16, enabled=use_bf16)
+    bar = _progress(total_steps, start, enabled=progress and main)
+    wrapped.train()
+    losses: list[float] = list(counters["losses"])
+    eval_loss = None
+    t0 = time.perf_counter() - counters["elapsed"]
+    pad_id = tokenizer.pad_token_id
+    for step in range(start, total_steps):
+        picks = order.take(step * per_step, per_step)
+        mine = picks[accelerator.process_index * config.batch_size * config.grad_accum:][: config.batch_size * config.grad_accum]
+        micro = [[rows[i] for i in mine[k:k + config.batch_size]] for k in range(0, len(mine), config.batch_size)]
+        # Loss = sum over the global step's trained tokens / their count. DDP averages gradients
+        # over ranks, so each rank scales by world / global_count to get the exact global mean.
+        local = torch.tensor([sum(_trained(r) for mb in micro for r in mb), sum(len(r) for mb in micro for r in mb)],
+                             dtype=torch.float64, device=accelerator.device)
+        glob = accelerator.reduce(local, reduction="sum")
+        n_tokens = max(float(glob[0]), 1.0)
+        step_loss = torch.zeros((), dtype=torch.float64, device=accelerator.device)
+        for k, mb in enumerate(micro):
+            ids, pos, labels = (t.to(accelerator.device) for t in collate(mb, pad_id))
+            sync = k == len(micro) - 1
+            ctx = accelerator.no_sync(wrapped) if (not sync and world > 1) else _null()
+            with ctx:
+                with autocast:
+                    loss_sum = wrapped(ids, pos, labels)
+                accelerator.backward(loss_sum * (world / n_tokens))
+            step_loss += loss_sum.detach().double()
+        if config.max_grad_norm:
+            accelerator.clip_grad_norm_(trainable, config.max_grad_norm)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        loss = float(accelerator.reduce(step_loss, reduction="sum")) / n_tokens
+        losses.append(loss)
+        counters["train_tokens"] += int(glob[1])
+        elapsed = time.perf_counter() - t0
+        tps = counters["train_tokens"] / max(elapsed, 1e-9)
+        if writer and (step + 1) % config.log_every == 0:
+            writer.add_scalar("train/loss", loss, step + 1)
+            writer.add_scalar("train/tokens_per_second", tps, step + 1)
+            writer.add_scalar("train/learning_rate", scheduler.get_last_lr()[0], step + 1)
+        if bar:
+            bar.update(step + 1, loss, tps)
+        if config.eval_every and eval_rows and (step + 1) % config.eval_every == 0:
+            eval_loss = _eval_loss(wrapped, eval_rows, config.batch_size, pad_id, autocast, accelerator)
+            if writer:
+                writer.add_scalar("eval/loss", eval_loss, step + 1)
+        if config.save_every and (step + 1) % config.save_every == 0 and step + 1 < total_steps:
+            state = {"train_tokens": counters["train_tokens"], "elapsed": elapsed, "losses": losses}
+            path = checkpoint.save(ckpt_dir, step + 1, module.model, optimizer, scheduler, state,
+                                   rank=accelerator.process_index, keep=config.save_total_limit)
+            accelerator.wait_for_everyone()
+            if not main:
+                checkpoint.save_rng(path, accelerator.process_index)
+    elapsed = time.perf_counter() - t0
+    if bar:
+        bar.close()
+    if eval_rows:
+        eval_loss = _eval_loss(wrapped, eval_rows, config.batch_size, pad_id, autocast, accelerator)
+    if writer:
+        if eval_loss is not None:
+            writer.add_scalar("eval/loss", eval_loss, total_steps)
+        writer.close()
+
+    # 8. save ------------------------------------------------------------------------------
+    tail = losses[-max(1, min(10, len(losses) // 5)):] if losses else [float("nan")]
+    metrics = {
+        "steps": total_steps,
+        "train_tokens": counters["train_tokens"],
+        "tokens_per_second": counters["train_tokens"] / max(elapsed, 1e-9),
+        "train_seconds": elapsed,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "final_loss": losses[-1] if losses else float("nan"),
+        "final_loss_smoothed": sum(tail) / len(tail),
+        "first_loss": losses[0] if losses else float("nan"),
+        "eval_loss": eval_loss,
+        "trainable_parameters": n_trainable,
+        "world_size": world,
+        "global_batch_rows": per_step,
+    }
+    accelerator.wait_for_everyone()
+    if main:
+        from seedtune.train.save import save_outputs
+
+        save_outputs(out, module.model, tokenizer, fmt, config, data.specials.end_id,
+                     lineage(config.data, records, config.model, str(resolved)), metrics, preflight, losses,
+                     merge=config.merge, full=config.full, base_dtype=_orig_dtype(resolved))
+        say(f"saved to {out}: final loss {metrics['final_loss']:.4f}, {metrics['tokens_per_second']:.0f} tokens/s")
+    accelerator.wait_for_everyone()
+    return TrainResult(output=out, metrics=metrics, preflight=preflight, losses=losses)
+
+
+# --- helpers used above, in the order they appear ---------------------------------------------
+
+def _print_preflight(say: Callable[[str], None], p: dict[str, Any], n_records: int) -> None:
+    ok = lambda b: "ok" if b else "FAILED"  # noqa: E731
+    say(f"pre-flight: {n_records} records -> {p['kept']} train rows, {p['eval_rows']} eval rows "
+        f"({p['dropped_too_long']} dropped for length, {p['truncated']} prompt-truncated, "
+        f"{p['dropped_empty_output']} with empty output)")
+    say(f"  prompt never trained: {ok(p['prompt_never_trained'])} | end token trained: {ok(p['end_token_trained'])} | "
+        f"every row trained: {ok(p['every_row_trained'])} | prompt is a token prefix: {ok(p['prompt_is_prefix'])}")
+    say(f"  trained tokens: {p['trained_tokens']:,} of {p['total_tokens']:,} ({p['trained_fraction']:.1%})"
+        + (f"; {p['boundary_merges']} rows would merge tokens across the prompt/answer split if tokenised jointly"
+           if p["boundary_merges"] else ""))
+
+
+def _trim(row: Row, max_samples: int = 3) -> Row:
+    """A short packed row for the self-check (first few samples)."""
+    starts = [i for i, p in enumerate(row.position_ids) if p == 0][: max_samples + 1]
+    end = starts[max_samples] if len(starts) > max_samples else len(row)
+    return Row(row.input_ids[:end], row.labels[:end], row.position_ids[:end], min(row.n_samples, max_samples))
+
+
+class _fp32_view:
+    """Temporarily run a bf16-stored model in fp32 so the self-check tolerance means something."""
+
+    def __init__(self, module: torch.nn.Module, dtype: torch.dtype):
+        self.module, self.dtype = module, dtype
+
+    def __enter__(self) -> None:
+        if self.dtype != torch.float32:
+            self.saved = {n: p.dtype for n, p in self.module.named_parameters()}
+            self.module.float()
+
+    def __exit__(self, *exc: object) -> None:
+        if self.dtype != torch.float32:
+            for n, p in self.module.named_parameters():
+                p.data = p.data.to(self.saved[n])
+
+
+def _resume_path(config: TrainConfig, ckpt_dir: Path) -> Path | None:
+    if not config.resume:
+        return None
+    if isinstance(config.resume, str) and config.resume.lower() not in ("true", "latest"):
+        path = Path(config.resume)
+        if not (path / "state.json").exists():
+            raise SeedtuneError(f"no checkpoint at {path}", hint="pass resume=true to use the latest one in the output directory")
+        return path
+    found = checkpoint.latest(ckpt_dir)
+    if found is None:
+        raise SeedtuneError(f"no checkpoint to resume from in {ckpt_dir}",
+                            hint="run without --resume, or set save_every=N so checkpoints are written")
+    return found
+
+
+def _tensorboard(path: Path) -> Any:
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:  # tensorboard is a dependency, but a stripped install should still train
+        return None
+    return SummaryWriter(str(path))
+
+
+class _DataOrder:
+    """Row order: a fresh seeded permutation per epoch; position k of the endless stream."""
+
+    def __init__(self, n: int, seed: int):
+        self.n, self.seed, self._perms = n, seed, {}
+
+    def _perm(self, epoch: int) -> list[int]:
+        if epoch not in self._perms:
+            g = torch.Generator().manual_seed(self.seed * 100003 + epoch)
+            self._perms[epoch] = torch.randperm(self.n, generator=g).tolist()
+        return self._perms[epoch]
+
+    def take(self, start: int, count: int) -> list[int]:
+        return [self._perm(k // self.n)[k % self.n] for k in range(start, start + count)]
+
+
+def _trained(row: Row) -> int:
+    """Trained tokens under the loss's shift rule (next token trained, not a sample start)."""
+    return sum(1 for t in range(1, len(row)) if row.labels[t] != -100 and row.position_ids[t] != 0)
+
+
+class _null:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+class _progress:
+    """Rich progress bar with loss, tokens/s and ETA (a no-op object when disabled)."""
+
+    def __new__(cls, total: int, start: int, enabled: bool):
+        if not enabled:
+            return None
+        return super().__new__(cls)
+
+    def __init__(self, total: int, start: int, enabled: bool):
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.p = Progress(TextColumn("train"), BarColumn(), MofNCompleteColumn(),
+                          TextColumn("loss {task.fields[loss]:.4f}  {task.fields[tps]:.0f} tok/s"), TimeRemainingColumn(),
+                          transient=False)
+        self.task = self.p.add_task("train", total=total, completed=start, loss=float("nan"), tps=0.0)
+        self.p.start()
+
+    def update(self, done: int, loss: float, tps: float) -> None:
+        self.p.update(self.task, completed=done, loss=loss, tps=tps)
+
+    def close(self) -> None:
+        self.p.stop()
+
+
+@torch.no_grad()
+def _eval_loss(wrapped: Any, rows: list[Row], batch: int, pad_id: int, autocast: Any, accelerator: Any) -> float:
+    """Mean CE over the held-out rows' trained tokens (rows split across ranks)."""
+    wrapped.eval()
+    total = torch.zeros(2, dtype=torch.float64, device=accelerator.device)
+    mine = rows[accelerator.process_index::accelerator.num_processes]
+    for k in range(0, len(mine), batch):
+        mb = mine[k:k + batch]
+        ids, pos, labels = (t.to(accelerator.device) for t in collate(mb, pad_id))
+        with autocast:
+            total[0] += wrapped(ids, pos, labels).double()
+        total[1] += sum(_trained(r) for r in mb)
+    wrapped.train()
+    total = accelerator.reduce(total, reduction="sum")
+    return float(total[0] / total[1].clamp_min(1))
+
+
+def _orig_dtype(path: Path) -> torch.dtype:
+    """The dtype the base model was published in (merged weights are saved in it)."""
+    import json
+
+    cfg = json.loads((Path(path) / "config.json").read_text())
+    name = cfg.get("dtype") or cfg.get("torch_dtype") or "float32"
+    return getattr(torch, str(name), torch.float32)
