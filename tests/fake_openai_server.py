@@ -136,6 +136,7 @@ def main() -> None:
     parser.add_argument("--retry-after", type=float, default=1.0, help="Retry-After seconds on 429")
     args = parser.parse_args()
     state = State([f for f in args.faults.split(",") if f])
+    ThreadingHTTPServer.request_queue_size = 256  # the default backlog of 5 drops bursts of connections
     server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(state, args))
     server.daemon_threads = True
     print(f"PORT {server.server_address[1]}", flush=True)
