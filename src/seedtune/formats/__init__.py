@@ -11,6 +11,7 @@ from __future__ import annotations
 from seedtune.formats.api import (
     ConvertResult,
     convert,
+    inspect_file,
     read_records,
     read_records_with_report,
     write_records,
@@ -27,6 +28,7 @@ __all__ = [
     "detect_format",
     "format_for_output",
     "get_format",
+    "inspect_file",
     "inspect_records",
     "read_records",
     "read_records_with_report",

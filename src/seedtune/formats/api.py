@@ -71,6 +71,19 @@ def write_records(path: str | Path, records: Iterable[Record], format: str | Non
     return fmt.write(path, records, opts)
 
 
+def inspect_file(path: str | Path, format: str | None = None, on_error: str = "raise", **opts: Any) -> dict[str, Any]:
+    """Read a file and describe it: format, counts, languages, lengths, categories, tasks, empties,
+    duplicate ids (`stats.inspect_records`), plus how many rows were rejected in skip mode."""
+    from seedtune.formats.stats import inspect_records
+
+    report = read_records_with_report(path, format=format, on_error=on_error, **opts)
+    summary = {"path": str(report.path), "format": report.format}
+    summary.update(inspect_records(report.records))
+    summary["rejected"] = report.n_rejected
+    summary["rejected_path"] = str(report.rejected_path) if report.rejected_path else None
+    return summary
+
+
 @dataclass
 class ConvertResult:
     """What a conversion did: formats, counts, and where skipped rows went."""

@@ -32,8 +32,8 @@ def _lazy(module: str, attr: str) -> Callable[..., Any]:
 
 
 def _fmt(name: str, module: str, description: str, extensions: tuple[str, ...], options: tuple[str, ...] = (),
-         is_directory: bool = False) -> Format:
-    return Format(name, description, extensions, _lazy(module, "read"), _lazy(module, "write"),
+         is_directory: bool = False, suffix: str = "") -> Format:
+    return Format(name, description, extensions, _lazy(module, f"read{suffix}"), _lazy(module, f"write{suffix}"),
                   is_directory=is_directory, options=COMMON_OPTIONS + options)
 
 
@@ -46,13 +46,14 @@ FORMATS: dict[str, Format] = {
              (".json",), ("array", "provenance")),
         _fmt("seed_tasks", "seed_tasks", "Self-Instruct seed_tasks.jsonl: {id, name, instruction, instances, "
              "is_classification} (+ category, lang)", (), ("array",)),
-        _fmt("sharegpt", "sharegpt", "ShareGPT: {conversations: [{from: human|gpt|system, value}]}", (),
-             ("array", "provenance")),
-        _fmt("messages", "messages", "OpenAI chat: {messages: [{role, content}]}", (), ("array", "provenance")),
+        _fmt("sharegpt", "chat", "ShareGPT: {conversations: [{from: human|gpt|system, value}]}", (),
+             ("array", "provenance"), suffix="_sharegpt"),
+        _fmt("messages", "chat", "OpenAI chat: {messages: [{role, content}]}", (), ("array", "provenance"),
+             suffix="_messages"),
         _fmt("csv", "tabular", "CSV with a header row; --column field=header maps columns", (".csv",),
-             ("delimiter", "fields")),
+             ("delimiter", "fields"), suffix="_csv"),
         _fmt("tsv", "tabular", "TSV with a header row; --column field=header maps columns", (".tsv", ".tab"),
-             ("delimiter", "fields")),
+             ("delimiter", "fields"), suffix="_tsv"),
         _fmt("parquet", "parquet", "Apache Parquet table, one row per record", (".parquet", ".pq")),
         _fmt("hf", "hfdisk", "Hugging Face datasets folder written by save_to_disk", (), ("split",),
              is_directory=True),
