@@ -1,13 +1,33 @@
-"""`seedtune serve` — owned by the main job (issue 6). Placeholder until that work lands."""
+"""`seedtune serve MODEL`: an OpenAI-compatible HTTP server over a model (thin wrapper over `seedtune.serve`)."""
 
 from __future__ import annotations
+
+from typing import Optional
 
 import typer
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("serve", help="(not built yet)")
-    def _placeholder() -> None:
-        from seedtune.errors import SeedtuneError
+    @app.command("serve")
+    def serve_cmd(
+        model: str = typer.Argument(..., help="Model directory (e.g. a trained model) or embedded default name."),
+        host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on. Anything but loopback needs --api-key-env."),
+        port: int = typer.Option(8000, "--port", help="TCP port."),
+        api_key_env: Optional[str] = typer.Option(None, "--api-key-env", metavar="NAME",
+                                                  help="Environment variable holding the API key clients must send as 'Authorization: Bearer <key>'."),
+        max_batch: int = typer.Option(8, "--max-batch", help="Most sequences answered by one batched generate call."),
+        batch_window_ms: float = typer.Option(10.0, "--batch-window-ms", help="How long the first request waits for company, in milliseconds."),
+        name: Optional[str] = typer.Option(None, "--name", help="Model id clients use (default: the directory's name or the default's name)."),
+        dtype: Optional[str] = typer.Option(None, "--dtype", help="float32 | bfloat16 | float16 (default: the loader's choice)."),
+        log_level: str = typer.Option("info", "--log-level", help="uvicorn log level: warning hides per-request lines."),
+    ) -> None:
+        """Serve a model over the OpenAI API (/v1/models, /v1/chat/completions, /v1/completions, streaming).
 
-        raise SeedtuneError("'seedtune serve' is not built yet")
+        Chat messages are rendered with the model's saved prompt format, so it answers as it was
+        trained. Point any OpenAI client, or a seedtune teacher
+        (--teacher openai:NAME --base-url http://127.0.0.1:8000/v1), at it.
+        """
+        from seedtune.serve import serve
+
+        serve(model, host=host, port=port, api_key_env=api_key_env, max_batch=max_batch,
+              batch_window_ms=batch_window_ms, name=name, dtype=dtype, log_level=log_level)

@@ -1,0 +1,265 @@
+"""The FastAPI application: OpenAI-compatible routes over one teacher, behind the batcher.
+
+`create_app(teacher, model_name)` works with any `Teacher`: `HFTeacher` in production (it renders
+chat messages with the model's saved prompt format, so the server answers exactly as the model
+was trained), `ScriptedTeacher` in tests. Token counts and the context-length check use the
+teacher's tokenizer when it has one.
+
+Order of checks on every request: API key (401), body parse (400 bad JSON / 422 bad schema),
+model name (404), parameter values (400). Then the request joins the batcher's queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import re
+import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request as HTTPRequest
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel, ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from seedtune.serve import protocol as p
+from seedtune.serve.batcher import Batcher, Event, sample_requests
+from seedtune.teachers.base import Completion, Request, Teacher
+
+
+class _Engine:
+    """What the routes need to know about the model besides generating: token counts, context size."""
+
+    def __init__(self, teacher: Teacher):
+        self.teacher = teacher
+        self.tokenizer = getattr(teacher, "tokenizer", None)
+        config = getattr(getattr(teacher, "model", None), "config", None)
+        self.context_length: int | None = getattr(config, "max_position_embeddings", None)
+
+    def prompt_tokens(self, request: Request) -> int:
+        render = getattr(self.teacher, "render", None)
+        if self.tokenizer is None or render is None:
+            return sum(len(c.split()) for _, c in request.messages) + len((request.prompt or "").split())
+        text, special = render(request)
+        return len(self.tokenizer(text, add_special_tokens=special)["input_ids"])
+
+    def count(self, text: str) -> int:
+        if self.tokenizer is None:
+            return len(text.split())
+        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def fit(self, request: Request, explicit_max: bool, index: int = 0) -> tuple[Request, int]:
+        """(request with max_tokens that fits the context, prompt tokens); 400 when it cannot fit."""
+        import dataclasses
+
+        used = self.prompt_tokens(request)
+        if self.context_length is None:
+            return request, used
+        room = self.context_length - used
+        if room < 1 or (explicit_max and request.max_tokens > room):
+            raise p.APIError(400, f"this model's context is {self.context_length} tokens; the prompt"
+                                  f"{f' {index}' if index else ''} uses {used} and max_tokens asks for "
+                                  f"{request.max_tokens if explicit_max else 'at least 1'} more: shorten the "
+                                  "prompt or lower max_tokens", param="max_tokens" if room >= 1 else "messages",
+                             code="context_length_exceeded")
+        if request.max_tokens > room:
+            request = dataclasses.replace(request, max_tokens=room)
+        return request, used
+
+
+def create_app(teacher: Teacher, model_name: str, *, api_key: str | None = None, max_batch: int = 8,
+               batch_window_ms: float = 10.0, aliases: Sequence[str] = ()) -> FastAPI:
+    """The server for one model. `api_key` (if set) must come as `Authorization: Bearer <key>`."""
+    batcher = Batcher(teacher, max_batch=max_batch, window_ms=batch_window_ms)
+    engine = _Engine(teacher)
+    names = list(dict.fromkeys([model_name, *aliases]))
+    created = int(time.time())
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        batcher.close()
+
+    app = FastAPI(title="seedtune serve", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.batcher = batcher
+    app.state.model_name = model_name
+
+    # -- errors in OpenAI's shape ------------------------------------------------------------------
+
+    @app.exception_handler(p.APIError)
+    async def _api_error(_: HTTPRequest, exc: p.APIError) -> JSONResponse:
+        return JSONResponse(exc.body(), status_code=exc.status)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_: HTTPRequest, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code)
+        return JSONResponse(p.error_body(str(exc.detail), param=None, code=code), status_code=exc.status_code)
+
+    @app.exception_handler(Exception)
+    async def _server_error(_: HTTPRequest, exc: Exception) -> JSONResponse:
+        return JSONResponse(p.error_body(f"generation failed: {exc}", type="server_error"), status_code=500)
+
+    def authorize(request: HTTPRequest) -> None:
+        if api_key is None:
+            return
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            raise p.APIError(401, "missing API key: send the header 'Authorization: Bearer <key>'",
+                             code="invalid_api_key")
+        # Constant-time comparison, and the key never appears in a message or a log line.
+        if not hmac.compare_digest(token.strip().encode(), api_key.encode()):
+            raise p.APIError(401, "incorrect API key", code="invalid_api_key")
+
+    async def parse(request: HTTPRequest, model: type[BaseModel]) -> Any:
+        authorize(request)
+        try:
+            data = json.loads(await request.body() or b"null")
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise p.APIError(400, f"the request body is not valid JSON: {exc}", code="invalid_json") from exc
+        if not isinstance(data, dict):
+            raise p.APIError(422, "the request body must be a JSON object", code="unprocessable_entity")
+        try:
+            body = model.model_validate(data)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            param = _param(first["loc"])
+            raise p.APIError(422, f"{param}: {first['msg']}" if param else first["msg"], param=param,
+                             code="unprocessable_entity") from exc
+        if body.model not in names:
+            raise p.APIError(404, f"the model {body.model!r} does not exist; this server serves {names[0]!r} "
+                                  "(GET /v1/models lists it)", param="model", code="model_not_found")
+        p.refuse_unsupported(body)
+        return body
+
+    # -- routes ------------------------------------------------------------------------------------
+
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/v1/models")
+    async def list_models(request: HTTPRequest) -> dict[str, Any]:
+        authorize(request)
+        return {"object": "list", "data": [p.model_card(names[0], created)]}
+
+    @app.get("/v1/models/{model_id:path}")
+    async def get_model(model_id: str, request: HTTPRequest) -> dict[str, Any]:
+        authorize(request)
+        if model_id not in names:
+            raise p.APIError(404, f"the model {model_id!r} does not exist", param="model", code="model_not_found")
+        return p.model_card(names[0], created)
+
+    @app.get("/stats")
+    async def stats(request: HTTPRequest) -> dict[str, Any]:
+        """How well batching works: generate calls and sequences per call (not part of OpenAI's API)."""
+        authorize(request)
+        return batcher.stats.to_dict()
+
+    @app.post("/v1/chat/completions")
+    async def chat_completions(request: HTTPRequest) -> Any:
+        body: p.ChatCompletionBody = await parse(request, p.ChatCompletionBody)
+        explicit = body.max_tokens is not None or body.max_completion_tokens is not None
+        req, prompt_tokens = engine.fit(p.chat_request(body), explicit)
+        if body.stream:
+            return _stream(batcher, engine, "chat", body.model, [req], [prompt_tokens], p.include_usage(body))
+        completions = await asyncio.wrap_future(batcher.submit([req]))
+        return p.chat_response(p.new_id("chatcmpl"), body.model, _choices(completions),
+                               *_counts(completions, prompt_tokens=[prompt_tokens]))
+
+    @app.post("/v1/completions")
+    async def completions(request: HTTPRequest) -> Any:
+        body: p.CompletionBody = await parse(request, p.CompletionBody)
+        fitted = [engine.fit(r, body.max_tokens is not None, i) for i, r in enumerate(p.completion_requests(body))]
+        reqs, prompt_tokens = [f[0] for f in fitted], [f[1] for f in fitted]
+        if body.stream:
+            return _stream(batcher, engine, "text", body.model, reqs, prompt_tokens, p.include_usage(body))
+        done = await asyncio.wrap_future(batcher.submit(reqs))
+        return p.completion_response(p.new_id("cmpl"), body.model, _choices(done),
+                                     *_counts(done, prompt_tokens=prompt_tokens))
+
+    return app
+
+
+def _param(loc: Sequence[Any]) -> str | None:
+    """Dotted field path of a validation error, without pydantic's union-member tags ('str', 'list[str]')."""
+    parts = [str(x) for x in loc if not re.fullmatch(r"(str|int|float|bool|none|list\[.*\]|dict\[.*\])", str(x))]
+    return ".".join(parts) or None
+
+
+def _choices(completions: list[Completion]) -> list[tuple[str, str]]:
+    """Flattened in request-major order: choice index = request index * n + sample index."""
+    return [(text, reason) for c in completions
+            for text, reason in zip(c.texts, c.finish_reasons or ["stop"] * len(c.texts))]
+
+
+def _counts(completions: list[Completion], prompt_tokens: list[int]) -> tuple[int, int]:
+    """Prompt tokens are counted once per prompt (not per sample), as OpenAI does."""
+    return sum(prompt_tokens), sum(c.completion_tokens for c in completions)
+
+
+def _sse(data: dict[str, Any] | str) -> str:
+    return f"data: {data if isinstance(data, str) else json.dumps(data, ensure_ascii=False)}\n\n"
+
+
+def _stream(batcher: Batcher, engine: _Engine, kind: str, model: str, requests: list[Request],
+            prompt_tokens: list[int], with_usage: bool) -> StreamingResponse:
+    """Server-sent events in OpenAI's chunk format, ending with `data: [DONE]`.
+
+    Each sequence is streamed in turn (choice index = request index * n + sample). Its finish
+    reason is "length" when it used all of max_tokens, else "stop"; token counts come from
+    re-tokenizing the streamed text, since the teacher's stream yields text, not ids.
+    """
+    sequences = [s for r in requests for s in sample_requests(r)]
+    loop = asyncio.get_running_loop()
+    events: asyncio.Queue[Event] = asyncio.Queue()
+
+    def emit(event: Event) -> None:  # called on the worker thread
+        try:
+            loop.call_soon_threadsafe(events.put_nowait, event)
+        except RuntimeError:  # the event loop is gone (server shutting down): nobody is listening
+            pass
+
+    job = batcher.submit_stream(sequences, emit)
+    rid = p.new_id("chatcmpl" if kind == "chat" else "cmpl")
+    created = int(time.time())
+
+    def chunk(index: int | None, text: str | None = None, finish: str | None = None,
+              counts: dict[str, int] | None = None, role: bool = False) -> dict[str, Any]:
+        if kind == "chat":
+            delta = {"role": "assistant", "content": ""} if role else ({"content": text} if text is not None else {})
+            return p.chat_chunk(rid, model, created, index, delta, finish, counts)
+        return p.completion_chunk(rid, model, created, index, text or "", finish, counts)
+
+    async def body() -> AsyncIterator[str]:
+        completion_tokens = 0
+        started: set[int] = set()
+        try:
+            while True:
+                event, index, payload = await events.get()
+                if event == "error":
+                    yield _sse(p.error_body(f"generation failed: {payload}", type="server_error"))
+                    return
+                if event == "done":
+                    break
+                if kind == "chat" and index not in started:
+                    started.add(index)
+                    yield _sse(chunk(index, role=True))
+                if event == "piece":
+                    yield _sse(chunk(index, text=payload))
+                else:  # "end"
+                    used = engine.count(payload)
+                    completion_tokens += used
+                    finish = "length" if used >= sequences[index].max_tokens else "stop"
+                    yield _sse(chunk(index, finish=finish))
+            if with_usage:
+                yield _sse(chunk(None, counts=p.usage(sum(prompt_tokens), completion_tokens)))
+            yield _sse("[DONE]")
+        finally:  # client gone or stream finished: stop generating what nobody will read
+            job.cancel()
+
+    return StreamingResponse(body(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

@@ -1,0 +1,202 @@
+"""One worker thread owns the model: it gathers concurrent requests into one batched generate call.
+
+Why: HTTP handlers run concurrently, but a model on CPU (or one GPU) is fastest when it runs one
+padded batch of many sequences rather than many single sequences fighting over the same cores.
+So handlers only enqueue a job and await a future; the worker takes the first job, keeps
+collecting for `window_ms` (or until `max_batch` sequences are waiting), and answers all of them
+with a single `teacher.generate(requests)`. Under load no waiting is added at all: jobs that
+queued up while the previous batch ran are already there and are taken at once.
+
+Streaming jobs are not batched (the teacher streams one sequence at a time); the worker runs them
+in turn between batches, pushing text pieces to the handler as they are generated. Running every
+model call on this one thread also means no two generate calls ever compete for the cores.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import queue
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+from seedtune.teachers.base import Completion, Request, Teacher
+
+
+@dataclass
+class _BatchJob:
+    requests: list[Request]
+    future: Future = field(default_factory=Future)
+
+    @property
+    def rows(self) -> int:
+        return sum(max(1, r.n) for r in self.requests)
+
+
+# Events a stream job reports, in order, per sequence: ("piece", index, text) ... ("end", index, text
+# so far); then ("done", -1, None) once, or ("error", -1, exception) instead.
+Event = tuple[str, int, Any]
+
+
+@dataclass
+class StreamJob:
+    """Sequences to stream one after another; `emit` is called on the worker thread."""
+
+    requests: list[Request]
+    emit: Callable[[Event], None]
+    cancelled: threading.Event = field(default_factory=threading.Event)
+
+    def cancel(self) -> None:
+        self.cancelled.set()
+
+
+@dataclass
+class BatchStats:
+    """What batching achieved: generate calls made and how many sequences each one carried."""
+
+    batches: int = 0
+    requests: int = 0
+    rows: int = 0
+    streams: int = 0
+    sizes: Counter = field(default_factory=Counter)  # sequences per batch -> how many batches
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"batches": self.batches, "requests": self.requests, "rows": self.rows, "streams": self.streams,
+                "max_batch_rows": max(self.sizes, default=0),
+                "mean_batch_rows": round(self.rows / self.batches, 3) if self.batches else 0.0,
+                "sizes": {str(k): v for k, v in sorted(self.sizes.items())}}
+
+
+class Batcher:
+    """The worker thread and its queue. Start lazily on the first job; `close()` ends it."""
+
+    def __init__(self, teacher: Teacher, max_batch: int = 8, window_ms: float = 10.0):
+        self.teacher = teacher
+        self.max_batch = max(1, int(max_batch))
+        self.window = max(0.0, float(window_ms)) / 1000.0
+        self.stats = BatchStats()
+        self._queue: queue.Queue[_BatchJob | StreamJob | None] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    # -- handler side ----------------------------------------------------------------------------
+
+    def submit(self, requests: Sequence[Request]) -> Future:
+        """Queue requests to be answered together with whatever else arrives; a future of completions."""
+        job = _BatchJob(list(requests))
+        self._put(job)
+        return job.future
+
+    def submit_stream(self, requests: Sequence[Request], emit: Callable[[Event], None]) -> StreamJob:
+        job = StreamJob(list(requests), emit)
+        self._put(job)
+        return job
+
+    def close(self, timeout: float = 5.0) -> None:
+        with self._lock:
+            thread, self._thread = self._thread, None
+        if thread is not None:
+            self._queue.put(None)
+            thread.join(timeout)
+
+    def _put(self, job: _BatchJob | StreamJob) -> None:
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="seedtune-serve-batcher", daemon=True)
+                self._thread.start()
+        self._queue.put(job)
+
+    # -- worker side -----------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while True:
+            job = self._queue.get()
+            if job is None:
+                return
+            if isinstance(job, StreamJob):
+                self._stream(job)
+                continue
+            jobs, later = self._gather(job)
+            self._answer(jobs)
+            for deferred in later:
+                if deferred is None:
+                    return
+                self._stream(deferred)
+
+    def _gather(self, first: _BatchJob) -> tuple[list[_BatchJob], list[StreamJob | None]]:
+        """Collect batch jobs for up to `window` seconds after the first, up to `max_batch` sequences."""
+        jobs, later = [first], []
+        rows = first.rows
+        deadline = time.monotonic() + self.window
+        while rows < self.max_batch:
+            remaining = deadline - time.monotonic()
+            try:
+                job = self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if isinstance(job, _BatchJob):
+                jobs.append(job)
+                rows += job.rows
+            else:  # a stream or the shutdown signal: handled right after this batch, in order
+                later.append(job)
+                if job is None:
+                    break
+        return jobs, later
+
+    def _answer(self, jobs: list[_BatchJob]) -> None:
+        requests = [r for job in jobs for r in job.requests]
+        try:
+            completions = self.teacher.generate(requests)
+        except BaseException as exc:  # every waiting handler gets the error; the worker lives on
+            for job in jobs:
+                job.future.set_exception(exc)
+            return
+        self.stats.batches += 1
+        self.stats.requests += len(requests)
+        rows = sum(job.rows for job in jobs)
+        self.stats.rows += rows
+        self.stats.sizes[rows] += 1
+        start = 0
+        for job in jobs:
+            job.future.set_result(completions[start:start + len(job.requests)])
+            start += len(job.requests)
+
+    def _stream(self, job: StreamJob) -> None:
+        self.stats.streams += 1
+        try:
+            for index, request in enumerate(job.requests):
+                if job.cancelled.is_set():
+                    return
+                produced = ""
+                for piece in self._pieces(request):
+                    if job.cancelled.is_set():
+                        return
+                    produced += piece
+                    job.emit(("piece", index, piece))
+                job.emit(("end", index, produced))
+            job.emit(("done", -1, None))
+        except BaseException as exc:
+            job.emit(("error", -1, exc))
+
+    def _pieces(self, request: Request) -> Iterator[str]:
+        """The teacher's own streaming when it has one; else the whole answer as one piece."""
+        stream = getattr(self.teacher, "stream", None)
+        if stream is not None:
+            yield from stream(request)
+        else:
+            yield self.teacher.generate([dataclasses.replace(request, n=1)])[0].text
+
+
+def sample_requests(request: Request) -> list[Request]:
+    """A request with n > 1 as n single-sample requests for streaming, each with its own seed.
+
+    The streamed sample i of a seeded request uses seed + i, so samples differ but repeat exactly
+    when the request is sent again (the batched path derives per-sample seeds inside the teacher).
+    """
+    n = max(1, request.n)
+    return [dataclasses.replace(request, n=1, seed=None if request.seed is None else request.seed + i)
+            for i in range(n)]
