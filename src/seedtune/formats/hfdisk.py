@@ -45,6 +45,8 @@ def read(path: Path, ctx: ReadContext, opts: dict[str, Any]) -> list[Record]:
     if not path.is_dir() or not any((path / m).exists() for m in MARKERS):
         raise ctx.fatal("is not a dataset folder written by save_to_disk",
                         hint="pass the folder that holds dataset_info.json (or dataset_dict.json)")
+    if _is_empty_dataset(path):
+        return []
     try:
         with _quiet():
             loaded = datasets.load_from_disk(str(path))
@@ -62,6 +64,18 @@ def read(path: Path, ctx: ReadContext, opts: dict[str, Any]) -> list[Record]:
     # A single Dataset is its own split, so `split=` is not checked against it.
     table = loaded.data.table if hasattr(loaded.data, "table") else loaded.data
     return read_table_records(table, ctx, opts)
+
+
+def _is_empty_dataset(path: Path) -> bool:
+    """datasets saves a 0-row Dataset with no data files but cannot load it back (IndexError in
+    concat_tables), so we recognise that case from state.json and read it as empty ourselves."""
+    import json
+
+    state = path / "state.json"
+    try:
+        return state.exists() and json.loads(state.read_text(encoding="utf-8")).get("_data_files") == []
+    except (OSError, ValueError):
+        return False
 
 
 def write(path: Path, records: Sequence[Record], opts: dict[str, Any]) -> int:
