@@ -68,7 +68,7 @@ class KeywordsConfig(StrictModel):
 
 class RefusalConfig(StrictModel):
     extra: list[str] = Field(default_factory=list, description="More refusal phrases (case-insensitive) to look for in outputs.")
-    head_chars: int = Field(200, ge=1, description="Apologies and 'I cannot' count only in the first this many characters of the output.")
+    head_chars: int = Field(200, ge=1, description="Refusal phrases are looked for in the first this many characters of the output.")
 
 
 class LanguageConfig(StrictModel):
@@ -108,6 +108,7 @@ class CurateConfig(StrictModel):
     filters: list[str] = Field(default_factory=lambda: list(DEFAULT_FILTERS), description="Filters to run, by name (see `seedtune curate --list-filters`).")
     order: Literal["cost", "as-given"] = Field("cost", description="'cost': cheapest first (stable); 'as-given': exactly the order of `filters`.")
     input_format: str | None = Field(None, description="Input format; detected from the file when unset.")
+    on_error: Literal["raise", "skip"] = Field("raise", description="Bad input rows: stop with the file/line/field ('raise') or skip them into <input>.rejected.jsonl ('skip').")
     report: bool = Field(True, description="Write the diversity report (Markdown + PNG) of the kept records.")
     exact: ExactConfig = Field(default_factory=ExactConfig, description="exact duplicates.")
     near_dup: NearDupConfig = Field(default_factory=NearDupConfig, description="near-dup-rouge.")

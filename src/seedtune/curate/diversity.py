@@ -32,7 +32,8 @@ _ZH_VERBS = sorted(["写", "编写", "撰写", "创作", "解释", "描述", "�
                     "说明", "分类", "找出", "识别", "提取", "纠正", "修改", "排序", "评价", "制定", "想出", "讲"],
                    key=len, reverse=True)
 _ZH_MEASURE = re.compile(r"^(?:[一二三四五六七八九十几两数\d]+)?[个首篇段封条份句种则张幅本道项点些]")
-_ZH_STOP = re.compile(r"[，。,.：:；;！!？?\s]|关于|的")
+_ZH_PUNCT = re.compile(r"[，。,.：:；;！!？?\s]")
+_ZH_STOP = re.compile(r"关于|的")
 
 
 def verb_object(instruction: str) -> tuple[str, str]:
@@ -50,8 +51,11 @@ def verb_object(instruction: str) -> tuple[str, str]:
                 text = text[len(lead):]
                 break
         verb = next((v for v in _ZH_VERBS if text.startswith(v)), text[:1])
-        rest = _ZH_MEASURE.sub("", text[len(verb):].lstrip("出一下"))
-        obj = _ZH_STOP.split(rest, maxsplit=1)[0][:4]
+        rest = _ZH_MEASURE.sub("", re.sub(r"^(?:一下|出)", "", text[len(verb):]))
+        phrase = _ZH_PUNCT.split(rest, maxsplit=1)[0]
+        if phrase.startswith("关于") and "的" in phrase:  # 关于春天的诗: the head noun follows 的
+            phrase = phrase.split("的", 1)[1]
+        obj = _ZH_STOP.split(phrase, maxsplit=1)[0][:4]
         return verb, obj
     words = [w for w in re.findall(r"[a-z][a-z'-]*", instruction.lower())]
     i = 0

@@ -126,9 +126,8 @@ class Keywords(RecordFilter):
         return None
 
 
-# Phrases that mark an answer as a refusal or a model talking about itself. Anywhere in the
-# output for the self-descriptions; only near the start for apologies (a story may contain "I
-# cannot" in dialogue).
+# Phrases that mark an answer as a refusal or a model talking about itself: self-descriptions
+# anywhere in the first `head_chars`, apologies only when the answer opens with them.
 REFUSAL_ANYWHERE = [
     r"as an ai\b", r"as an ai language model", r"as a language model", r"i am an ai\b", r"i'm an ai\b",
     r"as an artificial intelligence", r"作为一个?(?:ai|人工智能)", r"作为一个?(?:ai|人工智能)?语言模型", r"我是一个?(?:ai|人工智能)",
@@ -146,12 +145,15 @@ class Refusal(RecordFilter):
 
     def __init__(self, extra: Sequence[str] = (), head_chars: int = 200):
         self.anywhere = re.compile("|".join(REFUSAL_ANYWHERE + [re.escape(e) for e in extra]), re.IGNORECASE)
-        self.head = re.compile("|".join(REFUSAL_HEAD), re.IGNORECASE)
+        # Apologies count only when the answer opens with them: "The robot said: I cannot sleep"
+        # in a story is not a refusal.
+        self.head = re.compile(r"\A[\W_]*(?:" + "|".join(REFUSAL_HEAD) + ")", re.IGNORECASE)
         self.head_chars = head_chars
 
     def check(self, record: Record) -> tuple[str, float | None] | None:
         out = record.output.replace("\u2019", "'")
-        hit = self.anywhere.search(out) or self.head.search(out[: self.head_chars])
+        head = out[: self.head_chars]
+        hit = self.anywhere.search(head) or self.head.search(head)
         if hit:
             return f"output refuses or talks about itself: {hit.group(0)!r}", None
         return None

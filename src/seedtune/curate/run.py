@@ -60,7 +60,7 @@ def curate(
         from seedtune.formats import read_records
 
         path = Path(records)
-        items = read_records(path, format=config.input_format)
+        items = read_records(path, format=config.input_format, on_error=config.on_error)
         if not items:
             messages.append(f"{path} has no records: nothing to curate; wrote empty outputs to {output_dir}")
     else:
