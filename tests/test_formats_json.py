@@ -135,3 +135,18 @@ def test_unknown_option_is_an_error(tmp_path):
     write_records(tmp_path / "r.jsonl", sample_records())
     with pytest.raises(InputError, match="split"):
         read_records(tmp_path / "r.jsonl", split="train")
+
+
+def test_alpaca_history_read_and_checked(tmp_path):
+    path = tmp_path / "lf.json"
+    path.write_text(json.dumps([
+        {"instruction": "And 3+3?", "input": "", "output": "6", "history": [["2+2?", "4"]]},
+        {"instruction": "plain", "input": "", "output": "x", "history": []},
+        {"instruction": "bad", "output": "y", "history": [["only one"]]},
+    ]), encoding="utf-8")
+    report = read_records_with_report(path, on_error="skip", rejected_path=tmp_path / "rej.jsonl")
+    first, second = report.records
+    assert [m.content for m in first.messages] == ["2+2?", "4", "And 3+3?", "6"]
+    assert (first.instruction, first.output) == ("2+2?", "6")
+    assert second.messages is None and second.meta == {}
+    assert report.rejected[0].index == 2 and report.rejected[0].field == "history[0]"

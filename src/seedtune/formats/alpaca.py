@@ -39,6 +39,8 @@ def read(path: Path, ctx: ReadContext, opts: dict[str, Any]) -> list[Record]:
 
 
 def _read_row(value: Any, columns: Any, defaults: dict[str, Any]) -> Record:
+    if isinstance(value, dict) and value.get("history") == []:  # LLaMA-Factory writes [] for "no history"
+        value = {k: v for k, v in value.items() if k != "history"}
     if not isinstance(value, dict) or not value.get("history"):
         return record_from_mapping(value, columns=columns, defaults=defaults)
     data = apply_columns(value, columns)
