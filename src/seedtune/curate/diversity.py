@@ -97,6 +97,14 @@ def diversity_stats(records: Sequence[Record]) -> dict[str, Any]:
 
 
 def _figures(stats: dict[str, Any], out_dir: Path) -> list[str]:
+    import warnings
+
+    with warnings.catch_warnings():  # without a CJK font, Chinese labels render as boxes: not an error
+        warnings.filterwarnings("ignore", message="Glyph .* missing")
+        return _draw(stats, out_dir)
+
+
+def _draw(stats: dict[str, Any], out_dir: Path) -> list[str]:
     import matplotlib
 
     matplotlib.use("Agg")
