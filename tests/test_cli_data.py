@@ -97,3 +97,14 @@ def test_broken_input_exits_2_naming_line_2(monkeypatch, capsys, tmp_path):
 def test_bad_column_option_exits_2(monkeypatch, capsys, tmp_path):
     code, _, err = run_main(monkeypatch, capsys, "data", "inspect", str(FIXTURES / "qa.csv"), "--column", "question")
     assert code == 2 and "FIELD=COLUMN" in flat(err)
+
+
+def test_help_lists_data_first_in_loop_order():
+    import click
+    import typer
+
+    group = typer.main.get_command(app)
+    names = group.list_commands(click.Context(group))
+    assert names[0] == "data"
+    loop = [n for n in ("data", "generate", "curate", "train", "eval", "run", "chat", "serve", "models") if n in names]
+    assert [n for n in names if n in loop] == loop

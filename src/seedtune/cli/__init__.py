@@ -9,10 +9,33 @@ from __future__ import annotations
 import sys
 
 import typer
+from typer.core import TyperGroup
 
 from seedtune.errors import SeedtuneError
 
+
+class _LoopOrderGroup(TyperGroup):
+    """Lists commands in the order the stage modules registered them: the order of the loop.
+
+    Typer lists plain commands before sub-command groups, which would put `seedtune data` (a
+    group) after `serve` instead of first.
+    """
+
+    order: list[str] = []
+
+    def list_commands(self, ctx):  # noqa: ANN001, ANN201 - click's signature
+        rank = {name: i for i, name in enumerate(self.order)}
+        names = super().list_commands(ctx)
+        return sorted(names, key=lambda n: rank.get(n, len(rank)))
+
+
+def _registered_names(typer_app: typer.Typer) -> list[str]:
+    commands = [c.name or c.callback.__name__.replace("_", "-") for c in typer_app.registered_commands]
+    return commands + [g.name for g in typer_app.registered_groups if g.name]
+
+
 app = typer.Typer(
+    cls=_LoopOrderGroup,
     name="seedtune",
     help="From a handful of seed tasks to an instruction-tuned model, with proof on unseen tasks.",
     no_args_is_help=True,
@@ -25,7 +48,9 @@ app = typer.Typer(
 from seedtune.cli import data, generate, curate, train, evaluate, run, chat, serve, models  # noqa: E402
 
 for _module in (data, generate, curate, train, evaluate, run, chat, serve, models):
+    _before = set(_registered_names(app))
     _module.register(app)
+    _LoopOrderGroup.order += [n for n in _registered_names(app) if n not in _before]
 
 
 def main() -> None:
