@@ -66,30 +66,98 @@ class RequestCache:
         self._db.close()
 
 
-class CachedTeacher:
-    """Wraps a teacher: stored answers come from the cache, only misses reach the teacher."""
+class PriceTable:
+    """Prices in currency units per 1M tokens, by model: `{"gpt-4o": {"input": 2.5, "output": 10}}`.
 
-    def __init__(self, teacher: Teacher, cache: RequestCache):
+    Looked up by the bare model name of a teacher id ("openai:gpt-4o@http://..." -> "gpt-4o"),
+    exactly first, then the longest table key the name starts with ("gpt-4o-2024-08-06" -> "gpt-4o").
+    """
+
+    def __init__(self, prices: dict[str, dict[str, float]] | None = None):
+        self.prices = {k: {"input": float(v.get("input", 0.0)), "output": float(v.get("output", 0.0))}
+                       for k, v in (prices or {}).items()}
+
+    @classmethod
+    def load(cls, path: str | Path) -> "PriceTable":
+        from seedtune.config import load_yaml
+        from seedtune.errors import InputError
+
+        data = load_yaml(path)  # YAML is a superset of JSON: either works
+        for model, entry in data.items():
+            if not isinstance(entry, dict) or not set(entry) <= {"input", "output"}:
+                raise InputError("each model needs {input: PRICE, output: PRICE} per 1M tokens", path=path,
+                                 field=str(model), hint='e.g. gpt-4o: {input: 2.5, output: 10.0}')
+        return cls(data)
+
+    @staticmethod
+    def bare_name(model_id: str) -> str:
+        name = model_id.split(":", 1)[1] if ":" in model_id.split("@", 1)[0] else model_id
+        return name.split("@", 1)[0]
+
+    def price(self, model_id: str) -> dict[str, float] | None:
+        name = self.bare_name(model_id)
+        if name in self.prices:
+            return self.prices[name]
+        prefixes = [k for k in self.prices if name.startswith(k)]
+        return self.prices[max(prefixes, key=len)] if prefixes else None
+
+    def cost(self, model_id: str, prompt_tokens: int, completion_tokens: int) -> float:
+        entry = self.price(model_id)
+        if entry is None:
+            return 0.0
+        return (prompt_tokens * entry["input"] + completion_tokens * entry["output"]) / 1_000_000
+
+
+class CachedTeacher:
+    """Wraps a teacher: stored answers come from the cache, only misses reach the teacher.
+
+    Counts tokens and (with a price table) cost twice: for every answer the run used (`usage`,
+    cached or not, so a resumed run sees the same totals as an uninterrupted one and stops at the
+    same `max_cost`) and for the answers actually bought now (`fresh`). Identical requests in one
+    call are sent once.
+    """
+
+    def __init__(self, teacher: Teacher, cache: RequestCache, prices: PriceTable | None = None):
         self.teacher = teacher
         self.cache = cache
         self.model_id = teacher.model_id
+        self.prices = prices
         self.hits = 0
         self.misses = 0
+        self.usage = {"prompt_tokens": 0, "completion_tokens": 0, "cost": 0.0}
+        self.fresh = {"prompt_tokens": 0, "completion_tokens": 0, "cost": 0.0}
+
+    def _count(self, bucket: dict[str, float], completion: Completion) -> None:
+        bucket["prompt_tokens"] += completion.prompt_tokens
+        bucket["completion_tokens"] += completion.completion_tokens
+        if self.prices is not None:
+            bucket["cost"] += self.prices.cost(self.model_id, completion.prompt_tokens, completion.completion_tokens)
 
     def generate(self, requests: Sequence[Request]) -> list[Completion]:
         results: list[Completion | None] = []
-        missing: list[int] = []
+        missing: dict[str, list[int]] = {}
         for i, request in enumerate(requests):
-            hit = self.cache.get(request.key(self.model_id))
+            key = request.key(self.model_id)
+            hit = self.cache.get(key)
             results.append(hit)
             if hit is None:
-                missing.append(i)
-        self.hits += len(requests) - len(missing)
+                missing.setdefault(key, []).append(i)
+        self.hits += sum(r is not None for r in results)
         self.misses += len(missing)
         if missing:
-            fresh = self.teacher.generate([requests[i] for i in missing])
-            self.cache.put_many(self.model_id, [(requests[i], c) for i, c in zip(missing, fresh)])
-            for i, completion in zip(missing, fresh):
-                completion.key = requests[i].key(self.model_id)
-                results[i] = completion
-        return [r for r in results if r is not None]
+            firsts = [positions[0] for positions in missing.values()]
+            fresh = self.teacher.generate([requests[i] for i in firsts])
+            self.cache.put_many(self.model_id, [(requests[i], c) for i, c in zip(firsts, fresh)])
+            for (key, positions), completion in zip(missing.items(), fresh):
+                completion.key = key
+                self._count(self.fresh, completion)
+                for i in positions:
+                    results[i] = completion
+        done = [r for r in results if r is not None]
+        for completion in done:
+            self._count(self.usage, completion)
+        return done
+
+    def stats(self) -> dict[str, object]:
+        return {"model": self.model_id, "cache_hits": self.hits, "cache_misses": self.misses,
+                "usage": dict(self.usage), "fresh": dict(self.fresh)}
