@@ -254,6 +254,20 @@ def test_no_suite_input_appears_in_the_seeds(seeds, suite):
                 assert not any(text in s for s in seed_texts), (task["name"], text)
 
 
+def test_no_seed_input_is_close_to_a_suite_input(seeds, suite):
+    # What curation's decontamination filter checks on training data: a seed whose input nearly
+    # repeats a suite input would leak the suite into training.
+    seed_inputs = [i["input"] for t in seeds for i in t["instances"] if len(i["input"]) >= 15]
+    worst = max(
+        (rouge_l(inst["input"], s), inst["input"], s)
+        for t in suite
+        for inst in t["instances"]
+        if len(inst["input"]) >= 15
+        for s in seed_inputs
+    )
+    assert worst[0] < NEAR_DUP, worst
+
+
 def test_english_overlap_agrees_with_rouge_score(seeds, suite):
     """Sanity: on English text our ROUGE-L is the `rouge-score` package's, and stays < 0.7."""
     rouge_scorer = pytest.importorskip("rouge_score.rouge_scorer")
