@@ -72,26 +72,24 @@ def copy_tree(wheel: Wheel, prefix: str, out_dir: Path) -> list[str]:
 
 @contextlib.contextmanager
 def quiet_transformers() -> Iterator[None]:
-    """Silence transformers' own progress bars and info logs while we show our progress.
+    """Silence transformers' progress bars and info logs while we show our own progress.
 
-    The GGUF reader uses plain tqdm, which honours `TQDM_DISABLE` (tqdm >= 4.66 reads `TQDM_*`
-    environment variables as defaults); the rest goes through transformers' own switch.
+    The GGUF reader drives a plain tqdm bar on `sys.stderr` that no transformers switch turns
+    off (and tqdm reads `TQDM_DISABLE` only at import), so stderr is swapped for a buffer here;
+    our progress display holds the real stream, captured before this runs.
     """
+    import io
+
     from transformers.utils import logging as hf_logging
 
     bars = hf_logging.is_progress_bar_enabled()
     verbosity = hf_logging.get_verbosity()
-    saved_env = os.environ.get("TQDM_DISABLE")
     hf_logging.disable_progress_bar()
     hf_logging.set_verbosity_error()
-    os.environ["TQDM_DISABLE"] = "1"
     try:
-        yield
+        with contextlib.redirect_stderr(io.StringIO()):
+            yield
     finally:
-        if saved_env is None:
-            os.environ.pop("TQDM_DISABLE", None)
-        else:
-            os.environ["TQDM_DISABLE"] = saved_env
         hf_logging.set_verbosity(verbosity)
         if bars:
             hf_logging.enable_progress_bar()

@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import re
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -203,7 +204,8 @@ class _Steps:
                     return super().render(task) if task.fields.get("bytes") else ""
 
             self.progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
-                                     _Bytes(), TimeElapsedColumn(), console=Console(stderr=True))
+                                     _Bytes(), TimeElapsedColumn(),
+                                     console=Console(file=sys.stderr))  # the real stream, held
 
     def __enter__(self) -> "_Steps":
         if self.progress:
