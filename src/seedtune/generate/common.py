@@ -71,11 +71,28 @@ def template_text(name: str, lang: str) -> str:
     return path.read_text(encoding="utf-8")
 
 
-def render(name: str, lang: str, **context: Any) -> str:
-    """Render a prompt template in the Jinja sandbox; surrounding whitespace is trimmed."""
-    from seedtune.prompts import render_sandboxed
+@lru_cache(maxsize=1)
+def _prose_sandbox() -> Any:
+    """Jinja's immutable sandbox without `trim_blocks`: in prose prompts every newline is meant."""
+    from jinja2 import StrictUndefined
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-    return render_sandboxed(template_text(name, lang), **context).strip()
+    return ImmutableSandboxedEnvironment(autoescape=False, keep_trailing_newline=True, undefined=StrictUndefined)
+
+
+def render_text(template: str, **context: Any) -> str:
+    """Render template text in the sandbox; a missing variable is an error, not an empty string."""
+    from jinja2 import TemplateError
+
+    try:
+        return _prose_sandbox().from_string(template).render(**context).strip()
+    except TemplateError as exc:
+        raise SeedtuneError(f"prompt template failed to render: {exc}", hint="check the template's variables") from exc
+
+
+def render(name: str, lang: str, **context: Any) -> str:
+    """Render the packaged prompt template `name` in language `lang`; surrounding whitespace trimmed."""
+    return render_text(template_text(name, lang), **context)
 
 
 def pick_lang(setting: str, text: str) -> str:
