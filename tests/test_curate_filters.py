@@ -173,3 +173,15 @@ def test_unknown_filter_lists_known_ones() -> None:
 ])
 def test_verb_object(text: str, expected: tuple[str, str]) -> None:
     assert verb_object(text) == expected
+
+
+@pytest.mark.slow
+def test_embedding_with_the_real_embedded_model() -> None:
+    """all-minilm-l6-v2 through seedtune.models: a paraphrase is dropped, a new topic kept."""
+    records = [R("How do I bake sourdough bread at home?"), R("How can I make sourdough bread at home?"),
+               R("Explain the rules of chess castling.")]
+    cfg = CurateConfig.model_validate({"embedding": {"threshold": 0.9}})
+    f = build_filter("embedding", cfg)
+    out = f(records)
+    assert [r.instruction for r in out.kept] == [records[0].instruction, records[2].instruction]
+    assert out.dropped[0].score > 0.9
