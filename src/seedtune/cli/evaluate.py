@@ -1,13 +1,155 @@
-"""`seedtune evaluate` — owned by evaluation (issue 5). Placeholder until that work lands."""
+"""`seedtune eval`: every model in every mode on the same unseen tasks, with the deltas."""
 
 from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
 
 import typer
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("eval", help="(not built yet)")
-    def _placeholder() -> None:
-        from seedtune.errors import SeedtuneError
+    @app.command("eval")
+    def eval_command(
+        model: list[str] = typer.Option([], "--model", "-m", help="Model to evaluate (repeat; the first is the baseline A): a directory, an embedded name, hf:NAME, openai:MODEL, vllm:NAME."),
+        suite: Optional[str] = typer.Option(None, "--suite", "-s", help="'heldout' (default), or a suite file (Self-Instruct JSONL, SuperNI task JSON or folder, any record file)."),
+        modes: Optional[str] = typer.Option(None, "--modes", help="Comma-separated: zero, few:K, cot (default: zero)."),
+        limit: Optional[int] = typer.Option(None, "--limit", "-n", help="At most N instances per task."),
+        output: Optional[Path] = typer.Option(None, "--output", "-o", help="Output directory."),
+        label: list[str] = typer.Option([], "--label", help="Display name per --model, in the same order."),
+        demos: Optional[str] = typer.Option(None, "--demos", help="Few-shot demonstrations: random (fixed seed, default), first, nearest (embeddings)."),
+        judge: Optional[str] = typer.Option(None, "--judge", help="Judge teacher, e.g. hf:smollm2-135m-instruct or openai:gpt-4o-mini."),
+        train_data: list[str] = typer.Option([], "--train-data", help="Training data file(s) to check suite tasks against for contamination."),
+        base_url: Optional[str] = typer.Option(None, "--base-url", help="Server URL for openai: models."),
+        batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Generation batch size for local models (default 8)."),
+        config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML file with eval settings (an 'eval' section or top level)."),
+        overrides: Optional[list[str]] = typer.Argument(None, help="Further settings as key=value, e.g. max_new_tokens=64 demos=first."),
+    ) -> None:
+        """Evaluate models zero-shot, few-shot and with chain of thought on unseen tasks; write
+        predictions.jsonl, scores.json, report.md and report.html, and print the tables."""
+        import logging
 
-        raise SeedtuneError("'seedtune eval' is not built yet")
+        from rich.console import Console
+
+        from seedtune.config import apply_overrides, load_yaml, validate
+        from seedtune.evaluate import evaluate
+        from seedtune.evaluate.config import EvalConfig
+
+        data: dict[str, Any] = {}
+        if config:
+            raw = load_yaml(config)
+            data = raw.get("eval", raw) if isinstance(raw.get("eval", raw), dict) else {}
+        # Flags given on the command line win over the config file; unset flags leave it alone.
+        optional = {"suite": suite, "modes": modes, "output": str(output) if output else None, "demos": demos,
+                    "batch_size": batch_size, "limit": limit, "judge": judge, "base_url": base_url}
+        data.update({k: v for k, v in optional.items() if v is not None})
+        if model:
+            data["models"] = model
+        if label:
+            data["labels"] = label
+        if train_data:
+            data["train_data"] = train_data
+        apply_overrides(data, overrides or [])
+        from seedtune.errors import ConfigError
+
+        if not data.get("models"):
+            raise ConfigError("no model to evaluate", key="models",
+                              hint="pass --model PATH_OR_NAME (repeat it to compare, baseline first)")
+        if not data.get("output"):
+            raise ConfigError("no output directory", key="output", hint="pass --output DIR")
+        cfg = validate(EvalConfig, data, source=str(config) if config else None, prefix="eval" if config else "")
+
+        console = Console(stderr=True)
+        logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
+        result = evaluate(cfg, progress=_progress(console))
+        print_summary(result.scores, Console())
+        Console().print(f"\nwrote {', '.join(str(p) for p in result.files.values())}"
+                        f"  ({result.generated} generated, the rest from the cache)")
+
+
+def _progress(console: Any):
+    """A rich progress bar per step, fed by the runner's (what, done, total) callbacks."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                   console=console, transient=True)
+    tasks: dict[str, Any] = {}
+
+    def update(what: str, done: int, total: int) -> None:
+        if not bar.live.is_started:
+            bar.start()
+        if what not in tasks:
+            tasks[what] = bar.add_task(what, total=total)
+        bar.update(tasks[what], completed=done, total=total)
+        if all(t.finished for t in bar.tasks):
+            bar.stop()
+
+    return update
+
+
+def print_summary(scores: dict[str, Any], console: Any) -> None:
+    """Overall, per-mode, per-category and delta tables (the same numbers as scores.json)."""
+    from rich.table import Table
+
+    models, modes, results = scores["model_labels"], scores["modes"], scores["results"]
+    for label, hits in (scores.get("contamination") or {}).items():
+        console.print(f"[bold red]WARNING: {len(hits)} suite task(s) are in the training data of {label}: "
+                      f"{', '.join(sorted(hits))} — they are not unseen; see report.[/]")
+    overall = Table(title="Overall (mean primary score, 95% CI)")
+    overall.add_column("model")
+    for mode in modes:
+        overall.add_column(mode, justify="right")
+    for m in models:
+        overall.add_row(m, *[_fmt(results[m][mode]["overall"]) for mode in modes])
+    console.print(overall)
+
+    cats = scores["suite"]["categories"]
+    per_cat = Table(title="Per category")
+    per_cat.add_column("category")
+    for mode in modes:
+        for m in models:
+            per_cat.add_column(f"{m}\n{mode}", justify="right")
+    for c in cats:
+        per_cat.add_row(c, *[_num(results[m][mode]["categories"].get(c, {}).get("score")) for mode in modes for m in models])
+    console.print(per_cat)
+
+    tasks = list(results[models[0]][modes[0]]["tasks"])
+    if len(tasks) <= 60:
+        per_task = Table(title="Per task")
+        per_task.add_column("task")
+        for mode in modes:
+            for m in models:
+                per_task.add_column(f"{m}\n{mode}", justify="right")
+        for t in tasks:
+            flag = " ⚠" if results[models[0]][modes[0]]["tasks"][t]["contaminated"] else ""
+            per_task.add_row(t + flag, *[_num(results[m][mode]["tasks"][t]["score"]) for mode in modes for m in models])
+        console.print(per_task)
+
+    deltas = scores["deltas"]["models"] + scores["deltas"]["modes"]
+    if deltas:
+        table = Table(title="Differences (paired bootstrap 95% CI, sign test)")
+        for col in ("comparison", "mode", "Δ", "95% CI", "better/equal/worse", "p"):
+            table.add_column(col, justify="right" if col in ("Δ", "p") else "left")
+        for d in deltas:
+            o = d["overall"]
+            who = f"{d['b']} − {d['a']}" if "model" not in d else f"{d['model']}: {d['b']} − {d['a']}"
+            colour = "green" if o["ci_low"] > 0 else "red" if o["ci_high"] < 0 else "white"
+            table.add_row(who, d.get("mode", ""), f"[{colour}]{o['delta']:+.3f}[/]", f"[{o['ci_low']:+.3f}, {o['ci_high']:+.3f}]",
+                          f"{o['wins']}/{o['ties']}/{o['losses']}", f"{o['p_sign']:.3g}")
+        console.print(table)
+    judge = scores.get("judge") or {}
+    for pair, per_mode in (judge.get("pairwise") or {}).items():
+        for mode, s in per_mode.items():
+            console.print(f"judge {pair} ({mode}): {s['wins']} wins / {s['ties']} ties / {s['losses']} losses, "
+                          f"swap consistency {_num(s['swap_consistency'])}")
+
+
+def _num(value: Any) -> str:
+    return "" if value is None else f"{value:.3f}"
+
+
+def _fmt(entry: dict[str, Any]) -> str:
+    if entry.get("score") is None:
+        return ""
+    lo, hi = entry["ci"]
+    return f"{entry['score']:.3f} [{lo:.3f}, {hi:.3f}]"

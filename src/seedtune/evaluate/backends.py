@@ -1,0 +1,176 @@
+"""The models under evaluation, as teachers with a prompt format and a content fingerprint.
+
+Local models (a directory, an embedded default name, or `hf:NAME`) are answered by `HFTeacher`
+with raw prompts rendered from the model's own prompt format; endpoint models (`openai:MODEL`,
+`vllm:NAME`) receive chat messages. Every model is wrapped in `CachedTeacher` under an id that
+includes a fingerprint of its weights, config and prompt format, so a rerun (or a resumed run)
+regenerates nothing, while a retrained model in the same directory is never served stale answers.
+Local weights are loaded lazily: a fully cached rerun never loads the model at all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from seedtune.errors import SeedtuneError
+from seedtune.prompts.formats import AlpacaFormat, ChatTemplateFormat, PromptFormat, for_model, load_format
+from seedtune.teachers import Completion, Request, Teacher
+
+_TEXT_FILES = ("config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",
+               "special_tokens_map.json", "adapter_config.json", "prompt_format.json", "chat_template.jinja")
+_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".gguf", ".pt")
+_SAMPLE_BLOCKS, _BLOCK = 16, 1 << 16
+
+
+def fingerprint_dir(directory: Path) -> str:
+    """Hash of a model directory's config/tokenizer files and a sample of its weight bytes.
+
+    Whole-file hashing of multi-GB weights would cost minutes per run; retraining changes almost
+    every byte, so the safetensors header plus 16 evenly spaced 64 KiB blocks and the file size
+    tell two checkpoints apart at a cost of ~1 MiB read per file.
+    """
+    digest = hashlib.sha256()
+    for path in sorted(directory.iterdir()):
+        if not path.is_file():
+            continue
+        if path.name in _TEXT_FILES:
+            digest.update(path.name.encode() + b"\0" + path.read_bytes())
+        elif path.suffix in _WEIGHT_SUFFIXES:
+            size = path.stat().st_size
+            digest.update(f"{path.name}:{size}".encode())
+            with path.open("rb") as handle:
+                digest.update(handle.read(1 << 20))
+                for i in range(_SAMPLE_BLOCKS):
+                    handle.seek(max(0, (size - _BLOCK) * i // max(1, _SAMPLE_BLOCKS - 1)))
+                    digest.update(handle.read(_BLOCK))
+    return digest.hexdigest()[:16]
+
+
+class LazyTeacher:
+    """A teacher built on first use, under a fixed `model_id` (the fingerprinted one)."""
+
+    def __init__(self, model_id: str, factory: Callable[[], Teacher]):
+        self.model_id = model_id
+        self._factory = factory
+        self._teacher: Teacher | None = None
+
+    @property
+    def loaded(self) -> Teacher | None:
+        return self._teacher
+
+    def generate(self, requests: Sequence[Request]) -> list[Completion]:
+        if self._teacher is None:
+            self._teacher = self._factory()
+        return self._teacher.generate(requests)
+
+
+@dataclass
+class EvalModel:
+    label: str  # short display name, unique within a run
+    spec: str  # what the user wrote
+    teacher: Teacher  # fingerprinted (and cached, when a cache is used)
+    fmt: PromptFormat | None  # None: chat endpoint, send messages
+    directory: Path | None
+    fingerprint: str
+
+    @property
+    def format_name(self) -> str:
+        return "messages" if self.fmt is None else self.fmt.type
+
+    def describe(self) -> dict[str, Any]:
+        return {"label": self.label, "spec": self.spec, "fingerprint": self.fingerprint,
+                "prompt_format": self.format_name, "directory": self.directory.name if self.directory else None}
+
+
+def resolve_dir(spec: str) -> Path | None:
+    """Local directory of a model spec, or None for endpoint models."""
+    kind, sep, name = spec.partition(":")
+    if sep and kind in ("openai", "vllm"):
+        return None
+    name = name if sep and kind == "hf" else spec
+    if Path(name).is_dir():
+        return Path(name)
+    try:
+        from seedtune.models import resolve_model
+    except ImportError as exc:
+        raise SeedtuneError(f"model {spec!r} is not a local directory",
+                            hint="give the path of a model directory (config.json + weights)") from exc
+    return Path(resolve_model(name))
+
+
+def choose_format(directory: Path, prefer: str = "auto") -> PromptFormat:
+    """The saved prompt format, else the chat template for chat models, else Alpaca (base models)."""
+    saved = load_format(directory) if prefer in ("auto", "saved") else None
+    if saved is not None:
+        return saved
+    if prefer == "saved":
+        raise SeedtuneError(f"{directory.name} has no saved prompt format (prompt_format.json)",
+                            hint="use prompt_format=auto to fall back to the chat template or Alpaca")
+    if prefer == "alpaca":
+        return AlpacaFormat()
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(directory)
+    return for_model(tokenizer, "chat" if prefer == "chat" else "auto")
+
+
+def open_model(spec: str, label: str, *, prefer_format: str = "auto", batch_size: int = 8, dtype: str | None = None,
+               base_url: str | None = None, teacher: Teacher | None = None, cache: Any = None) -> EvalModel:
+    """Resolve `spec` to an `EvalModel`; `teacher` overrides the backend (tests, custom servers)."""
+    from seedtune.cache import CachedTeacher
+
+    directory = None
+    if teacher is None or Path(spec).is_dir():
+        directory = resolve_dir(spec)
+    fmt: PromptFormat | None = choose_format(directory, prefer_format) if directory else None
+    if directory is not None:
+        fp = fingerprint_dir(directory)
+        fp = hashlib.sha256((fp + json.dumps(fmt.to_dict(), sort_keys=True)).encode()).hexdigest()[:16]
+    else:
+        fp = hashlib.sha256(f"{spec}|{base_url}".encode()).hexdigest()[:16]
+    model_id = f"eval:{spec if directory is None else directory.name}@{fp}"
+
+    if teacher is not None:
+        inner: Teacher = LazyTeacher(model_id, lambda: teacher)
+    elif directory is not None:
+        def build() -> Teacher:
+            from seedtune.teachers.transformers import HFTeacher
+
+            return HFTeacher(str(directory), batch_size=batch_size, dtype=dtype, prompt_format=fmt)
+
+        inner = LazyTeacher(model_id, build)
+    else:
+        from seedtune.teachers.registry import from_string
+
+        inner = LazyTeacher(model_id, lambda: from_string(spec, base_url=base_url, batch_size=batch_size))
+    wrapped = CachedTeacher(inner, cache) if cache is not None else inner
+    return EvalModel(label=label, spec=spec, teacher=wrapped, fmt=fmt, directory=directory, fingerprint=fp)
+
+
+def is_chat(model: EvalModel) -> bool:
+    return model.fmt is None or isinstance(model.fmt, ChatTemplateFormat)
+
+
+def labels_for(specs: Sequence[str], given: Sequence[str] = ()) -> list[str]:
+    """Short unique display names: the given ones, else the directory / model names."""
+    if given:
+        if len(given) != len(specs) or len(set(given)) != len(given):
+            raise SeedtuneError("--label must be given once per --model, with distinct names")
+        return list(given)
+    names = []
+    for spec in specs:
+        base = spec.rstrip("/").split(":", 1)[-1]
+        parts = Path(base).parts
+        name = parts[-1] if parts else base
+        if name in ("model", "merged", "adapter", "final") and len(parts) > 1:
+            name = f"{parts[-2]}/{name}"
+        names.append(name)
+    out = []
+    for i, name in enumerate(names):
+        out.append(name if names.count(name) == 1 else f"{name}#{i + 1}")
+    return out

@@ -1,0 +1,47 @@
+"""The eval stage's config: one pydantic model, a description on every field (they become --help)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from seedtune.config import StrictModel
+
+
+class EvalConfig(StrictModel):
+    """Evaluate one or more models on a suite, in every mode, on the same instances.
+
+    Models: the first one is the baseline (A); every later model is compared against it (B - A).
+    """
+
+    models: list[str] = Field(..., min_length=1, description="Models to evaluate: directories, embedded names, hf:NAME, openai:MODEL or vllm:NAME. The first is the baseline.")
+    labels: list[str] = Field(default_factory=list, description="Display names, one per model (default: directory names).")
+    suite: str = Field("heldout", description="'heldout' (the built-in held-out suite) or a suite file: Self-Instruct JSONL, SuperNI task JSON (or a folder of them), or any record file.")
+    modes: list[str] = Field(default_factory=lambda: ["zero"], description="Conditions: zero, few:K (K demonstrations), cot (zero-shot chain of thought).")
+    limit: int | None = Field(None, ge=1, description="At most this many instances per task (the same ones for every model and mode).")
+    output: str = Field(..., description="Directory for predictions.jsonl, scores.json, report.md and report.html.")
+    demos: Literal["random", "first", "nearest"] = Field("random", description="How few-shot demonstrations are chosen: fixed-seed random, the first k, or nearest by sentence-embedding similarity.")
+    seed: int = Field(0, description="Seed for demonstration choice and bootstrap resampling.")
+    prompt_format: Literal["auto", "saved", "alpaca", "chat"] = Field("auto", description="auto: the model's saved prompt format, else its chat template, else Alpaca (base models).")
+    max_new_tokens: int = Field(128, ge=1, description="Answer length limit in zero-shot and few-shot modes.")
+    cot_max_new_tokens: int = Field(384, ge=1, description="Answer length limit in chain-of-thought mode (the reasoning needs room).")
+    batch_size: int = Field(8, ge=1, description="Generation batch size for local models.")
+    chunk_size: int = Field(256, ge=1, description="Requests per generation call: large enough to batch well, small enough that an interrupted run keeps most answers in the cache.")
+    dtype: str | None = Field(None, description="Weights dtype for local models (float32, bfloat16); default: the loader's choice.")
+    base_url: str | None = Field(None, description="Base URL for openai: models (an OpenAI-compatible server).")
+    judge: str | None = Field(None, description="Teacher that judges answers (hf:NAME, openai:MODEL ...); no judge when unset.")
+    judge_modes: list[Literal["single", "pairwise"]] = Field(default_factory=lambda: ["single", "pairwise"], description="single: a 1-10 score per answer; pairwise: B vs A in both orders (needs two models).")
+    judge_max_tokens: int = Field(384, ge=1, description="Length limit of a judge's reply.")
+    train_data: list[str] = Field(default_factory=list, description="Training data files to check suite tasks against for contamination (besides each model's lineage.json).")
+    cache: str | None = Field(None, description="Request cache file (SQLite); default: the shared cache in $SEEDTUNE_CACHE.")
+    no_cache: bool = Field(False, description="Do not read or write the request cache.")
+    bootstrap_samples: int = Field(1000, ge=100, description="Resamples for the paired bootstrap confidence intervals.")
+    examples: int = Field(6, ge=0, description="Side-by-side examples in the report.")
+
+    @field_validator("modes", mode="before")
+    @classmethod
+    def _split_modes(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [p.strip() for p in value.split(",") if p.strip()]
+        return value

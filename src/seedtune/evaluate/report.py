@@ -1,0 +1,227 @@
+"""The eval report: what a reader wants first (did tuning help, by how much, how sure are we), then
+per category and per task, judge results, and answers side by side — built as a
+`seedtune.report.Document` and written as report.md + report.html."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from seedtune.report import Callout, Column, Details, Document, Figure, Paragraph, SideBySide, Table, write_report
+from seedtune.report.figures import grouped_bars
+
+from seedtune.evaluate.suites import Suite
+
+TRANSLATION_EXAMPLE = "我喜欢吃苹果"
+
+
+def _tone(delta: float | None, ci: Sequence[float] | None = None) -> str:
+    if delta is None:
+        return ""
+    if ci and ci[0] == ci[0] and ci[1] == ci[1]:  # not NaN
+        if ci[0] > 0:
+            return "good"
+        if ci[1] < 0:
+            return "bad"
+        return "muted"
+    return "good" if delta > 0 else "bad" if delta < 0 else ""
+
+
+def _signed(x: float) -> str:
+    return f"{x:+.3f}"
+
+
+def _ci(ci: Sequence[float]) -> str:
+    return f"[{ci[0]:+.3f}, {ci[1]:+.3f}]"
+
+
+def build_document(scores: dict[str, Any], rows: list[dict[str, Any]], suite: Suite, n_examples: int = 6) -> Document:
+    models: list[str] = scores["model_labels"]
+    modes: list[str] = scores["modes"]
+    results = scores["results"]
+    deltas = scores["deltas"]
+    info = scores["suite"]
+    doc = Document(
+        title=f"Evaluation on {info['name']}: " + (" vs ".join(reversed(models)) if len(models) > 1 else models[0]),
+        subtitle=f"{info['tasks']} tasks, {info['instances']} instances, {len(info['categories'])} categories; "
+                 f"modes: {', '.join(modes)}. Scores are in [0, 1]; intervals are 95% paired bootstrap.",
+    )
+
+    # -- Summary ---------------------------------------------------------------------------
+    summary = doc.section("Summary")
+    for label, hits in scores.get("contamination", {}).items():
+        tasks = ", ".join(f"`{t}` ({h['reason']})" for t, h in sorted(hits.items()))
+        summary.add(Callout(f"{len(hits)} suite task(s) appear in the training data of {label}: {tasks}. "
+                            "Their scores do not measure generalisation to unseen tasks; see `overall_clean` in scores.json "
+                            "and the ⚠ marks below.", "warning", "Contamination."))
+    for d in deltas["models"]:
+        o = d["overall"]
+        verdict = ("better" if o["ci_low"] > 0 else "worse" if o["ci_high"] < 0 else "not clearly different")
+        kind = "success" if o["ci_low"] > 0 else "warning" if o["ci_high"] < 0 else "info"
+        summary.add(Callout(
+            f"**{d['b']}** vs **{d['a']}** ({d['mode']}): {o['mean_b']:.3f} vs {o['mean_a']:.3f}, "
+            f"difference {_signed(o['delta'])} {_ci([o['ci_low'], o['ci_high']])} — {verdict}. "
+            f"Per instance: {o['wins']} better, {o['losses']} worse, {o['ties']} equal (sign test p = {o['p_sign']:.3g}).", kind))
+    failures = scores.get("extraction_failures") or {}
+    if failures:
+        total = sum(sum(v.values()) for v in failures.values())
+        summary.add(Callout(f"{total} answer(s) could not be extracted (no label / final answer found); they are scored "
+                            "on the full output and listed under Extraction failures.", "info"))
+    summary.add(Table(["model"] + modes, [[m] + [_score_ci(results[m][mode]["overall"]) for mode in modes] for m in models],
+                      caption="Overall score (primary metric of each task, mean over instances) with 95% CI"))
+
+    # -- Deltas ----------------------------------------------------------------------------
+    if deltas["models"] or deltas["modes"]:
+        sec = doc.section("Differences")
+        rows_d, tones = [], []
+        for d in deltas["models"] + deltas["modes"]:
+            o = d["overall"]
+            who = f"{d['b']} − {d['a']}" if "model" not in d else f"{d['model']}: {d['b']} − {d['a']}"
+            mode = d.get("mode", "")
+            rows_d.append([who, mode, o["delta"], _ci([o["ci_low"], o["ci_high"]]), f"{o['wins']}/{o['ties']}/{o['losses']}", o["p_sign"]])
+            tones.append(["", "", _tone(o["delta"], [o["ci_low"], o["ci_high"]]), "", "", ""])
+        sec.add(Table(["comparison", "mode", "Δ", "95% CI", "better/equal/worse", "sign test p"], rows_d, tones=tones,
+                      caption="B − A on the same instances (models), k-shot/CoT − zero-shot (modes)"))
+        for b in models[1:]:
+            per_mode = [d for d in deltas["models"] if d["b"] == b]
+            cats = sorted({c for d in per_mode for c in d["categories"]})
+            series = {d["mode"]: [d["categories"].get(c, {}).get("delta") for c in cats] for d in per_mode}
+            errors = {d["mode"]: [tuple(d["categories"][c]["ci"]) if c in d["categories"] else None for c in cats]
+                      for d in per_mode}
+            sec.add(Figure(f"delta_{_slug(b)}", grouped_bars(cats, series, errors=errors, ylim=None, ylabel="Δ score",
+                                                             title=f"{b} − {models[0]} per category"),
+                           f"{b} − {models[0]} per category and mode, with 95% CIs (above zero: {b} is better)"))
+
+    # -- Per category ----------------------------------------------------------------------
+    sec = doc.section("Per category")
+    cats = info["categories"]
+    for mode in modes:
+        series = {m: [results[m][mode]["categories"].get(c, {}).get("score") for c in cats] for m in models}
+        errors = {m: [tuple(results[m][mode]["categories"][c]["ci"]) if c in results[m][mode]["categories"] else None
+                      for c in cats] for m in models}
+        sec.add(Figure(f"categories_{_slug(mode)}", grouped_bars(cats, series, errors=errors, title=f"Score per category ({mode})"),
+                       f"Score per category, {mode}"))
+        header = ["category", "n"] + models + ([f"Δ {models[-1]} − {models[0]}"] if len(models) > 1 else [])
+        table_rows, tones = [], []
+        delta = next((d for d in deltas["models"] if d["mode"] == mode and d["b"] == models[-1]), None)
+        for c in cats:
+            cell = results[models[0]][mode]["categories"].get(c, {})
+            row: list[Any] = [c.replace("_", " "), cell.get("n")] + [results[m][mode]["categories"].get(c, {}).get("score") for m in models]
+            tone = [""] * len(row)
+            if delta and c in delta["categories"]:
+                row.append(delta["categories"][c]["delta"])
+                tone.append(_tone(delta["categories"][c]["delta"], delta["categories"][c]["ci"]))
+            table_rows.append(row)
+            tones.append(tone)
+        sec.add(Table(header, table_rows, caption=f"{mode}", tones=tones))
+
+    # -- Per task --------------------------------------------------------------------------
+    sec = doc.section("Per task")
+    header = ["task", "category", "lang", "metric"] + [f"{m} · {mode}" for mode in modes for m in models]
+    trows = []
+    for task in suite.tasks:
+        t0 = results[models[0]][modes[0]]["tasks"].get(task.id)
+        if t0 is None:
+            continue
+        mark = " ⚠" if any(results[m][modes[0]]["tasks"][task.id]["contaminated"] for m in models) else ""
+        trows.append([task.id + mark, task.category, task.lang, task.metric]
+                     + [results[m][mode]["tasks"][task.id]["score"] for mode in modes for m in models])
+    sec.add(Table(header, trows, caption="Mean primary score per task (⚠ = found in a model's training data)"))
+
+    # -- Judge -----------------------------------------------------------------------------
+    judge = scores.get("judge")
+    if judge:
+        sec = doc.section("LLM judge")
+        sec.add(Paragraph(f"Judge: `{judge.get('judge')}`. Pairwise comparisons are asked in both orders; "
+                          "a verdict that flips with the order counts as a tie."))
+        if judge.get("single"):
+            sec.add(Table(["model"] + modes, [[m] + [judge["single"][m].get(mode) for mode in modes] for m in models],
+                          caption="Mean 1–10 rating", digits=2))
+        for pair, per_mode in (judge.get("pairwise") or {}).items():
+            prow = [[mode, s["wins"], s["ties"], s["losses"], s["win_rate"], s["swap_consistency"],
+                     s["first_position_win_rate"], s["length_correlation"]] for mode, s in per_mode.items()]
+            sec.add(Table(["mode", "wins", "ties", "losses", "win rate", "swap consistency", "first-position wins",
+                           "verdict~length r"], prow, caption=f"{pair} (wins are for the first-named model)"))
+
+    # -- Examples --------------------------------------------------------------------------
+    if n_examples:
+        sec = doc.section("Examples side by side")
+        for block in _examples(rows, models, modes, n_examples):
+            sec.add(block)
+
+    # -- Extraction failures ---------------------------------------------------------------
+    failed = [r for r in rows if not r["extraction"]["ok"]]
+    if failed:
+        sec = doc.section("Extraction failures")
+        sec.add(Table(["model", "mode", "task", "expected", "output (start)"],
+                      [[r["model"], r["mode"], r["task"], r["extraction"]["kind"], r["raw_output"][:120]] for r in failed[:30]],
+                      caption=f"{len(failed)} failures" + (" (first 30)" if len(failed) > 30 else "")))
+
+    # -- Setup -----------------------------------------------------------------------------
+    sec = doc.section("Setup")
+    sec.add(Table(["model", "spec", "prompt format", "fingerprint", "contaminated tasks"],
+                  [[m["label"], m["spec"], m["prompt_format"], m["fingerprint"], len(m["contaminated_tasks"])]
+                   for m in scores["models"]]))
+    cfg = scores.get("config") or {}
+    sec.add(Paragraph(f"Demonstrations: {cfg.get('demos', '?')} (seed {cfg.get('seed', 0)}); greedy decoding; "
+                      f"max new tokens {cfg.get('max_new_tokens')} (CoT {cfg.get('cot_max_new_tokens')}); "
+                      f"limit per task: {info.get('limit_per_task') or 'none'}."))
+    return doc
+
+
+def _score_ci(entry: dict[str, Any]) -> str:
+    if entry.get("score") is None:
+        return ""
+    lo, hi = entry["ci"]
+    return f"{entry['score']:.3f} [{lo:.3f}, {hi:.3f}]"
+
+
+def _slug(text: str) -> str:
+    return "".join(ch if ch.isalnum() else "_" for ch in text).strip("_")[:40] or "x"
+
+
+def _examples(rows: list[dict[str, Any]], models: list[str], modes: list[str], n: int) -> list[Any]:
+    """The translation example first (when the suite has it), then the largest gains and losses."""
+    index = {(r["model"], r["mode"], r["task"], r["instance"]): r for r in rows}
+    first = [r for r in rows if r["model"] == models[0]]
+    chosen: list[tuple[str, dict]] = []
+    for r in first:
+        if TRANSLATION_EXAMPLE in r["instruction"] + r["input"] and r["mode"] == modes[0]:
+            chosen.append(("Translation example", r))
+            break
+    if len(models) > 1:
+        b = models[-1]
+        gains = []
+        for r in first:
+            other = index.get((b, r["mode"], r["task"], r["instance"]))
+            if other:
+                gains.append((other["score"] - r["score"], r))
+        gains.sort(key=lambda x: x[0])
+        best = [("Largest gain", r) for g, r in reversed(gains) if g > 0][: max(1, n // 2)]
+        worst = [("Largest loss", r) for g, r in gains if g < 0][: max(1, n - len(best) - len(chosen))]
+        chosen += best + worst
+    else:
+        chosen += [("Example", r) for r in first[::max(1, len(first) // max(1, n))]]
+    seen, blocks = set(), []
+    for title, r in chosen:
+        key = (r["task"], r["instance"], r["mode"])
+        if key in seen or len(blocks) >= n:
+            continue
+        seen.add(key)
+        columns = [Column("Reference", " | ".join(r["references"]))]
+        for m in models:
+            other = index.get((m, r["mode"], r["task"], r["instance"]))
+            if other:
+                note = f"{other['metric']} {other['score']:.2f}"
+                tone = "good" if other["score"] >= 0.999 else "bad" if other["score"] <= 0.001 else ""
+                columns.append(Column(f"{m}", other["answer"], note, tone))
+        question = r["instruction"] + (f"\n\n{r['input']}" if r["input"] else "")
+        blocks.append(SideBySide(f"{title} · {r['task']} ({r['category']}, {r['mode']})", question, columns))
+        blocks.append(Details("Prompt sent to " + models[0], r["prompt"]))
+    return blocks
+
+
+def write_eval_report(out: str | Path, scores: dict[str, Any], rows: list[dict[str, Any]], suite: Suite,
+                      n_examples: int = 6) -> dict[str, Path]:
+    return write_report(build_document(scores, rows, suite, n_examples), out, "report")

@@ -1,0 +1,254 @@
+"""`evaluate(config) -> EvalResult`: every model, every mode, the same instances, one pass.
+
+Reads top to bottom: load the suite -> open the models -> check contamination -> build every
+prompt -> generate (all requests of a model in large batches, through the cache) -> extract the
+answers -> score -> judge -> aggregate with confidence intervals -> write predictions.jsonl,
+scores.json, report.md, report.html.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from seedtune.io import write_json, write_jsonl
+from seedtune.prompts.formats import AlpacaFormat, ChatTemplateFormat
+from seedtune.teachers import Request, Teacher
+
+from seedtune.evaluate import contamination
+from seedtune.evaluate.backends import EvalModel, labels_for, open_model
+from seedtune.evaluate.config import EvalConfig
+from seedtune.evaluate.extract import answer_kind, clean_output, extract_answer
+from seedtune.evaluate.judge import Judge, PairItem, SingleItem, summarize_pairs
+from seedtune.evaluate.metrics import metrics_for, score
+from seedtune.evaluate.prompting import DemoSelector, Encoder, Mode, build_prompt, parse_modes, sentence_encoder, user_text
+from seedtune.evaluate.scoring import aggregate
+from seedtune.evaluate.suites import Instance, Suite, Task, load_suite
+
+log = logging.getLogger(__name__)
+Progress = Callable[[str, int, int], None]  # (what, done, total)
+
+
+@dataclass
+class EvalResult:
+    output: Path
+    scores: dict[str, Any]
+    predictions: list[dict[str, Any]]
+    contamination: dict[str, dict[str, Any]] = field(default_factory=dict)  # model label -> task -> hit
+    extraction_failures: int = 0
+    generated: int = 0  # requests that reached a model (not answered from the cache)
+
+    @property
+    def files(self) -> dict[str, Path]:
+        return {n: self.output / n for n in ("predictions.jsonl", "scores.json", "report.md", "report.html")}
+
+
+@dataclass
+class _Job:
+    task: Task
+    instance: Instance
+    mode: Mode
+    prompt: Any  # prompting.Prompt
+    request: Request
+
+
+def evaluate(config: EvalConfig, *, teachers: Mapping[str, Teacher] | None = None, judge: Teacher | None = None,
+             encoder: Encoder | None = None, progress: Progress | None = None) -> EvalResult:
+    """Run the evaluation `config` describes; `teachers` / `judge` / `encoder` replace the backends
+    (by model spec) for tests or custom servers."""
+    out = Path(config.output)
+    suite = load_suite(config.suite).limited(config.limit)
+    modes = parse_modes(config.modes)
+    cache = _open_cache(config)
+
+    labels = labels_for(config.models, config.labels)
+    models = [open_model(spec, label, prefer_format=config.prompt_format, batch_size=config.batch_size,
+                         dtype=config.dtype, base_url=config.base_url, teacher=(teachers or {}).get(spec), cache=cache)
+              for spec, label in zip(config.models, labels)]
+
+    contaminated = {m.label: _contamination(suite, m, config.train_data) for m in models}
+
+    needs_encoder = config.demos == "nearest" and any(mode.k for mode in modes)
+    selector = DemoSelector(suite, config.demos, config.seed,
+                            encoder or (sentence_encoder() if needs_encoder else None))
+    demos = {(task.id, inst.id, mode.k): selector.select(task, inst, mode.k)
+             for mode in modes if mode.k for task in suite.tasks for inst in task.instances}
+
+    rows: list[dict[str, Any]] = []
+    generated = 0
+    for model in models:
+        jobs = [_job(model, task, inst, mode, demos.get((task.id, inst.id, mode.k), []), config)
+                for mode in modes for task in suite.tasks for inst in task.instances]
+        completions, fresh = _generate(model, [j.request for j in jobs], config.chunk_size, progress)
+        generated += fresh
+        rows += [_row(model, job, completion, contaminated[model.label]) for job, completion in zip(jobs, completions)]
+
+    failures = [r for r in rows if not r["extraction"]["ok"]]
+    for r in failures:
+        log.info("answer extraction failed (%s, %s, %s, %s): %r", r["model"], r["mode"], r["task"],
+                 r["instance"], r["raw_output"][:120])
+    if failures:
+        log.warning("%d of %d answers could not be extracted; each is listed in %s", len(failures), len(rows),
+                    out / "extraction_failures.jsonl")
+    write_jsonl(out / "extraction_failures.jsonl",
+                [{k: r[k] for k in ("model", "mode", "task", "instance", "raw_output", "extraction", "references")}
+                 for r in failures])
+
+    judge_summary = _judge(config, rows, models, modes, judge, cache, progress) if (config.judge or judge) else None
+    scores = aggregate(rows, suite, [m.label for m in models], [m.name for m in modes],
+                       samples=config.bootstrap_samples, seed=config.seed)
+    scores["suite"] = {"name": suite.name, "tasks": len(suite.tasks), "instances": suite.n_instances,
+                       "limit_per_task": config.limit, "categories": suite.categories()}
+    scores["models"] = [{**m.describe(), "contaminated_tasks": sorted(contaminated[m.label])} for m in models]
+    scores["contamination"] = {label: hits for label, hits in contaminated.items() if hits}
+    scores["extraction_failures"] = _count_failures(failures)
+    scores["judge"] = judge_summary
+    scores["config"] = config.model_dump(mode="json")
+
+    write_jsonl(out / "predictions.jsonl", rows)
+    write_json(out / "scores.json", scores)
+    from seedtune.evaluate.report import write_eval_report
+
+    write_eval_report(out, scores, rows, suite, n_examples=config.examples)
+    if cache is not None:
+        cache.close()
+    return EvalResult(output=out, scores=scores, predictions=rows, contamination=contaminated,
+                      extraction_failures=len(failures), generated=generated)
+
+
+def _open_cache(config: EvalConfig) -> Any:
+    if config.no_cache:
+        return None
+    from seedtune.cache import RequestCache
+
+    return RequestCache(config.cache) if config.cache else RequestCache()
+
+
+def _contamination(suite: Suite, model: EvalModel, train_files: Sequence[str]) -> dict[str, dict[str, Any]]:
+    data = contamination.training_data(model.directory, train_files)
+    for note in data.notes:
+        log.warning("%s: %s", model.label, note)
+    return {task: hit.to_dict() for task, hit in contamination.check(suite, data).items()}
+
+
+def _stops(model: EvalModel) -> tuple[str, ...]:
+    """Where a plain-format answer ends: the format's own stops, and the start of a new example
+    (a base model given k demonstrations likes to write demonstration k+2)."""
+    fmt = model.fmt
+    stops = list(fmt.stop) if fmt is not None else []
+    if isinstance(fmt, AlpacaFormat):
+        shared = _common_prefix(fmt.preamble, fmt.preamble_with_input)
+        stops += ["### Instruction:", shared.strip()] if shared.strip() else ["### Instruction:"]
+    return tuple(s for s in dict.fromkeys(stops) if s)
+
+
+def _common_prefix(a: str, b: str) -> str:
+    n = 0
+    while n < min(len(a), len(b)) and a[n] == b[n]:
+        n += 1
+    return a[:n]
+
+
+def _job(model: EvalModel, task: Task, inst: Instance, mode: Mode, demos: list, config: EvalConfig) -> _Job:
+    prompt = build_prompt(model.fmt, task, inst, demos, mode)
+    max_tokens = config.cot_max_new_tokens if mode.cot else config.max_new_tokens
+    params = dict(max_tokens=max_tokens, temperature=0.0, stop=_stops(model))
+    if prompt.text is None or isinstance(model.fmt, ChatTemplateFormat):
+        # Chat models get messages: the backend renders them with the same template (and knows
+        # the template's text already holds the BOS token).
+        request = Request.chat([{"role": r, "content": c} for r, c in prompt.messages], **params)
+    else:
+        request = Request(prompt=prompt.text, **params)
+    return _Job(task, inst, mode, prompt, request)
+
+
+def _generate(model: EvalModel, requests: list[Request], chunk: int, progress: Progress | None) -> tuple[list, int]:
+    """All of a model's requests in large chunks: the backend batches and length-sorts inside a
+    chunk, and each finished chunk is in the cache before the next starts (resume after a kill)."""
+    out = []
+    before = getattr(model.teacher, "misses", 0)
+    for start in range(0, len(requests), chunk):
+        out += model.teacher.generate(requests[start:start + chunk])
+        if progress:
+            progress(f"generating ({model.label})", len(out), len(requests))
+    fresh = getattr(model.teacher, "misses", len(requests)) - before
+    return out, fresh
+
+
+def _row(model: EvalModel, job: _Job, completion: Any, contaminated: Mapping[str, Any]) -> dict[str, Any]:
+    task, inst, mode = job.task, job.instance, job.mode
+    raw = completion.text
+    text = clean_output(raw, job.request.stop)
+    kind = answer_kind(inst.references, task.labels)
+    ex = extract_answer(text, kind=kind, labels=task.labels, cot=mode.cot)
+    metric_names = metrics_for(task.metric, task.is_classification)
+    values = score(ex.answer, inst.references, metric_names)
+    primary = task.metric if task.metric in values else "rouge_l"
+    return {
+        "model": model.label, "mode": mode.name, "task": task.id, "category": task.category, "lang": task.lang,
+        "instance": inst.id, "instruction": task.instruction_for(inst), "input": inst.input,
+        "references": inst.references, "prompt": job.prompt.display(), "demos": list(job.prompt.demo_ids),
+        "raw_output": raw, "answer": ex.answer, "extraction": {"method": ex.method, "ok": ex.ok, "kind": kind},
+        "metric": primary, "score": values[primary], "scores": values, "cached": bool(getattr(completion, "cached", False)),
+        "contaminated": task.id in contaminated,
+    }
+
+
+def _count_failures(failures: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
+    counts: dict[str, dict[str, int]] = {}
+    for r in failures:
+        counts.setdefault(r["model"], {}).setdefault(r["mode"], 0)
+        counts[r["model"]][r["mode"]] += 1
+    return counts
+
+
+def _judge(config: EvalConfig, rows: list[dict[str, Any]], models: list[EvalModel], modes: list[Mode],
+           judge_teacher: Teacher | None, cache: Any, progress: Progress | None) -> dict[str, Any]:
+    """Single-answer scores on every row, pairwise B-vs-A per mode; results go into the rows too."""
+    if judge_teacher is None:
+        from seedtune.teachers.registry import from_string
+
+        judge_teacher = from_string(config.judge, base_url=config.base_url)
+    if cache is not None:
+        from seedtune.cache import CachedTeacher
+
+        judge_teacher = CachedTeacher(judge_teacher, cache)
+    judge = Judge(judge_teacher, max_tokens=config.judge_max_tokens)
+    summary: dict[str, Any] = {"judge": config.judge or getattr(judge_teacher, "model_id", "judge")}
+
+    if "single" in config.judge_modes:
+        if progress:
+            progress("judging answers", 0, len(rows))
+        ratings = judge.score([SingleItem(user_text(r["instruction"], r["input"]), r["answer"],
+                                          r["references"][0] if r["references"] else "", r["lang"]) for r in rows])
+        for r, rating in zip(rows, ratings):
+            r["scores"]["judge"] = rating
+        summary["single"] = {m.label: {mode.name: _mean_rating(rows, m.label, mode.name) for mode in modes} for m in models}
+        summary["single_unparsed"] = sum(x is None for x in ratings)
+
+    if "pairwise" in config.judge_modes and len(models) > 1:
+        base = models[0].label
+        index = {(r["model"], r["mode"], r["task"], r["instance"]): r for r in rows}
+        summary["pairwise"] = {}
+        for other in models[1:]:
+            for mode in modes:
+                pairs = [(index[(base, mode.name, r["task"], r["instance"])], r) for r in rows
+                         if r["model"] == other.label and r["mode"] == mode.name]
+                items = [PairItem(user_text(a["instruction"], a["input"]), a["answer"], b["answer"],
+                                  a["references"][0] if a["references"] else "", a["lang"]) for a, b in pairs]
+                if progress:
+                    progress(f"judging {other.label} vs {base} ({mode.name})", 0, len(items))
+                verdicts = judge.compare(items)
+                for (a, b), v in zip(pairs, verdicts):
+                    b.setdefault("judge_pairwise", {})[base] = v.to_dict()
+                summary["pairwise"].setdefault(f"{other.label} vs {base}", {})[mode.name] = summarize_pairs(items, verdicts)
+    return summary
+
+
+def _mean_rating(rows: list[dict[str, Any]], model: str, mode: str) -> float | None:
+    values = [r["scores"].get("judge") for r in rows if r["model"] == model and r["mode"] == mode]
+    values = [v for v in values if v is not None]
+    return sum(values) / len(values) if values else None
