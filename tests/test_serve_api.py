@@ -285,3 +285,59 @@ def test_cli_refuses_0000_without_a_key_before_loading_anything(tmp_path):
     result = subprocess.run([*exe, "serve", str(tmp_path), "--host", "0.0.0.0", "--api-key-env", "SEEDTUNE_UNSET_KEY_X"],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and "SEEDTUNE_UNSET_KEY_X" in result.stderr
+
+
+def test_one_bad_request_does_not_fail_the_requests_batched_with_it():
+    def picky(request: Request) -> str:
+        if "poison" in request.messages[-1][1]:
+            raise ValueError("cannot answer poison")
+        return _echo(request)
+
+    teacher = _GatedTeacher()
+    teacher.default = picky
+    with TestClient(create_app(teacher, "tiny", batch_window_ms=0), raise_server_exceptions=False) as c, \
+            ThreadPoolExecutor(4) as pool:
+        first = pool.submit(_chat, c, messages=[{"role": "user", "content": "first"}])
+        assert teacher.entered.wait(10)
+        rest = [pool.submit(_chat, c, messages=[{"role": "user", "content": text}]) for text in ("a", "poison", "b")]
+        while c.app.state.batcher._queue.qsize() < 3:
+            time.sleep(0.01)
+        teacher.gate.set()
+        results = [f.result() for f in [first, *rest]]
+    assert [r.status_code for r in results] == [200, 200, 500, 200]
+    assert results[3].json()["choices"][0]["message"]["content"] == "echo: b"
+    assert teacher.calls == [1, 3, 1, 1, 1]  # the failed batch of 3 was retried job by job
+
+
+class _TokenizingTeacher(ScriptedTeacher):
+    """A scripted teacher with a word 'tokenizer', a 'prompt format' that rejects two system
+    messages, and a 12-token context: enough to exercise the server's pre-generation checks."""
+
+    def __init__(self):
+        super().__init__(default=_echo)
+        self.tokenizer = lambda text, add_special_tokens=True: {"input_ids": text.split()}
+        self.model = type("M", (), {"config": type("C", (), {"max_position_embeddings": 12})()})()
+
+    def render(self, request: Request):
+        from seedtune.errors import SeedtuneError
+
+        if sum(role == "system" for role, _ in request.messages) > 1:
+            raise SeedtuneError("chat template raised: only one system message")
+        return request.prompt if request.prompt is not None else " ".join(c for _, c in request.messages), True
+
+
+def test_prompt_checks_before_generation():
+    teacher = _TokenizingTeacher()
+    with TestClient(create_app(teacher, "tiny")) as c:
+        r = _chat(c, messages=[{"role": "system", "content": "a"}, {"role": "system", "content": "b"},
+                               {"role": "user", "content": "c"}])
+        assert r.status_code == 400 and "only one system message" in r.json()["error"]["message"]
+        r = c.post("/v1/completions", json={"model": "tiny", "prompt": ["fine", " "]})
+        assert r.status_code == 400 and r.json()["error"]["message"].startswith("prompt 1 is empty")
+        r = c.post("/v1/completions", json={"model": "tiny", "prompt": "one two three", "max_tokens": 10})
+        assert r.status_code == 400 and r.json()["error"]["code"] == "context_length_exceeded"
+        assert c.post("/v1/completions", json={"model": "tiny", "prompt": "one two three", "max_tokens": 9}).status_code == 200
+        # Without max_tokens the default is clipped to the room left instead of failing.
+        assert c.post("/v1/chat/completions", json={"model": "tiny", "messages": [{"role": "user", "content": "w " * 10}]}).status_code == 200
+        assert teacher.seen[-1].max_tokens == 2
+    assert len(teacher.seen) == 2  # nothing that failed a check reached the model

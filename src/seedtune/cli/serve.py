@@ -16,7 +16,7 @@ def register(app: typer.Typer) -> None:
         api_key_env: Optional[str] = typer.Option(None, "--api-key-env", metavar="NAME",
                                                   help="Environment variable holding the API key clients must send as 'Authorization: Bearer <key>'."),
         max_batch: int = typer.Option(8, "--max-batch", help="Most sequences answered by one batched generate call."),
-        batch_window_ms: float = typer.Option(10.0, "--batch-window-ms", help="How long the first request waits for company, in milliseconds."),
+        batch_window_ms: float = typer.Option(25.0, "--batch-window-ms", help="How long the first request waits for company, in milliseconds."),
         name: Optional[str] = typer.Option(None, "--name", help="Model id clients use (default: the directory's name or the default's name)."),
         dtype: Optional[str] = typer.Option(None, "--dtype", help="float32 | bfloat16 | float16 (default: the loader's choice)."),
         log_level: str = typer.Option("info", "--log-level", help="uvicorn log level: warning hides per-request lines."),

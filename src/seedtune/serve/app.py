@@ -25,6 +25,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from seedtune.errors import SeedtuneError
 from seedtune.serve import protocol as p
 from seedtune.serve.batcher import Batcher, Event, sample_requests
 from seedtune.teachers.base import Completion, Request, Teacher
@@ -55,7 +56,15 @@ class _Engine:
         """(request with max_tokens that fits the context, prompt tokens); 400 when it cannot fit."""
         import dataclasses
 
-        used = self.prompt_tokens(request)
+        try:
+            used = self.prompt_tokens(request)
+        except (SeedtuneError, ValidationError) as exc:  # e.g. a chat template that rejects the roles' order
+            message = exc.message if isinstance(exc, SeedtuneError) else str(exc).splitlines()[0]
+            raise p.APIError(400, f"the model's prompt format cannot render these messages: {message}",
+                             param="messages" if request.prompt is None else "prompt") from exc
+        if used == 0:
+            raise p.APIError(400, f"prompt{f' {index}' if index else ''} is empty: it has no tokens to continue from",
+                             param="prompt")
         if self.context_length is None:
             return request, used
         room = self.context_length - used
@@ -71,7 +80,7 @@ class _Engine:
 
 
 def create_app(teacher: Teacher, model_name: str, *, api_key: str | None = None, max_batch: int = 8,
-               batch_window_ms: float = 10.0, aliases: Sequence[str] = ()) -> FastAPI:
+               batch_window_ms: float = 25.0, aliases: Sequence[str] = ()) -> FastAPI:
     """The server for one model. `api_key` (if set) must come as `Authorization: Bearer <key>`."""
     batcher = Batcher(teacher, max_batch=max_batch, window_ms=batch_window_ms)
     engine = _Engine(teacher)

@@ -65,7 +65,7 @@ def served_name(model: str) -> str:
 
 
 def serve(model: str, host: str = "127.0.0.1", port: int = 8000, api_key_env: str | None = None,
-          max_batch: int = 8, batch_window_ms: float = 10.0, name: str | None = None, dtype: str | None = None,
+          max_batch: int = 8, batch_window_ms: float = 25.0, name: str | None = None, dtype: str | None = None,
           log_level: str = "info") -> None:
     """Serve `model` (a directory or an embedded default name) until interrupted."""
     import uvicorn
