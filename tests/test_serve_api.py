@@ -341,3 +341,27 @@ def test_prompt_checks_before_generation():
         assert c.post("/v1/chat/completions", json={"model": "tiny", "messages": [{"role": "user", "content": "w " * 10}]}).status_code == 200
         assert teacher.seen[-1].max_tokens == 2
     assert len(teacher.seen) == 2  # nothing that failed a check reached the model
+
+
+def test_a_seedtune_trained_model_is_served_in_its_saved_prompt_format(tmp_path):
+    """A model saved with prompt_format.json (here Alpaca, though it has a chat template) answers chat
+    messages exactly as a raw completion of the Alpaca-rendered prompt: the format it was trained in."""
+    from seedtune.prompts import AlpacaFormat, save_format
+    from seedtune.records import Message, Record
+    from seedtune.testing import save_tiny_model
+    from seedtune.teachers.transformers import HFTeacher
+
+    model_dir = save_tiny_model(tmp_path / "trained")
+    fmt = AlpacaFormat()
+    save_format(fmt, model_dir)
+    teacher = HFTeacher(str(model_dir), batch_size=4)
+    assert isinstance(teacher.prompt_format, AlpacaFormat)
+    messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Name a fruit."}]
+    rendered = fmt.render_prompt(Record(instruction="", messages=[Message(**m) for m in messages]))
+    assert "### Instruction:\nName a fruit." in rendered
+    params = {"max_tokens": 10, "temperature": 1.0, "seed": 8}
+    with TestClient(create_app(teacher, "trained")) as c:
+        chat = c.post("/v1/chat/completions", json={"model": "trained", "messages": messages, **params}).json()
+        raw = c.post("/v1/completions", json={"model": "trained", "prompt": rendered, **params}).json()
+    assert chat["choices"][0]["message"]["content"] == raw["choices"][0]["text"] != ""
+    assert chat["usage"] == raw["usage"]
