@@ -59,6 +59,13 @@ def extract_answer(text: str, *, kind: str = "text", labels: list[str] | None = 
             return _match_label(text, labels) or Extraction(text, "failed", ok=False)
         if kind == "letter":
             return _letter(text) or _match_label(text, labels) or Extraction(text, "failed", ok=False)
+        if kind == "number":
+            # A direct answer states the number first ("4, because..."); a stated final answer wins.
+            scope = _final_phrase(text) or (text.rsplit("=", 1)[-1] if "=" in text else text)
+            numbers = _NUMBER_RE.findall(scope)
+            if numbers:
+                return Extraction(numbers[0].replace(",", ""), "first-number")
+            return Extraction(text, "failed", ok=False)
         return Extraction(text, "full")
 
     candidate = _final_phrase(text)
@@ -111,16 +118,15 @@ def _match_label(text: str, labels: list[str], last: bool = False) -> Extraction
     for label in labels:
         if _norm(label) == norm_text:
             return Extraction(label, "label")
-    hits = []
+    spans = []
     lowered = text.lower()
     for label in labels:
         pattern = re.escape(label.lower())
-        # Word boundaries for Latin labels ("positive" must not match "non-positive"? it will; accept).
-        if re.match(r"\w", label[:1] or "") and label.isascii():
+        if label.isascii() and re.match(r"\w", label[:1] or ""):  # whole words for Latin labels
             pattern = rf"(?<![a-z0-9]){pattern}(?![a-z0-9])"
-        for m in re.finditer(pattern, lowered):
-            hits.append((m.start(), -len(label), label))
+        spans += [(m.start(), m.end(), label) for m in re.finditer(pattern, lowered)]
+    # A label inside a longer one that matched there ("spam" inside "not spam") is not a mention.
+    hits = sorted(h for h in spans if not any(o[0] <= h[0] and h[1] <= o[1] and (o[1] - o[0]) > (h[1] - h[0]) for o in spans))
     if not hits:
         return None
-    hits.sort()
     return Extraction(hits[-1][2] if last else hits[0][2], "label")

@@ -192,7 +192,7 @@ def _row(model: EvalModel, job: _Job, completion: Any, contaminated: Mapping[str
         "instance": inst.id, "instruction": task.instruction_for(inst), "input": inst.input,
         "references": inst.references, "prompt": job.prompt.display(), "demos": list(job.prompt.demo_ids),
         "raw_output": raw, "answer": ex.answer, "extraction": {"method": ex.method, "ok": ex.ok, "kind": kind},
-        "metric": primary, "score": values[primary], "scores": values, "cached": bool(getattr(completion, "cached", False)),
+        "task_metric": task.metric, "metric": primary, "score": values[primary], "scores": values, "cached": bool(getattr(completion, "cached", False)),
         "contaminated": task.id in contaminated,
     }
 
@@ -226,6 +226,9 @@ def _judge(config: EvalConfig, rows: list[dict[str, Any]], models: list[EvalMode
                                           r["references"][0] if r["references"] else "", r["lang"]) for r in rows])
         for r, rating in zip(rows, ratings):
             r["scores"]["judge"] = rating
+            if r["task_metric"] == "judge" and rating is not None:
+                # Open-ended tasks are scored by the judge: 1-10 rescaled to [0, 1].
+                r["metric"], r["score"] = "judge", (rating - 1) / 9
         summary["single"] = {m.label: {mode.name: _mean_rating(rows, m.label, mode.name) for mode in modes} for m in models}
         summary["single_unparsed"] = sum(x is None for x in ratings)
 

@@ -22,7 +22,9 @@ from typing import Any
 from seedtune.errors import InputError, SeedtuneError
 from seedtune.textsim import detect_lang
 
-METRICS = ("rouge_l", "exact_match", "accuracy", "bleu", "chrf")
+# "judge": open-ended tasks scored by the LLM judge's 1-10 rating (rescaled to [0, 1]); without a
+# judge they fall back to ROUGE-L, and the row says so.
+METRICS = ("rouge_l", "exact_match", "accuracy", "bleu", "chrf", "judge")
 
 
 @dataclass
