@@ -309,3 +309,25 @@ def test_cli_unknown_model_exits_2_with_the_embedded_names(tmp_path):
                             env={**os.environ, "COLUMNS": "200"})
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "smollm2-135m-instruct, gemma-3-270m, all-minilm-l6-v2" in result.stderr
+
+
+def test_concurrent_pulls_build_once(tmp_path, monkeypatch, tiny_gguf):
+    import threading
+
+    entry = fake_gguf_entry(tmp_path / "wheels", tiny_gguf[0])
+    _register(monkeypatch, entry)
+    real_build, builds = store._build, []
+
+    def counting_build(*args, **kwargs):
+        builds.append(1)
+        return real_build(*args, **kwargs)
+
+    monkeypatch.setattr(store, "_build", counting_build)
+    results: list[Path] = []
+    threads = [threading.Thread(target=lambda: results.append(
+        pull(entry.name, from_dir=tmp_path / "wheels", progress=False))) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(builds) == 1 and len(results) == 2 and results[0] == results[1] and is_pulled(entry.name)
