@@ -1,0 +1,147 @@
+"""evaluate() end to end: scripted models and judge, outputs, deltas, cache resume, contamination,
+and the real `seedtune eval` command on the tiny model."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from typer.testing import CliRunner
+
+from seedtune.evaluate import EvalConfig, evaluate
+from seedtune.evaluate.backends import fingerprint_dir
+from seedtune.teachers import ScriptedTeacher
+
+SUITE = [
+    {"id": "fr", "instruction": "Translate the sentence into French.", "category": "translation", "lang": "en", "metric": "bleu",
+     "instances": [{"input": "我喜欢吃苹果。", "output": "J'aime manger des pommes."}, {"input": "今天很冷。", "output": "Il fait froid aujourd'hui."},
+                   {"input": "My brother lives in Canada.", "output": "Mon frère habite au Canada."}]},
+    {"id": "sent", "instruction": "Classify the sentiment as positive or negative.", "category": "sentiment", "lang": "en",
+     "metric": "accuracy", "is_classification": True, "labels": ["positive", "negative"],
+     "instances": [{"input": "Great film!", "output": "positive"}, {"input": "Awful plot.", "output": "negative"},
+                   {"input": "I loved it.", "output": "positive"}, {"input": "Boring.", "output": "negative"}]},
+    {"id": "sum", "instruction": "What is the sum?", "category": "math", "lang": "en", "metric": "exact_match",
+     "instances": [{"input": "2 and 2", "output": "4"}, {"input": "3 and 4", "output": "7"}, {"input": "10 and 5", "output": "15"}]},
+]
+
+
+@pytest.fixture
+def suite_file(tmp_path):
+    path = tmp_path / "suite.jsonl"
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in SUITE), encoding="utf-8")
+    return path
+
+
+def _answers():
+    return {(t["instruction"], i["input"]): i["output"] for t in SUITE for i in t["instances"]}
+
+
+def oracle(request):
+    """A 'tuned' model: answers right (CoT with a final-answer sentence)."""
+    query = request.messages[-1][1]
+    cot = "think step by step" in query
+    query = query.replace("\n\nLet's think step by step.", "")
+    instruction, _, given = query.partition("\n\n")
+    answer = _answers()[(instruction, given)]
+    return f"Let me reason about it. The answer is {answer}." if cot else answer
+
+
+def test_evaluate_end_to_end(tmp_path, suite_file):
+    base = ScriptedTeacher(default="I do not know.", model_id="base")
+    tuned = ScriptedTeacher(default=oracle, model_id="tuned")
+    judge = ScriptedTeacher(default=lambda r: "Rating: [[8]]" if "[Assistant" in r.messages[-1][1] else "[[B]]")
+    config = EvalConfig(models=["base", "tuned"], suite=str(suite_file), modes="zero,few:2,cot", output=str(tmp_path / "out"),
+                        no_cache=True, bootstrap_samples=200)
+    result = evaluate(config, teachers={"base": base, "tuned": tuned}, judge=judge)
+
+    assert all(p.exists() for p in result.files.values())
+    rows = [json.loads(line) for line in (tmp_path / "out" / "predictions.jsonl").read_text().splitlines()]
+    assert len(rows) == 2 * 3 * 10 == len(result.predictions)
+    assert {"model", "mode", "task", "instance", "prompt", "raw_output", "answer", "scores", "extraction"} <= set(rows[0])
+    # All of a model's requests went out together (3 modes x 10 instances in one chunk).
+    assert len(base.seen) == 30 and len(tuned.seen) == 30
+    few = [r for r in rows if r["mode"] == "few:2"]
+    assert all(len(r["demos"]) == 2 and r["instance"] not in r["demos"] for r in few)
+
+    scores = json.loads((tmp_path / "out" / "scores.json").read_text())
+    assert scores == json.loads(json.dumps(result.scores))
+    tuned_zero = scores["results"]["tuned"]["zero"]
+    assert tuned_zero["overall"]["score"] == pytest.approx(1.0) and tuned_zero["categories"]["sentiment"]["metrics"]["accuracy"] == 1.0
+    cot = scores["results"]["tuned"]["cot"]  # answers extracted from the chain of thought
+    assert cot["tasks"]["sent"]["score"] == 1.0 and cot["tasks"]["sum"]["score"] == 1.0 and cot["overall"]["extraction_failures"] == 0
+    assert cot["tasks"]["fr"]["metrics"]["rouge_l"] == 1.0
+    assert scores["results"]["base"]["zero"]["overall"]["score"] < 0.2
+    delta = next(d for d in scores["deltas"]["models"] if d["mode"] == "zero")["overall"]
+    assert delta["delta"] > 0.8 and delta["ci_low"] > 0 and delta["wins"] == 10 and delta["p_sign"] < 0.01
+    assert {(d["model"], d["b"]) for d in scores["deltas"]["modes"]} == {(m, b) for m in ("base", "tuned") for b in ("few:2", "cot")}
+    # Base cannot be parsed on label / number tasks: failures counted, logged to a file.
+    assert scores["extraction_failures"]["base"]["zero"] == 7 and result.extraction_failures > 0
+    assert (tmp_path / "out" / "extraction_failures.jsonl").read_text().count("\n") == result.extraction_failures
+    pair = scores["judge"]["pairwise"]["tuned vs base"]["zero"]
+    assert pair["wins"] == 0 and pair["ties"] == 10 and pair["swap_consistency"] == 0.0  # always "[[B]]" = position bias
+    assert scores["judge"]["single"]["tuned"]["zero"] == 8.0
+
+    html = (tmp_path / "out" / "report.html").read_text()
+    md = (tmp_path / "out" / "report.md").read_text()
+    assert html.count("data:image/png;base64,") >= 4 and "<style>" in html and "我喜欢吃苹果" in html
+    assert "Translation example" in md and "figures/categories_zero.png" in md
+    assert (tmp_path / "out" / "figures" / "categories_zero.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_contaminated_tasks_are_marked(tmp_path, suite_file):
+    train = tmp_path / "train.jsonl"
+    train.write_text(json.dumps({"instruction": "Classify the sentiment as positive or negative.", "output": "positive"}) + "\n")
+    config = EvalConfig(models=["m"], suite=str(suite_file), output=str(tmp_path / "out"), no_cache=True,
+                        train_data=[str(train)], bootstrap_samples=100)
+    result = evaluate(config, teachers={"m": ScriptedTeacher(default=oracle)})
+    assert set(result.contamination["m"]) == {"sent"}
+    assert all(r["contaminated"] == (r["task"] == "sent") for r in result.predictions)
+    assert result.scores["results"]["m"]["zero"]["overall_clean"]["n"] == 6
+    assert "Contamination" in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_rerun_with_the_tiny_model_regenerates_nothing(tmp_path, suite_file, tiny_model_dir):
+    common = dict(models=[str(tiny_model_dir)], suite=str(suite_file), modes=["zero", "cot"], limit=2,
+                  max_new_tokens=6, cot_max_new_tokens=6, cache=str(tmp_path / "cache.sqlite"), bootstrap_samples=100)
+    first = evaluate(EvalConfig(output=str(tmp_path / "a"), **common))
+    assert first.generated == 2 * 6
+    second = evaluate(EvalConfig(output=str(tmp_path / "b"), **common))
+    assert second.generated == 0 and all(r["cached"] for r in second.predictions)
+    assert [r["raw_output"] for r in first.predictions] == [r["raw_output"] for r in second.predictions]
+    assert first.predictions[0]["prompt"].startswith("<|im_start|>user\n")  # the tiny model's chat template
+
+
+def test_fingerprint_follows_weights_not_paths(tmp_path, tiny_model_dir):
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_model_dir, copy)
+    assert fingerprint_dir(copy) == fingerprint_dir(tiny_model_dir)
+    weights = copy / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-100] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    assert fingerprint_dir(copy) != fingerprint_dir(tiny_model_dir)
+
+
+def test_cli_end_to_end_with_the_tiny_model(tmp_path, suite_file, tiny_model_dir):
+    from seedtune.cli import app
+
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["eval", "-m", str(tiny_model_dir), "-m", str(tiny_model_dir), "--label", "A",
+                                      "--label", "B", "--suite", str(suite_file), "--modes", "zero,few:1", "--limit", "1",
+                                      "-o", str(out), "max_new_tokens=4", f"cache={tmp_path / 'c.sqlite'}"])
+    assert result.exit_code == 0, result.output
+    assert "Overall" in result.output and "B − A" in result.output
+    assert {p.name for p in out.iterdir()} >= {"predictions.jsonl", "scores.json", "report.md", "report.html"}
+    scores = json.loads((out / "scores.json").read_text())
+    assert scores["deltas"]["models"][0]["overall"]["delta"] == 0.0  # same model twice, greedy: identical answers
+
+
+def test_cli_errors_name_the_flag(tmp_path, suite_file):
+    from seedtune.cli import app
+    from seedtune.errors import ConfigError
+
+    result = CliRunner().invoke(app, ["eval", "--suite", str(suite_file), "-o", str(tmp_path)])
+    assert isinstance(result.exception, ConfigError) and "--model" in result.exception.hint
+    result = CliRunner().invoke(app, ["eval", "-m", "x", "--modes", "zero,fewer", "-o", str(tmp_path)])
+    assert isinstance(result.exception, ConfigError) and "few:K" in result.exception.hint
