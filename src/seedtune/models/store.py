@@ -236,14 +236,17 @@ class _Steps:
 # ------------------------------------------------------------------------------------- resolve
 
 def resolve_model(name_or_path: str | Path, *, pull: bool = True, progress: bool = True) -> Path:
-    """A local directory for a model: an HF directory as given, an embedded default (pulled on
-    first use unless `pull=False`), or a Hugging Face Hub id when a hub is reachable."""
+    """A local directory for a model: an HF directory as given, a local `.gguf` file (converted
+    once into the cache), an embedded default (pulled on first use unless `pull=False`), or a
+    Hugging Face Hub id when a hub is reachable."""
     text = str(name_or_path).strip()
     if not text:
         raise SeedtuneError("empty model name", hint=f"use a directory or one of: {', '.join(EMBEDDED)}")
     path = Path(text).expanduser()
     if path.is_dir() and _is_model_dir(path):
         return path.resolve()
+    if path.is_file() and path.suffix.lower() == ".gguf":
+        return _from_gguf_file(path, progress)
     entry = find_embedded(text)
     if entry is not None:
         if is_pulled(entry.name):
@@ -261,6 +264,39 @@ def resolve_model(name_or_path: str | Path, *, pull: bool = True, progress: bool
     raise SeedtuneError(f"'{text}' is not a model directory, an embedded model or a Hugging Face Hub id",
                         hint=f"embedded models (work offline): {', '.join(EMBEDDED)}; "
                              "or give the path of a local Hugging Face model directory")
+
+
+def _from_gguf_file(path: Path, progress: bool) -> Path:
+    """A local GGUF file, converted once like the embedded ones; keyed by content hash so an
+    edited file is converted again (hashing costs ~1 s per 250 MB on each resolve)."""
+    digest = sha256_file(path)
+    target = models_dir() / f"gguf-{re.sub(r'[^a-z0-9._-]+', '-', path.stem.lower())}-{digest[:12]}"
+    if read_marker(target):
+        return target
+    models_dir().mkdir(parents=True, exist_ok=True)
+    with _lock(models_dir() / f".{target.name}.lock"):
+        if read_marker(target):
+            return target
+        work = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=models_dir()))
+        try:
+            started = time.monotonic()
+            out = work / "model"
+            out.mkdir()
+            with _Steps(progress) as steps, convert.quiet_transformers():
+                with steps.step(f"{path.name}: dequantizing GGUF (tokenizer + weights)"):
+                    model, tokenizer = convert.load_gguf(path)
+                with steps.step(f"{path.name}: saving safetensors (float32) and checking every tensor"):
+                    facts = convert.save_unquantized(model, tokenizer, out)
+            write_json(out / MARKER, {"format": MARKER_FORMAT, "name": target.name, "kind": "gguf",
+                                      "source_file": str(path.resolve()), "gguf_sha256": digest,
+                                      "converted_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                                      "seconds": round(time.monotonic() - started, 1),
+                                      "versions": _versions(), **facts})
+            os.chmod(out / MARKER, 0o644)
+            _replace_dir(out, target)
+        finally:
+            convert.remove_tree(work)
+    return target
 
 
 def _is_model_dir(path: Path) -> bool:
