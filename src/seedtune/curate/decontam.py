@@ -21,10 +21,11 @@ from seedtune.textsim import NoveltyIndex, tokenize
 
 
 def load_suite(path: str | Path | None) -> tuple[list[Record], str]:
-    """Suite records from `path` (any record format), or the shipped held-out suite."""
+    """Suite records from `path` (any record format), or the shipped held-out suite (`None` or
+    'heldout', the name `seedtune eval --suite` uses for it)."""
     from seedtune.formats import read_records
 
-    if path is None:
+    if path is None or str(path) == "heldout":
         from seedtune.data import heldout_suite_path
 
         suite = heldout_suite_path()
