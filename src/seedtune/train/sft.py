@@ -45,7 +45,9 @@ def train(config: TrainConfig, log: Callable[[str], None] | None = None, progres
     from accelerate import Accelerator
     from accelerate.utils import set_seed
 
-    accelerator = Accelerator()
+    # cpu=True when there is no GPU: accelerate then runs multi-process launches (torchrun /
+    # `accelerate launch --multi_gpu` on a CPU box) as MULTI_CPU data parallel over gloo.
+    accelerator = Accelerator(cpu=not torch.cuda.is_available())
     main = accelerator.is_main_process
     say = (log or print) if main else (lambda _msg: None)
     out = Path(config.output)
@@ -139,28 +141,14 @@ def train(config: TrainConfig, log: Callable[[str], None] | None = None, progres
         picks = order.take(step * per_step, per_step)
         mine = picks[accelerator.process_index * config.batch_size * config.grad_accum:][: config.batch_size * config.grad_accum]
         micro = [[rows[i] for i in mine[k:k + config.batch_size]] for k in range(0, len(mine), config.batch_size)]
-        # Loss = sum over the global step's trained tokens / their count. DDP averages gradients
-        # over ranks, so each rank scales by world / global_count to get the exact global mean.
-        local = torch.tensor([sum(_trained(r) for mb in micro for r in mb), sum(len(r) for mb in micro for r in mb)],
-                             dtype=torch.float64, device=accelerator.device)
-        glob = accelerator.reduce(local, reduction="sum")
+        step_loss, glob = accumulate_gradients(wrapped, micro, pad_id, autocast, accelerator)
         n_tokens = max(float(glob[0]), 1.0)
-        step_loss = torch.zeros((), dtype=torch.float64, device=accelerator.device)
-        for k, mb in enumerate(micro):
-            ids, pos, labels = (t.to(accelerator.device) for t in collate(mb, pad_id))
-            sync = k == len(micro) - 1
-            ctx = accelerator.no_sync(wrapped) if (not sync and world > 1) else _null()
-            with ctx:
-                with autocast:
-                    loss_sum = wrapped(ids, pos, labels)
-                accelerator.backward(loss_sum * (world / n_tokens))
-            step_loss += loss_sum.detach().double()
         if config.max_grad_norm:
             accelerator.clip_grad_norm_(trainable, config.max_grad_norm)
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
-        loss = float(accelerator.reduce(step_loss, reduction="sum")) / n_tokens
+        loss = float(step_loss) / n_tokens
         losses.append(loss)
         counters["train_tokens"] += int(glob[1])
         elapsed = time.perf_counter() - t0
@@ -297,6 +285,36 @@ class _DataOrder:
         return [self._perm(k // self.n)[k % self.n] for k in range(start, start + count)]
 
 
+def accumulate_gradients(wrapped: Any, micro: list[list[Row]], pad_id: int, autocast: Any,
+                         accelerator: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """Forward/backward every micro-batch of one optimizer step; returns (global loss sum,
+    global [trained tokens, real tokens]).
+
+    The step's loss is the sum over the global step's trained tokens divided by their count, so
+    accumulation and data parallelism give the gradient of the mean over the global batch. DDP
+    averages gradients over ranks, so each rank scales its sum by world / global_count. Gradient
+    all-reduce happens only on the last micro-batch (no_sync before).
+    """
+    world = accelerator.num_processes
+    local = torch.tensor([sum(_trained(r) for mb in micro for r in mb), sum(len(r) for mb in micro for r in mb)],
+                         dtype=torch.float64, device=accelerator.device)
+    glob = accelerator.reduce(local, reduction="sum") if world > 1 else local
+    n_tokens = max(float(glob[0]), 1.0)
+    step_loss = torch.zeros((), dtype=torch.float64, device=accelerator.device)
+    for k, mb in enumerate(micro):
+        ids, pos, labels = (t.to(accelerator.device) for t in collate(mb, pad_id))
+        last = k == len(micro) - 1
+        ctx = accelerator.no_sync(wrapped) if (not last and world > 1) else _null()
+        with ctx:
+            with autocast:
+                loss_sum = wrapped(ids, pos, labels)
+            accelerator.backward(loss_sum * (world / n_tokens))
+        step_loss += loss_sum.detach().double()
+    if world > 1:
+        step_loss = accelerator.reduce(step_loss, reduction="sum")
+    return step_loss, glob
+
+
 def _trained(row: Row) -> int:
     """Trained tokens under the loss's shift rule (next token trained, not a sample start)."""
     return sum(1 for t in range(1, len(row)) if row.labels[t] != -100 and row.position_ids[t] != 0)
@@ -336,7 +354,12 @@ class _progress:
 
 @torch.no_grad()
 def _eval_loss(wrapped: Any, rows: list[Row], batch: int, pad_id: int, autocast: Any, accelerator: Any) -> float:
-    """Mean CE over the held-out rows' trained tokens (rows split across ranks)."""
+    """Mean CE over the held-out rows' trained tokens (rows split across ranks).
+
+    Runs the unwrapped module: a DDP forward is a collective (buffer broadcast), and ranks may
+    hold different numbers of eval rows; the one all-reduce at the end is the only sync.
+    """
+    wrapped = accelerator.unwrap_model(wrapped)
     wrapped.eval()
     total = torch.zeros(2, dtype=torch.float64, device=accelerator.device)
     mine = rows[accelerator.process_index::accelerator.num_processes]

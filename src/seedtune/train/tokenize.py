@@ -82,7 +82,8 @@ class Specials:
         end_id = None
         for text in stop:
             ids = tokenizer(text, add_special_tokens=False)["input_ids"]
-            if len(ids) == 1 and text in (getattr(tokenizer, "all_special_tokens", None) or [text]):
+            added = set(getattr(tokenizer, "added_tokens_decoder", {}) or {}) | set(tokenizer.all_special_ids)
+            if len(ids) == 1 and ids[0] in added:  # a real control token, not a word that happens to be one token
                 end_id = ids[0]
                 break
         if end_id is None:
