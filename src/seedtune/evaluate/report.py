@@ -78,8 +78,9 @@ def build_document(scores: dict[str, Any], rows: list[dict[str, Any]], suite: Su
         for d in deltas["models"] + deltas["modes"]:
             o = d["overall"]
             who = f"{d['b']} − {d['a']}" if "model" not in d else f"{d['model']}: {d['b']} − {d['a']}"
-            mode = d.get("mode", "")
-            rows_d.append([who, mode, o["delta"], _ci([o["ci_low"], o["ci_high"]]), f"{o['wins']}/{o['ties']}/{o['losses']}", o["p_sign"]])
+            mode = d.get("mode", d["b"])
+            rows_d.append([who, mode, o["delta"], _ci([o["ci_low"], o["ci_high"]]), f"{o['wins']}/{o['ties']}/{o['losses']}",
+                           f"{o['p_sign']:.2g}"])
             tones.append(["", "", _tone(o["delta"], [o["ci_low"], o["ci_high"]]), "", "", ""])
         sec.add(Table(["comparison", "mode", "Δ", "95% CI", "better/equal/worse", "sign test p"], rows_d, tones=tones,
                       caption="B − A on the same instances (models), k-shot/CoT − zero-shot (modes)"))
@@ -198,9 +199,9 @@ def _examples(rows: list[dict[str, Any]], models: list[str], modes: list[str], n
             if other:
                 gains.append((other["score"] - r["score"], r))
         gains.sort(key=lambda x: x[0])
-        best = [("Largest gain", r) for g, r in reversed(gains) if g > 0][: max(1, n // 2)]
-        worst = [("Largest loss", r) for g, r in gains if g < 0][: max(1, n - len(best) - len(chosen))]
-        chosen += best + worst
+        best = _distinct_tasks([r for g, r in reversed(gains) if g > 0], max(1, n // 2))
+        worst = _distinct_tasks([r for g, r in gains if g < 0], max(1, n - len(best) - len(chosen)))
+        chosen += [("Largest gain", r) for r in best] + [("Largest loss", r) for r in worst]
     else:
         chosen += [("Example", r) for r in first[::max(1, len(first) // max(1, n))]]
     seen, blocks = set(), []
@@ -220,6 +221,16 @@ def _examples(rows: list[dict[str, Any]], models: list[str], modes: list[str], n
         blocks.append(SideBySide(f"{title} · {r['task']} ({r['category']}, {r['mode']})", question, columns))
         blocks.append(Details("Prompt sent to " + models[0], r["prompt"]))
     return blocks
+
+
+def _distinct_tasks(rows: list[dict[str, Any]], n: int) -> list[dict[str, Any]]:
+    """The first `n` rows from different tasks, so the examples show n tasks, not one task n times."""
+    out, seen = [], set()
+    for r in rows:
+        if r["task"] not in seen:
+            seen.add(r["task"])
+            out.append(r)
+    return out[:n]
 
 
 def write_eval_report(out: str | Path, scores: dict[str, Any], rows: list[dict[str, Any]], suite: Suite,
