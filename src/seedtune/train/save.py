@@ -19,7 +19,7 @@ from seedtune.io import write_json
 
 def save_outputs(out: Path, model: Any, tokenizer: Any, fmt: Any, config: Any, end_id: int, lineage: dict[str, Any],
                  metrics: dict[str, Any], preflight: dict[str, Any], losses: list[float], *, merge: bool, full: bool,
-                 base_dtype: torch.dtype) -> None:
+                 base_dtype: torch.dtype, base_path: Path | None = None) -> None:
     from seedtune.prompts.formats import save_format
 
     out.mkdir(parents=True, exist_ok=True)
@@ -27,7 +27,7 @@ def save_outputs(out: Path, model: Any, tokenizer: Any, fmt: Any, config: Any, e
         final = model
     else:
         model.save_pretrained(out / "adapter")
-        final = model.merge_and_unload() if merge else None
+        final = _merge(model, out / "adapter", base_path, base_dtype) if merge else None
     if final is not None:
         final = final.to(base_dtype)
         _stop_on(final, end_id)
@@ -40,6 +40,18 @@ def save_outputs(out: Path, model: Any, tokenizer: Any, fmt: Any, config: Any, e
     write_json(out / "metrics.json", metrics)
     write_json(out / "preflight.json", preflight)
     write_json(out / "loss_curve.json", {"loss": losses})
+
+
+def _merge(model: Any, adapter_dir: Path, base_path: Path | None, dtype: torch.dtype) -> Any:
+    """Merge the adapter into the base *as published* (e.g. fp32), not into the bf16 copy we
+    trained against, so merging never costs the base weights precision."""
+    if base_path is None:
+        return model.merge_and_unload()
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    base = AutoModelForCausalLM.from_pretrained(base_path, dtype=dtype)
+    return PeftModel.from_pretrained(base, adapter_dir).merge_and_unload()
 
 
 def _stop_on(model: Any, end_id: int) -> None:

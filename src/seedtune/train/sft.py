@@ -202,7 +202,8 @@ def train(config: TrainConfig, log: Callable[[str], None] | None = None, progres
 
         save_outputs(out, module.model, tokenizer, fmt, config, data.specials.end_id,
                      lineage(config.data, records, config.model, str(resolved)), metrics, preflight, losses,
-                     merge=config.merge, full=config.full, base_dtype=_orig_dtype(resolved))
+                     merge=config.merge, full=config.full, base_dtype=_orig_dtype(resolved),
+                     base_path=None if config.qlora else resolved)
         say(f"saved to {out}: final loss {metrics['final_loss']:.4f}, {metrics['tokens_per_second']:.0f} tokens/s")
     accelerator.wait_for_everyone()
     return TrainResult(output=out, metrics=metrics, preflight=preflight, losses=losses)

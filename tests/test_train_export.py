@@ -1,0 +1,77 @@
+"""GGUF export round trip: transformers loads the file back (gguf_file=) with the same logits."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+TEXT = "Translate: I like apples. 我喜欢吃苹果。<|im_end|>"
+
+
+def _roundtrip(model_dir, tmp_path, dtype):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from seedtune.train import export_gguf
+
+    path = export_gguf(model_dir, tmp_path / f"model-{dtype}.gguf", dtype=dtype)
+    back = AutoModelForCausalLM.from_pretrained(tmp_path, gguf_file=path.name, dtype=torch.float32).eval()
+    ref = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    tok_back = AutoTokenizer.from_pretrained(tmp_path, gguf_file=path.name)
+    assert tok_back(TEXT)["input_ids"] == tok(TEXT)["input_ids"]
+    ids = torch.tensor([tok(TEXT)["input_ids"]])
+    with torch.no_grad():
+        a, b = ref(ids).logits, back(ids).logits
+    return float((a - b).abs().max() / a.abs().max())
+
+
+@pytest.mark.parametrize("dtype,tol", [("f32", 1e-6), ("f16", 2e-2), ("bf16", 5e-2)])
+def test_llama_gguf_roundtrip(tmp_path, dtype, tol):
+    from seedtune.testing import save_tiny_model
+
+    model_dir = save_tiny_model(tmp_path / "llama")
+    assert _roundtrip(model_dir, tmp_path, dtype) < tol
+
+
+def test_gemma3_gguf_roundtrip(tmp_path):
+    from transformers import AutoModelForCausalLM, Gemma3TextConfig
+
+    from seedtune.testing import tiny_tokenizer
+
+    tok = tiny_tokenizer()
+    cfg = Gemma3TextConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2, head_dim=8,
+                           num_attention_heads=4, num_key_value_heads=1, sliding_window=16,
+                           max_position_embeddings=256, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
+                           pad_token_id=tok.pad_token_id)
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(cfg)
+    with torch.no_grad():  # non-trivial norms, so a missing (1 + w) convention would show
+        for n, p in model.named_parameters():
+            if n.endswith("norm.weight"):
+                p.uniform_(-0.5, 0.5)
+    model.save_pretrained(tmp_path / "gemma3")
+    tok.save_pretrained(tmp_path / "gemma3")
+    assert _roundtrip(tmp_path / "gemma3", tmp_path, "f32") < 1e-5
+
+
+def test_export_refuses_unknown_architecture(tmp_path):
+    import json
+
+    from seedtune.errors import SeedtuneError
+    from seedtune.train import export_gguf
+
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "bert"}))
+    with pytest.raises(SeedtuneError, match="does not support"):
+        export_gguf(tmp_path, tmp_path / "x.gguf")
+
+
+def test_cli_export(tmp_path):
+    from typer.testing import CliRunner
+
+    from seedtune.cli import app
+    from seedtune.testing import save_tiny_model
+
+    model_dir = save_tiny_model(tmp_path / "m")
+    r = CliRunner().invoke(app, ["export", str(model_dir), "--gguf", str(tmp_path / "out.gguf"), "--dtype", "bf16"])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "out.gguf").stat().st_size > 1000
