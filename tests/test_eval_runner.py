@@ -145,3 +145,20 @@ def test_cli_errors_name_the_flag(tmp_path, suite_file):
     assert isinstance(result.exception, ConfigError) and "--model" in result.exception.hint
     result = CliRunner().invoke(app, ["eval", "-m", "x", "--modes", "zero,fewer", "-o", str(tmp_path)])
     assert isinstance(result.exception, ConfigError) and "few:K" in result.exception.hint
+
+
+def test_cli_reads_a_yaml_config_and_flags_win(tmp_path, suite_file, tiny_model_dir):
+    from seedtune.cli import app
+
+    config = tmp_path / "eval.yaml"
+    config.write_text(f"eval:\n  models: [{tiny_model_dir}]\n  suite: {suite_file}\n  modes: [zero, cot]\n  limit: 1\n"
+                      f"  max_new_tokens: 3\n  cot_max_new_tokens: 3\n  cache: {tmp_path / 'c.sqlite'}\n  output: {tmp_path / 'unused'}\n")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["eval", "--config", str(config), "--modes", "zero", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    scores = json.loads((out / "scores.json").read_text())
+    assert scores["modes"] == ["zero"] and scores["config"]["max_new_tokens"] == 3 and not (tmp_path / "unused").exists()
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("eval:\n  modles: [x]\n")
+    result = CliRunner().invoke(app, ["eval", "--config", str(bad), "-m", "x", "-o", str(out)])
+    assert "eval.modles" in str(result.exception) and "models" in str(result.exception)

@@ -34,3 +34,19 @@ def test_gemma_zero_shot_on_heldout_subset(tmp_path):
 
     again = evaluate(EvalConfig(output=str(tmp_path / "again"), **config))
     assert again.generated == 0 and [r["raw_output"] for r in again.predictions] == [r["raw_output"] for r in rows]
+
+
+def test_nearest_demonstrations_with_the_real_encoder():
+    from seedtune.evaluate.prompting import DemoSelector, sentence_encoder
+    from seedtune.evaluate.suites import Instance, Suite, Task
+
+    task = Task("qa", "Answer the question.", [
+        Instance("q0", "What is the capital of France?", ["Paris"]),
+        Instance("q1", "How many legs does a spider have?", ["8"]),
+        Instance("q2", "What is the capital of Italy?", ["Rome"]),
+        Instance("q3", "What colour is the sky on a clear day?", ["blue"]),
+        Instance("q4", "How many legs does an insect have?", ["6"]),
+    ])
+    selector = DemoSelector(Suite("s", [task]), "nearest", encoder=sentence_encoder())
+    assert selector.select(task, task.instances[0], 1)[0][1].id == "q2"
+    assert [d.id for _, d in selector.select(task, task.instances[1], 2)][-1] == "q4"  # closest sits last

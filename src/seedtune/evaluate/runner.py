@@ -135,13 +135,15 @@ def _contamination(suite: Suite, model: EvalModel, train_files: Sequence[str]) -
 
 
 def _stops(model: EvalModel) -> tuple[str, ...]:
-    """Where a plain-format answer ends: the format's own stops, and the start of a new example
-    (a base model given k demonstrations likes to write demonstration k+2)."""
+    """Where a plain-format answer ends: the format's own stops, and the start of a new section or
+    example. Base models answer and then keep writing "### Input: ..." or the next demonstration
+    (seen with gemma-3-270m); an answer that itself has a "### " heading after a blank line is cut
+    there too, an accepted cost."""
     fmt = model.fmt
     stops = list(fmt.stop) if fmt is not None else []
     if isinstance(fmt, AlpacaFormat):
-        shared = _common_prefix(fmt.preamble, fmt.preamble_with_input)
-        stops += ["### Instruction:", shared.strip()] if shared.strip() else ["### Instruction:"]
+        shared = _common_prefix(fmt.preamble, fmt.preamble_with_input).strip()
+        stops += ["\n\n### ", "### Instruction:"] + ([shared] if shared else [])
     return tuple(s for s in dict.fromkeys(stops) if s)
 
 
