@@ -12,6 +12,7 @@ model name (404), parameter values (400). Then the request joins the batcher's q
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hmac
 import json
 import re
@@ -54,8 +55,6 @@ class _Engine:
 
     def fit(self, request: Request, explicit_max: bool, index: int = 0) -> tuple[Request, int]:
         """(request with max_tokens that fits the context, prompt tokens); 400 when it cannot fit."""
-        import dataclasses
-
         try:
             used = self.prompt_tokens(request)
         except (SeedtuneError, ValidationError) as exc:  # e.g. a chat template that rejects the roles' order
@@ -72,7 +71,7 @@ class _Engine:
             raise p.APIError(400, f"this model's context is {self.context_length} tokens; the prompt"
                                   f"{f' {index}' if index else ''} uses {used} and max_tokens asks for "
                                   f"{request.max_tokens if explicit_max else 'at least 1'} more: shorten the "
-                                  "prompt or lower max_tokens", param="max_tokens" if room >= 1 else "messages",
+                                  "prompt or lower max_tokens", param="max_tokens" if room >= 1 else ("messages" if request.prompt is None else "prompt"),
                              code="context_length_exceeded")
         if request.max_tokens > room:
             request = dataclasses.replace(request, max_tokens=room)
