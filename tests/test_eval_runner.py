@@ -162,3 +162,26 @@ def test_cli_reads_a_yaml_config_and_flags_win(tmp_path, suite_file, tiny_model_
     bad.write_text("eval:\n  modles: [x]\n")
     result = CliRunner().invoke(app, ["eval", "--config", str(bad), "-m", "x", "-o", str(out)])
     assert "eval.modles" in str(result.exception) and "models" in str(result.exception)
+
+
+def test_openai_compatible_endpoint_model(tmp_path, suite_file):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    server = Path(__file__).with_name("fake_openai_server.py")
+    proc = subprocess.Popen([sys.executable, str(server)], stdout=subprocess.PIPE, text=True)
+    try:
+        port = int(proc.stdout.readline().split()[1])
+        config = EvalConfig(models=["openai:fake-model"], base_url=f"http://127.0.0.1:{port}/v1", suite=str(suite_file),
+                            modes="zero,few:1", limit=1, output=str(tmp_path / "out"), no_cache=True, bootstrap_samples=100)
+        result = evaluate(config)
+    finally:
+        proc.kill()
+        proc.wait()
+    rows = result.predictions
+    assert len(rows) == 6 and result.scores["models"][0]["prompt_format"] == "messages"
+    # The endpoint echoes the last user message: the query, after the demonstration turns.
+    assert all(r["raw_output"].startswith("echo: " + r["instruction"]) for r in rows)
+    few = [r for r in rows if r["mode"] == "few:1"]
+    assert all(r["prompt"].startswith("[user]") and "[assistant]" in r["prompt"] for r in few)

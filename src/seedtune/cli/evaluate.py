@@ -61,7 +61,11 @@ def register(app: typer.Typer) -> None:
 
         console = Console(stderr=True)
         logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
-        result = evaluate(cfg, progress=_progress(console))
+        update, bar = _progress(console)
+        try:
+            result = evaluate(cfg, progress=update)
+        finally:
+            bar.stop()
         print_summary(result.scores, Console())
         Console().print(f"\nwrote {', '.join(str(p) for p in result.files.values())}"
                         f"  ({result.generated} generated, the rest from the cache)")
@@ -81,10 +85,8 @@ def _progress(console: Any):
         if what not in tasks:
             tasks[what] = bar.add_task(what, total=total)
         bar.update(tasks[what], completed=done, total=total)
-        if all(t.finished for t in bar.tasks):
-            bar.stop()
 
-    return update
+    return update, bar
 
 
 def print_summary(scores: dict[str, Any], console: Any) -> None:

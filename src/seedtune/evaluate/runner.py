@@ -226,6 +226,8 @@ def _judge(config: EvalConfig, rows: list[dict[str, Any]], models: list[EvalMode
             progress("judging answers", 0, len(rows))
         ratings = judge.score([SingleItem(user_text(r["instruction"], r["input"]), r["answer"],
                                           r["references"][0] if r["references"] else "", r["lang"]) for r in rows])
+        if progress:
+            progress("judging answers", len(rows), len(rows))
         for r, rating in zip(rows, ratings):
             r["scores"]["judge"] = rating
             if r["task_metric"] == "judge" and rating is not None:
@@ -247,6 +249,8 @@ def _judge(config: EvalConfig, rows: list[dict[str, Any]], models: list[EvalMode
                 if progress:
                     progress(f"judging {other.label} vs {base} ({mode.name})", 0, len(items))
                 verdicts = judge.compare(items)
+                if progress:
+                    progress(f"judging {other.label} vs {base} ({mode.name})", len(items), len(items))
                 for (a, b), v in zip(pairs, verdicts):
                     b.setdefault("judge_pairwise", {})[base] = v.to_dict()
                 summary["pairwise"].setdefault(f"{other.label} vs {base}", {})[mode.name] = summarize_pairs(items, verdicts)
