@@ -44,7 +44,8 @@ def grouped_bars(groups: Sequence[str], series: dict[str, Sequence[float | None]
     plt = _pyplot()
     n = max(1, len(series))
     width = 0.8 / n
-    fig, ax = plt.subplots(figsize=(max(5.0, 0.45 * len(groups) * n + 2), 3.4))
+    # One width for every figure, so figures in a report share one scale on the page.
+    fig, ax = plt.subplots(figsize=(11.0 if len(groups) > 4 else 7.0, 3.6))
     for s, (name, values) in enumerate(series.items()):
         xs = [g + (s - (n - 1) / 2) * width for g in range(len(groups))]
         ys = [v if v is not None else 0.0 for v in values]
@@ -71,7 +72,7 @@ def delta_bars(groups: Sequence[str], deltas: Sequence[float], *, cis: Sequence[
                title: str = "", ylabel: str = "difference") -> bytes:
     """Signed differences per group, green above zero and red below, with CI whiskers."""
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(max(5.0, 0.55 * len(groups) + 2), 3.2))
+    fig, ax = plt.subplots(figsize=(11.0 if len(groups) > 4 else 7.0, 3.6))
     colors = [GOOD if d >= 0 else BAD for d in deltas]
     yerr = None
     if cis:
