@@ -81,6 +81,7 @@ def test_evaluate_end_to_end(tmp_path, suite_file):
     pair = scores["judge"]["pairwise"]["tuned vs base"]["zero"]
     assert pair["wins"] == 0 and pair["ties"] == 10 and pair["swap_consistency"] == 0.0  # always "[[B]]" = position bias
     assert scores["judge"]["single"]["tuned"]["zero"] == 8.0
+    assert scores["timing"]["tuned"]["requests"] == 30 and "notes" not in scores
 
     html = (tmp_path / "out" / "report.html").read_text()
     md = (tmp_path / "out" / "report.md").read_text()

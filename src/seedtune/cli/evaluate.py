@@ -136,7 +136,7 @@ def print_summary(scores: dict[str, Any], console: Any) -> None:
             o = d["overall"]
             who = f"{d['b']} − {d['a']}" if "model" not in d else f"{d['model']}: {d['b']} − {d['a']}"
             colour = "green" if o["ci_low"] > 0 else "red" if o["ci_high"] < 0 else "white"
-            table.add_row(who, d.get("mode", ""), f"[{colour}]{o['delta']:+.3f}[/]", f"[{o['ci_low']:+.3f}, {o['ci_high']:+.3f}]",
+            table.add_row(who, d.get("mode", d["b"]), f"[{colour}]{o['delta']:+.3f}[/]", f"[{o['ci_low']:+.3f}, {o['ci_high']:+.3f}]",
                           f"{o['wins']}/{o['ties']}/{o['losses']}", f"{o['p_sign']:.3g}")
         console.print(table)
     judge = scores.get("judge") or {}

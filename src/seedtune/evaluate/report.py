@@ -68,6 +68,8 @@ def build_document(scores: dict[str, Any], rows: list[dict[str, Any]], suite: Su
         total = sum(sum(v.values()) for v in failures.values())
         summary.add(Callout(f"{total} answer(s) could not be extracted (no label / final answer found); they are scored "
                             "on the full output and listed under Extraction failures.", "info"))
+    for note in scores.get("notes") or []:
+        summary.add(Callout(note, "info"))
     summary.add(Table(["model"] + modes, [[m] + [_score_ci(results[m][mode]["overall"]) for mode in modes] for m in models],
                       caption="Overall score (primary metric of each task, mean over instances) with 95% CI"))
 
@@ -164,6 +166,11 @@ def build_document(scores: dict[str, Any], rows: list[dict[str, Any]], suite: Su
     sec.add(Table(["model", "spec", "prompt format", "fingerprint", "contaminated tasks"],
                   [[m["label"], m["spec"], m["prompt_format"], m["fingerprint"], len(m["contaminated_tasks"])]
                    for m in scores["models"]]))
+    timing = scores.get("timing") or {}
+    if timing:
+        sec.add(Table(["model", "requests", "generated", "seconds", "tokens/s"],
+                      [[m, t["requests"], t["generated"], t["seconds"], t["tokens_per_second"]] for m, t in timing.items()],
+                      caption="Generation (requests answered from the cache are not generated again)", digits=1))
     cfg = scores.get("config") or {}
     sec.add(Paragraph(f"Demonstrations: {cfg.get('demos', '?')} (seed {cfg.get('seed', 0)}); greedy decoding; "
                       f"max new tokens {cfg.get('max_new_tokens')} (CoT {cfg.get('cot_max_new_tokens')}); "

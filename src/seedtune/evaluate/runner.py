@@ -9,6 +9,7 @@ scores.json, report.md, report.html.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,10 +80,16 @@ def evaluate(config: EvalConfig, *, teachers: Mapping[str, Teacher] | None = Non
 
     rows: list[dict[str, Any]] = []
     generated = 0
+    timing: dict[str, dict[str, Any]] = {}
     for model in models:
         jobs = [_job(model, task, inst, mode, demos.get((task.id, inst.id, mode.k), []), config)
                 for mode in modes for task in suite.tasks for inst in task.instances]
+        start = time.perf_counter()
         completions, fresh = _generate(model, [j.request for j in jobs], config.chunk_size, progress)
+        seconds = time.perf_counter() - start
+        tokens = sum(c.completion_tokens for c in completions if not getattr(c, "cached", False))
+        timing[model.label] = {"requests": len(jobs), "generated": fresh, "seconds": round(seconds, 2),
+                               "completion_tokens": tokens, "tokens_per_second": round(tokens / seconds, 1) if fresh and seconds else None}
         generated += fresh
         rows += [_row(model, job, completion, contaminated[model.label]) for job, completion in zip(jobs, completions)]
 
@@ -106,6 +113,11 @@ def evaluate(config: EvalConfig, *, teachers: Mapping[str, Teacher] | None = Non
     scores["contamination"] = {label: hits for label, hits in contaminated.items() if hits}
     scores["extraction_failures"] = _count_failures(failures)
     scores["judge"] = judge_summary
+    scores["timing"] = timing
+    judged = [t.id for t in suite.tasks if t.metric == "judge"]
+    if judged and not (judge_summary and judge_summary.get("single")):
+        scores["notes"] = [f"{len(judged)} task(s) are meant to be scored by an LLM judge; without --judge they were "
+                           "scored with ROUGE-L against the reference."]
     scores["config"] = config.model_dump(mode="json")
 
     write_jsonl(out / "predictions.jsonl", rows)
