@@ -205,7 +205,7 @@ def _row(model: EvalModel, job: _Job, completion: Any, contaminated: Mapping[str
         "model": model.label, "mode": mode.name, "task": task.id, "category": task.category, "lang": task.lang,
         "instance": inst.id, "instruction": task.instruction_for(inst), "input": inst.input,
         "references": inst.references, "prompt": job.prompt.display(), "demos": list(job.prompt.demo_ids),
-        "raw_output": raw, "answer": ex.answer, "extraction": {"method": ex.method, "ok": ex.ok, "kind": kind},
+        "raw_output": raw, "response": text, "answer": ex.answer, "extraction": {"method": ex.method, "ok": ex.ok, "kind": kind},
         "task_metric": task.metric, "metric": primary, "score": values[primary], "scores": values, "cached": bool(getattr(completion, "cached", False)),
         "contaminated": task.id in contaminated,
     }
@@ -236,7 +236,8 @@ def _judge(config: EvalConfig, rows: list[dict[str, Any]], models: list[EvalMode
     if "single" in config.judge_modes:
         if progress:
             progress("judging answers", 0, len(rows))
-        ratings = judge.score([SingleItem(user_text(r["instruction"], r["input"]), r["answer"],
+        # The judge reads the whole response (a CoT rationale included), not just the extracted answer.
+        ratings = judge.score([SingleItem(user_text(r["instruction"], r["input"]), r["response"],
                                           r["references"][0] if r["references"] else "", r["lang"]) for r in rows])
         if progress:
             progress("judging answers", len(rows), len(rows))
@@ -256,7 +257,7 @@ def _judge(config: EvalConfig, rows: list[dict[str, Any]], models: list[EvalMode
             for mode in modes:
                 pairs = [(index[(base, mode.name, r["task"], r["instance"])], r) for r in rows
                          if r["model"] == other.label and r["mode"] == mode.name]
-                items = [PairItem(user_text(a["instruction"], a["input"]), a["answer"], b["answer"],
+                items = [PairItem(user_text(a["instruction"], a["input"]), a["response"], b["response"],
                                   a["references"][0] if a["references"] else "", a["lang"]) for a, b in pairs]
                 if progress:
                     progress(f"judging {other.label} vs {base} ({mode.name})", 0, len(items))
