@@ -89,6 +89,14 @@ def add_lora(model: Any, r: int, alpha: float, dropout: float, targets: list[str
     for p in model.parameters():
         if p.requires_grad and p.dtype != torch.float32:
             p.data = p.data.float()
+    # peft casts each adapter input to the adapter's dtype (fp32) and autocast casts it straight
+    # back to bf16 for the matmul: two full-activation copies per adapted layer, ~15% of a CPU
+    # step in our profile. Autocast already picks the matmul dtype, so skip peft's cast.
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
+    for module in model.modules():
+        if isinstance(module, BaseTunerLayer) and hasattr(module, "cast_input_dtype_enabled"):
+            module.cast_input_dtype_enabled = False
     return model
 
 
