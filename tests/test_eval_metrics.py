@@ -67,3 +67,11 @@ def test_score_takes_best_reference_and_picks_metrics():
     assert "accuracy" in metrics_for("accuracy", True)
     values = score("positive", ["negative", "positive"], ["exact_match", "accuracy", "rouge_l"])
     assert values == {"exact_match": 1.0, "accuracy": 1.0, "rouge_l": 1.0}
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(st.characters(max_codepoint=0x2FFF, blacklist_categories=("Cs",)), max_size=60),
+       st.text(st.characters(max_codepoint=0x2FFF, blacklist_categories=("Cs",)), max_size=60))
+def test_rouge_l_equals_rouge_score_on_any_non_cjk_text(pred, ref):
+    """Accents, symbols, other scripts: both drop what is not [a-z0-9] after lowercasing."""
+    assert rouge_l(pred, ref) == pytest.approx(_SCORER.score(ref, pred)["rougeL"].fmeasure, abs=1e-12)
