@@ -36,7 +36,7 @@ PROMPTS = [
 ]
 
 
-def local_bench(model: str, n: int, batch_size: int, max_tokens: int) -> None:
+def local_bench(model: str, n: int, batch_size: int, max_tokens: int, dtype: str | None) -> None:
     import torch
 
     from seedtune.teachers.transformers import HFTeacher
@@ -45,12 +45,12 @@ def local_bench(model: str, n: int, batch_size: int, max_tokens: int) -> None:
         from seedtune.testing import save_tiny_model
 
         model = str(save_tiny_model(Path(tempfile.mkdtemp()) / "tiny"))
-    teacher = HFTeacher(model, batch_size=batch_size)
+    teacher = HFTeacher(model, batch_size=batch_size, dtype=dtype)
     # temperature 0: both sides produce the same tokens, so the comparison is like for like.
     requests = [Request.user(PROMPTS[i % len(PROMPTS)] + ("" if i < len(PROMPTS) else f" (variant {i})"),
                              max_tokens=max_tokens, temperature=0.0) for i in range(n)]
     teacher.generate(requests[:2])  # warm-up: first-call allocations and kernel selection
-    print(f"local teacher: {model}, {n} requests, max_tokens={max_tokens}, torch threads={torch.get_num_threads()}")
+    print(f"local teacher: {model}, {n} requests, max_tokens={max_tokens}, torch threads={torch.get_num_threads()}, dtype={teacher.model.dtype}")
 
     started = time.perf_counter()
     single = [teacher.generate([r])[0] for r in requests]
@@ -104,15 +104,16 @@ def main() -> None:
     parser.add_argument("--model", default="smollm2-135m-instruct", help="local teacher model, or 'tiny'")
     parser.add_argument("--n", type=int, default=16, help="requests for the local teacher")
     parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--max-tokens", type=int, default=64)
+    parser.add_argument("--max-tokens", type=int, default=128)
+    parser.add_argument("--dtype", default=None, help="float32 (default) or bfloat16 (fast on CPUs with AVX-512 bf16 / AMX)")
     parser.add_argument("--http-n", type=int, default=320, help="requests for the HTTP client")
     parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--latency", type=float, default=0.2)
+    parser.add_argument("--latency", type=float, default=0.5, help="server latency in seconds (real LLM APIs: 0.5-10 s)")
     parser.add_argument("--skip-local", action="store_true")
     parser.add_argument("--skip-http", action="store_true")
     args = parser.parse_args()
     if not args.skip_local:
-        local_bench(args.model, args.n, args.batch_size, args.max_tokens)
+        local_bench(args.model, args.n, args.batch_size, args.max_tokens, args.dtype)
     if not args.skip_http:
         http_bench(args.http_n, args.concurrency, args.latency)
 

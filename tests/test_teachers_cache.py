@@ -1,0 +1,34 @@
+"""Request cache additions: price table lookup, usage/cost accounting (cached and fresh), in-call dedupe."""
+
+from __future__ import annotations
+
+import pytest
+
+from seedtune.cache import CachedTeacher, PriceTable
+from seedtune.errors import InputError
+from seedtune.teachers import Request, ScriptedTeacher
+
+
+def test_price_lookup_by_bare_model_name(tmp_path):
+    table = PriceTable({"gpt-4o": {"input": 2.5, "output": 10.0}, "gpt-4o-mini": {"input": 0.15, "output": 0.6}})
+    assert table.cost("openai:gpt-4o@http://127.0.0.1:8000/v1", 1_000_000, 0) == pytest.approx(2.5)
+    assert table.cost("openai:gpt-4o-mini-2024-07-18", 0, 1_000_000) == pytest.approx(0.6)  # longest prefix wins
+    assert table.cost("hf:smollm2-135m-instruct", 10, 10) == 0.0
+    path = tmp_path / "prices.yaml"
+    path.write_text("gpt-4o: {input: 2.5, outptu: 10}\n")
+    with pytest.raises(InputError, match="gpt-4o"):
+        PriceTable.load(path)
+
+
+def test_usage_counts_cached_answers_fresh_counts_bought_ones(request_cache):
+    inner = ScriptedTeacher(default="one two three", model_id="gpt-4o")
+    teacher = CachedTeacher(inner, request_cache, prices=PriceTable({"gpt-4o": {"input": 1e6, "output": 1e6}}))
+    a, b = Request.user("hello world"), Request.user("other words here")
+    teacher.generate([a, b, a])  # the repeated request is sent once
+    assert len(inner.seen) == 2 and teacher.misses == 2
+    assert teacher.fresh["completion_tokens"] == 6 and teacher.usage["completion_tokens"] == 9
+    assert teacher.usage["cost"] == pytest.approx(teacher.usage["prompt_tokens"] + 9)
+    again = CachedTeacher(inner, request_cache, prices=teacher.prices)
+    again.generate([a, b, a])
+    assert len(inner.seen) == 2 and again.hits == 3 and again.fresh["cost"] == 0
+    assert again.usage == teacher.usage  # a replay sees the same totals, so max_cost stops at the same place
