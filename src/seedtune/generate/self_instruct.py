@@ -64,6 +64,11 @@ NON_TEXT_WORDS = ("image", "images", "graph", "graphs", "picture", "pictures", "
 NON_TEXT_ZH = ("图片", "图像", "照片", "视频", "音频", "音乐", "画一", "画出", "绘制", "地图", "流程图", "文件", "截图")
 _NON_TEXT_RE = re.compile(r"\b(" + "|".join(re.escape(w) for w in NON_TEXT_WORDS) + r")\b", re.IGNORECASE)
 _CJK_START = re.compile(r"[\u4e00-\u9fff\u3400-\u4dbf]")
+# Lines where the teacher talks about our prompt instead of writing a task ("The tasks above are
+# numbered..."): small teachers do this a lot, and such a line is never a useful instruction.
+_ABOUT_PROMPT_RE = re.compile(r"\b(the (above|following|given|new) (tasks?|list|instructions?)|(these|the) tasks (are|can|have)|"
+                              r"tasks? (list|are numbered)|numbered list|the list (above|below)|here (is|are) (the|some|a) "
+                              r"(new )?(tasks?|list))\b|(上面|以下|这些)(的)?任务|任务清单|编号", re.IGNORECASE)
 
 
 def heuristic_reason(text: str, min_length: int = 3, max_length: int = 150) -> str | None:
@@ -78,6 +83,8 @@ def heuristic_reason(text: str, min_length: int = 3, max_length: int = 150) -> s
         return "too_long"
     if _NON_TEXT_RE.search(text) or any(w in text for w in NON_TEXT_ZH):
         return "needs_non_text"
+    if _ABOUT_PROMPT_RE.search(text):
+        return "about_the_prompt"
     if text.lower().startswith("write a program"):
         return "ambiguous_program"  # the paper drops these: unclear whether code or an answer is wanted
     first = text[0]
@@ -167,6 +174,14 @@ def parse_instance(reply: str, classification: bool) -> tuple[str, str] | None:
     if not classification and fields and fields[0][0] == "output" and fields[0][1]:
         return "", fields[0][1]  # a task with no input may answer with the output directly
     return None
+
+
+def copies_demonstration(instance: tuple[str, str], request: Request) -> bool:
+    """True when the instance repeats a worked example of the prompt instead of solving the task."""
+    prompt = request.messages[-1][1]
+    demos = prompt.rsplit("\n\n", 1)[0]  # everything before the task to solve
+    inp, out = instance
+    return (len(out) >= 8 and out[:40] in demos) or (len(inp) >= 8 and inp[:40] in demos)
 
 
 # -- the pool ---------------------------------------------------------------------------------------
@@ -263,12 +278,15 @@ def _new_instructions(run: Run, seeds: list[PoolTask], generated: list[PoolTask]
     dropped: list[Record] = []
     room = config.target - len(generated)
     for shown, lang, completion in zip(shown_per_request, langs, completions):
-        for text in parse_instructions(completion.text)[: config.max_new_per_request]:
+        found = parse_instructions(completion.text)
+        # A reply cut off by max_tokens ends in a half-written task (the paper drops it too).
+        cut = bool(found) and completion.finish_reasons[:1] == ["length"]
+        for number, text in enumerate(found[: config.max_new_per_request]):
             record = Record(instruction=text, source="self-instruct", teacher=run.teacher_id, round=round_,
                             parent_ids=[t.id for t in shown],
                             meta={"method": "self-instruct", "template_id": f"si_instructions.{lang}",
                                   "request_key": completion.key})
-            reason = heuristic_reason(text, config.min_length, config.max_length)
+            reason = "truncated" if cut and number == len(found) - 1 else heuristic_reason(text, config.min_length, config.max_length)
             if reason is None and len(accepted) >= room:
                 reason = "target_reached"
             if reason:
@@ -304,6 +322,9 @@ def _add_instances(run: Run, new: list[tuple[PoolTask, Record]], config: SelfIns
     for (task, record), flag, request, completion in zip(new, flags, requests, run.ask(requests)):
         template = "si_instance_output_first" if flag else "si_instance_input_first"
         instance = parse_instance(completion.text, flag)
+        if instance is not None and copies_demonstration(instance, request):
+            dropped.append(rejected(record.with_(is_classification=flag), "copied_example", reply=completion.text[:500]))
+            continue
         base = record.with_(is_classification=flag, task=f"self-instruct-{record.id}",
                             meta={**record.meta, "instance_template_id": f"{template}.{task.lang}",
                                   "instance_request_key": completion.key})
