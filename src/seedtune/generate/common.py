@@ -39,6 +39,7 @@ class TeacherConfig(StrictModel):
     api_key_env: str = Field("OPENAI_API_KEY", description="Environment variable holding the API key (never stored).")
     concurrency: int = Field(8, ge=1, description="Requests in flight at once (openai: teachers).")
     batch_size: int = Field(8, ge=1, description="Sequences per forward batch (hf: teachers).")
+    dtype: str | None = Field(None, description="Weights dtype for hf:/vllm: teachers: float32 (default) or bfloat16 (about 2x faster batched on CPUs with AVX-512 bf16).")
     rpm: float | None = Field(None, gt=0, description="Requests-per-minute limit (openai: teachers).")
     tpm: float | None = Field(None, gt=0, description="Tokens-per-minute limit (openai: teachers).")
     timeout: float = Field(120.0, gt=0, description="Seconds before one HTTP request is abandoned and retried.")
@@ -118,7 +119,9 @@ def open_teacher(config: TeacherConfig, teacher: Teacher | None = None) -> Any:
         from seedtune.teachers import from_string
 
         kind = config.teacher.partition(":")[0]
-        kw: dict[str, Any] = {"batch_size": config.batch_size} if kind == "hf" else {}
+        kw: dict[str, Any] = {"batch_size": config.batch_size, "dtype": config.dtype} if kind == "hf" else {}
+        if kind == "vllm":
+            kw = {"dtype": config.dtype}
         if kind == "openai":
             kw = {"concurrency": config.concurrency, "rpm": config.rpm, "tpm": config.tpm,
                   "timeout": config.timeout, "api_key_env": config.api_key_env}
