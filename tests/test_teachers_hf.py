@@ -78,3 +78,10 @@ def test_from_string(tiny_model_dir):
         from_string("gpt-4o")
     with pytest.raises(ConfigError, match="base-url"):
         from_string(f"hf:{tiny_model_dir}", base_url="http://x")
+    import importlib.util
+
+    if importlib.util.find_spec("vllm") is None:  # CPU machines: a clear message, not an ImportError
+        from seedtune.errors import SeedtuneError
+
+        with pytest.raises(SeedtuneError, match="needs the vllm package"):
+            from_string("vllm:some-model")
