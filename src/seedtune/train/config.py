@@ -54,7 +54,7 @@ class TrainConfig(StrictModel):
     seed: int = Field(0, description="Seed for initialisation, data order and dropout.")
     precision: Literal["auto", "bf16", "fp32"] = Field(
         "auto", description="bf16 autocast when the device supports it (auto), always, or plain fp32.")
-    loss_chunk_size: int = Field(1024, ge=16, description="Trained positions per LM-head chunk in the loss (bounds logits memory).")
+    loss_chunk_size: int | None = Field(None, ge=16, description="Trained positions per LM-head chunk in the loss (bounds logits memory); default: ~256 MB of fp32 logits per chunk.")
     gradient_checkpointing: bool = Field(False, description="Recompute activations in backward to save memory.")
     # bookkeeping
     eval_fraction: float = Field(0.05, ge=0, lt=1, description="Share of records held out for eval loss (0 disables; none when < 20 records).")

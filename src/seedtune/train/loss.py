@@ -57,13 +57,17 @@ class _ChunkedLinearCE(torch.autograd.Function):
             y = targets[s:s + chunk]
             raw = (h @ w.T).float()  # [c, V]
             logits = _softcap(raw, cap)
+            del raw
             lse = torch.logsumexp(logits, dim=-1)
             total += (lse - logits.gather(1, y[:, None]).squeeze(1)).sum()
             if need_h or need_w:
-                g = torch.exp(logits - lse[:, None])  # softmax
+                # d(sum CE)/d(logits) = softmax - onehot, built in place in the logits buffer
+                # (one [c, V] fp32 buffer per chunk; Gemma's 262K vocabulary makes this matter).
+                tanh_sq = (logits / cap) ** 2 if cap else None
+                g = logits.sub_(lse[:, None]).exp_()
                 g[torch.arange(len(y), device=g.device), y] -= 1.0
                 if cap:
-                    g *= 1.0 - (logits / cap) ** 2  # d/dx cap*tanh(x/cap) = 1 - tanh^2
+                    g *= 1.0 - tanh_sq  # d/dx cap*tanh(x/cap) = 1 - tanh^2
                 g = g.to(compute_dtype)
                 if need_h:
                     grad_h[s:s + chunk] = (g @ w).to(hidden.dtype)
@@ -87,13 +91,20 @@ class _ChunkedLinearCE(torch.autograd.Function):
         return gh, gw, None, None, None, None
 
 
+def auto_chunk(vocab_size: int, budget_elements: int = 1 << 26) -> int:
+    """Rows per chunk so one fp32 logits chunk stays ~256 MB: 1365 rows for a 49K vocabulary,
+    256 for Gemma's 262K."""
+    return max(16, min(4096, budget_elements // max(vocab_size, 1)))
+
+
 def head_loss_sum(hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, *,
-                  chunk: int = 1024, softcap: float | None = None, bias: torch.Tensor | None = None) -> torch.Tensor:
+                  chunk: int | None = None, softcap: float | None = None, bias: torch.Tensor | None = None) -> torch.Tensor:
     """Summed CE of the LM head over the gathered hidden states [N, H] and targets [N]."""
     if bias is not None:
         raise NotImplementedError("LM heads with a bias are not supported by the chunked loss")
     if hidden.shape[0] == 0:
         return hidden.sum() * 0.0 + weight.sum() * 0.0
+    chunk = chunk or auto_chunk(weight.shape[0])
     dtype = torch.get_autocast_dtype(hidden.device.type) if torch.is_autocast_enabled(hidden.device.type) else hidden.dtype
     with torch.autocast(hidden.device.type, enabled=False):
         return _ChunkedLinearCE.apply(hidden, weight, targets, chunk, softcap, dtype)

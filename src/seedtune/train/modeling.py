@@ -108,7 +108,7 @@ def causal_lm_of(model: Any) -> Any:
 class SFTModule(torch.nn.Module):
     """forward(ids, positions, labels) -> summed CE over trained tokens (see loss.py)."""
 
-    def __init__(self, model: Any, chunk: int = 1024):
+    def __init__(self, model: Any, chunk: int | None = None):
         super().__init__()
         self.model = model
         self.chunk = chunk

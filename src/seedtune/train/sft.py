@@ -61,9 +61,11 @@ def train(config: TrainConfig, log: Callable[[str], None] | None = None, progres
     # stays fp32. Full fine-tuning keeps fp32 master weights and runs the math under autocast.
     base_dtype = torch.bfloat16 if (use_bf16 and not config.full) else torch.float32
     model, tokenizer, resolved = load_base(config.model, base_dtype, qlora=config.qlora)
-    from seedtune.prompts.formats import for_model
+    from seedtune.prompts.formats import for_model, load_format
 
-    fmt = for_model(tokenizer, config.prompt_format)
+    # A model seedtune trained before carries its prompt format: keep using it (auto), so a
+    # second round of training and inference never disagree.
+    fmt = (config.prompt_format == "auto" and load_format(resolved)) or for_model(tokenizer, config.prompt_format)
     records = read_training_records(config.data)
     train_records, eval_records = split_eval(records, config.eval_fraction, config.seed)
 
