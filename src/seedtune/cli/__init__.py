@@ -41,7 +41,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-    rich_markup_mode="rich",
+    rich_markup_mode="markdown",
 )
 
 # Registration order is the order `seedtune --help` lists commands: the order of the loop.
@@ -55,6 +55,11 @@ for _module in (data, generate, curate, train, evaluate, run, chat, serve, model
 
 def main() -> None:
     """Entry point: user errors print one clear message (no traceback) and exit 2."""
+    import os
+
+    # seedtune draws its own progress bars; transformers' per-load "Loading weights" bars would
+    # interleave with them on every model load. Users can turn them back on with the variable.
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     try:
         app()
     except SeedtuneError as exc:

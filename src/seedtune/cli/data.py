@@ -56,7 +56,7 @@ def register(app: typer.Typer) -> None:
         from_format: Optional[str] = typer.Option(None, "--from", help=f"Input format (default: detected). {FORMAT_HELP}"),
         to_format: Optional[str] = typer.Option(None, "--to", help=f"Output format (default: from the extension). {FORMAT_HELP}"),
         on_error: str = typer.Option("raise", "--on-error", help="raise: stop at the first bad row; skip: write bad rows "
-                                     "with reasons to <output stem>.rejected.jsonl and go on."),
+                                     "with reasons to OUTPUT-STEM.rejected.jsonl and go on."),
         column: Optional[List[str]] = typer.Option(None, "--column", help="Map a record field to an input column, "
                                                    "FIELD=COLUMN (repeatable), e.g. --column instruction=question."),
         split: Optional[str] = typer.Option(None, "--split", help="Split to read from a DatasetDict folder."),
@@ -89,7 +89,7 @@ def register(app: typer.Typer) -> None:
     def inspect_cmd(
         path: str = typer.Argument(..., help="File (or a save_to_disk dataset folder) to describe."),
         from_format: Optional[str] = typer.Option(None, "--from", help=f"Format (default: detected). {FORMAT_HELP}"),
-        on_error: str = typer.Option("raise", "--on-error", help="raise | skip (bad rows go to <stem>.rejected.jsonl)."),
+        on_error: str = typer.Option("raise", "--on-error", help="raise | skip (bad rows go to STEM.rejected.jsonl)."),
         column: Optional[List[str]] = typer.Option(None, "--column", help="FIELD=COLUMN mapping (repeatable)."),
         split: Optional[str] = typer.Option(None, "--split", help="Split to read from a DatasetDict folder."),
         as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON instead of tables."),

@@ -14,7 +14,7 @@ def register(app: typer.Typer) -> None:
         host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on. Anything but loopback needs --api-key-env."),
         port: int = typer.Option(8000, "--port", help="TCP port."),
         api_key_env: Optional[str] = typer.Option(None, "--api-key-env", metavar="NAME",
-                                                  help="Environment variable holding the API key clients must send as 'Authorization: Bearer <key>'."),
+                                                  help="Environment variable holding the API key clients must send as 'Authorization: Bearer KEY'."),
         max_batch: int = typer.Option(8, "--max-batch", help="Most sequences answered by one batched generate call."),
         batch_window_ms: float = typer.Option(25.0, "--batch-window-ms", help="How long the first request waits for company, in milliseconds."),
         name: Optional[str] = typer.Option(None, "--name", help="Model id clients use (default: the directory's name or the default's name)."),
