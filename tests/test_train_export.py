@@ -75,3 +75,30 @@ def test_cli_export(tmp_path):
     r = CliRunner().invoke(app, ["export", str(model_dir), "--gguf", str(tmp_path / "out.gguf"), "--dtype", "bf16"])
     assert r.exit_code == 0, r.output
     assert (tmp_path / "out.gguf").stat().st_size > 1000
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["smollm2-135m-instruct", "gemma-3-270m"])
+def test_real_model_gguf_roundtrip(tmp_path, name):
+    """The embedded defaults (llama with byte-level BPE; gemma3 with SentencePiece) export and load back."""
+    from seedtune.models import resolve_model
+
+    assert _roundtrip(resolve_model(name), tmp_path, "bf16") < 2e-2
+
+
+@pytest.mark.slow
+def test_real_model_short_training(tmp_path):
+    """Two LoRA steps on SmolLM2 through the whole recipe: checks pass, merged model loads."""
+    import json
+
+    from transformers import AutoModelForCausalLM
+
+    from seedtune.data import seed_tasks_path
+    from seedtune.train import TrainConfig, train
+
+    res = train(TrainConfig(model="smollm2-135m-instruct", data=str(seed_tasks_path()), output=str(tmp_path / "o"),
+                            max_steps=2, batch_size=2, max_length=256, tensorboard=False), progress=False)
+    assert res.preflight["prompt_never_trained"] and res.preflight["end_token_trained"]
+    assert res.preflight.get("self_check", {}).get("max_rel_diff", 1.0) < 2e-3
+    assert AutoModelForCausalLM.from_pretrained(res.output) is not None
+    assert json.loads((res.output / "metrics.json").read_text())["train_tokens"] > 0
