@@ -44,6 +44,21 @@ app = typer.Typer(
     rich_markup_mode="markdown",
 )
 
+@app.callback()
+def _global_options(
+    trust_remote_code: bool = typer.Option(
+        False, "--trust-remote-code",
+        help="Allow models whose repository ships Python code to run it (read it first). Off by default."),
+) -> None:
+    """From a handful of seed tasks to an instruction-tuned model, with proof on unseen tasks."""
+    if trust_remote_code:
+        import os
+
+        from seedtune.models.loading import TRUST_ENV
+
+        os.environ[TRUST_ENV] = "1"  # child processes (accelerate launch, servers) inherit the choice
+
+
 # Registration order is the order `seedtune --help` lists commands: the order of the loop.
 from seedtune.cli import data, generate, curate, train, evaluate, run, chat, serve, models  # noqa: E402
 

@@ -6,6 +6,7 @@ executed, and code shipped with a model (`trust_remote_code`) runs only when the
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -32,10 +33,21 @@ def parse_dtype(dtype: Any) -> Any:
     return getattr(torch, _DTYPES[key])
 
 
+TRUST_ENV = "SEEDTUNE_TRUST_REMOTE_CODE"
+
+
+def trust_remote_code_default() -> bool:
+    """True only when the user opted in: `seedtune --trust-remote-code ...` sets this variable."""
+    return os.environ.get(TRUST_ENV, "") == "1"
+
+
 def load_causal_lm(name_or_path: str | Path, dtype: Any = None, device: str = "cpu",
-                   trust_remote_code: bool = False) -> tuple[Any, Any]:
+                   trust_remote_code: bool | None = None) -> tuple[Any, Any]:
     """(model in eval mode on `device`, tokenizer) for a model name, directory or hub id."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    if trust_remote_code is None:
+        trust_remote_code = trust_remote_code_default()
 
     entry = find_embedded(str(name_or_path))
     if entry is not None and entry.kind == "sentence-transformers":
@@ -57,8 +69,8 @@ def load_causal_lm(name_or_path: str | Path, dtype: Any = None, device: str = "c
     except ValueError as exc:
         if "trust_remote_code" in str(exc) and not trust_remote_code:
             raise SeedtuneError(f"{path} needs custom code from the model repository to load",
-                                hint="read that code first; if you trust it, pass trust_remote_code=True "
-                                     "(CLI: --trust-remote-code)") from exc
+                                hint="read that code first; if you trust it, run `seedtune --trust-remote-code COMMAND ...` "
+                                     "(Python: trust_remote_code=True)") from exc
         raise SeedtuneError(f"could not load {path} as a causal language model: {exc}",
                             hint="check that the directory holds a causal LM (config.json architectures)") from exc
     if tokenizer.pad_token_id is None and tokenizer.eos_token is not None:
