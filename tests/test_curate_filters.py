@@ -31,7 +31,7 @@ def run(name: str, records: list[Record], **deps) -> tuple[list[Record], list]:
 CASES = [
     # (filter, kept record, dropped record, words expected in the reason)
     ("empty-output", R("Name a fruit."), R("Name a fruit.", output="  "), "empty"),
-    ("output-equals-input", R("Fix the typo.", input="teh cat"), R("Fix the typo.", input="teh cat", output="Teh cat!"), "repeats"),
+    ("output-equals-input", R("Fix the typo.", input="teh cat"), R("Fix the typo.", input="teh cat", output=" teh  cat "), "repeats"),
     ("truncated", R("Explain rain.", output="Water falls from clouds."),
      R("Explain rain.", output="Water evaporates and then it falls from the"), "mid-sentence"),
     ("length", R("Explain how rain forms."), R("Hi"), "instruction+input has"),

@@ -119,3 +119,35 @@ def test_cli_errors_are_clear(tmp_path) -> None:
     assert bad.returncode == 2 and "near_dup.treshold" in bad.stderr and "Traceback" not in bad.stderr
     bad = subprocess.run(cmd + ["-f", "fuzzy"], capture_output=True, text=True)
     assert bad.returncode == 2 and "not a known filter" in bad.stderr
+
+
+def test_hand_written_records_skip_heuristics_but_not_dedup(tmp_path):
+    """Seeds are trusted: a heuristic (the keyword rule) spares them, deduplication does not."""
+    from seedtune.curate import CurateConfig, curate
+    from seedtune.records import Record
+
+    seed = Record(instruction="Read a text file and count its lines in Python.", output="sum(1 for _ in open(p))",
+                  source="seed")
+    generated = seed.with_(source="self-instruct", instruction="Open the file and count its lines with Python.")
+    duplicate = seed.with_(source="seed", meta={"copy": True})
+    config = CurateConfig(filters=["keywords", "exact"])
+    result = curate([seed, generated, duplicate], tmp_path / "out", config)
+    assert [r.source for r in result.kept] == ["seed"]
+    assert sorted(d.filter for d in result.dropped) == ["exact", "keywords"]
+
+    strict = curate([seed, generated], tmp_path / "strict", config.model_copy(update={"trusted_sources": []}))
+    assert not strict.kept  # with no trusted sources the keyword rule applies to everyone
+
+
+def test_language_check_ignores_code_and_echo_check_keeps_repunctuation():
+    from seedtune.curate.quality import Language, OutputEqualsInput
+    from seedtune.records import Record
+
+    code = Record(instruction="用Python写一个函数，把摄氏温度转换为华氏温度。",
+                  output="def c_to_f(c):\n    return c * 9 / 5 + 32")
+    assert Language().check(code) is None
+    english = Record(instruction="用一句话介绍长城。", output="The Great Wall is a series of fortifications in China.")
+    assert Language().check(english) is not None
+    fixed = Record(instruction="Add the missing punctuation.", input="where are you going", output="Where are you going?")
+    assert OutputEqualsInput().check(fixed) is None
+    assert OutputEqualsInput().check(fixed.with_(output="where are you going")) is not None

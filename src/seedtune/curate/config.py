@@ -109,6 +109,12 @@ class CurateConfig(StrictModel):
     order: Literal["cost", "as-given"] = Field("cost", description="'cost': cheapest first (stable); 'as-given': exactly the order of `filters`.")
     input_format: str | None = Field(None, description="Input format; detected from the file when unset.")
     on_error: Literal["raise", "skip"] = Field("raise", description="Bad input rows: stop with the file/line/field ('raise') or skip them into <input>.rejected.jsonl ('skip').")
+    trusted_sources: list[str] = Field(
+        default_factory=lambda: ["seed"],
+        description="Records from these sources (e.g. hand-written seed tasks; add 'human' to trust files without "
+                    "provenance, which read as source 'human') skip the heuristic filters meant for teacher "
+                    "output (length, keywords, refusal, language, truncated, output-equals-input, all-same-label, "
+                    "llm-judge); deduplication and decontamination still apply. [] filters everything alike.")
     report: bool = Field(True, description="Write the diversity report (Markdown + PNG) of the kept records.")
     exact: ExactConfig = Field(default_factory=ExactConfig, description="exact duplicates.")
     near_dup: NearDupConfig = Field(default_factory=NearDupConfig, description="near-dup-rouge.")

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from seedtune.curate.base import Dropped, Filter
+from seedtune.curate.base import Dropped, Filter, FilterResult
 from seedtune.records import Record
 
 
@@ -54,15 +54,23 @@ def _reason_kind(reason: str) -> str:
     return re.sub(r"\b[0-9a-f]{16}\b|'[^']*'|\"[^\"]*\"|\d+(?:\.\d+)?", "…", reason)[:80]
 
 
-def run_funnel(records: Sequence[Record], filters: Sequence[Filter], progress: Any = None) -> FunnelResult:
+def run_funnel(records: Sequence[Record], filters: Sequence[Filter], progress: Any = None,
+               trusted_sources: Sequence[str] = ()) -> FunnelResult:
+    """Run `filters` in order. Records whose `source` is in `trusted_sources` (hand-written seeds,
+    say) bypass the *heuristic* filters — rules of thumb aimed at teacher output — but still go
+    through deduplication and decontamination, which are about the data set, not the writer."""
     current = list(records)
     dropped: list[Dropped] = []
     steps: list[Step] = []
+    trusted = frozenset(trusted_sources)
     for f in filters:
         start = time.perf_counter()
         if progress is not None:
             progress(f.name, len(current))
-        out = f(current)
+        if trusted and getattr(f, "heuristic", False):
+            out = _with_exemptions(f, current, trusted)
+        else:
+            out = f(current)
         seconds = time.perf_counter() - start
         if len(out.kept) + len(out.dropped) != len(current):  # a filter must account for every record
             raise RuntimeError(f"filter {f.name} returned {len(out.kept)} kept + {len(out.dropped)} dropped "
@@ -73,6 +81,23 @@ def run_funnel(records: Sequence[Record], filters: Sequence[Filter], progress: A
         dropped.extend(out.dropped)
         current = out.kept
     return FunnelResult(current, dropped, steps)
+
+
+def _with_exemptions(f: Filter, records: list[Record], trusted: frozenset[str]) -> FilterResult:
+    """Apply `f` to the untrusted records only; keep the original order of everything kept."""
+    subject = [r for r in records if r.source not in trusted]
+    out = f(subject) if subject else FilterResult(kept=[])
+    pending = Counter(d.record.id for d in out.dropped)
+    kept_in_order = iter(out.kept)  # filters return kept records in input order
+    merged = []
+    for record in records:
+        if record.source in trusted:
+            merged.append(record)
+        elif pending[record.id] > 0:
+            pending[record.id] -= 1
+        else:
+            merged.append(next(kept_in_order))
+    return FilterResult(kept=merged, dropped=out.dropped)
 
 
 def funnel_table(result: FunnelResult, n_input: int) -> Any:

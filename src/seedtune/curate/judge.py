@@ -37,7 +37,7 @@ def parse_judgement(text: str) -> tuple[int | None, str]:
 
 
 class LLMJudge:
-    name, cost = "llm-judge", 10
+    name, cost, heuristic = "llm-judge", 10, True
 
     def __init__(self, teacher: Teacher, threshold: int = 3, language: str = "auto", max_tokens: int = 256,
                  on_parse_error: str = "keep"):

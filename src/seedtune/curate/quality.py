@@ -23,6 +23,18 @@ def normalise(text: str) -> str:
     return " ".join(re.sub(r"[^\w]+", " ", text.lower()).split())
 
 
+_FENCED = re.compile(r"```.*?(?:```|$)", re.DOTALL)
+_CODE_LINE = re.compile(r"^\s*(?:def |class |import |from \S+ import|return\b|for |while |if |elif |else:|print\(|"
+                        r"SELECT |INSERT |UPDATE |DELETE |#include|function |const |let |var |public |[#/]{1,2} |"
+                        r"[\w.\[\]]+\s*[-+*/]?=\s*\S|[})\]];?\s*$)", re.IGNORECASE)
+
+
+def strip_code(text: str) -> str:
+    """The prose of an answer: fenced blocks and lines that look like code removed."""
+    text = _FENCED.sub(" ", text)
+    return "\n".join(line for line in text.splitlines() if not _CODE_LINE.match(line))
+
+
 def prompt_text(record: Record) -> str:
     return record.instruction if not record.input else f"{record.instruction}\n{record.input}"
 
@@ -37,15 +49,17 @@ class EmptyOutput(RecordFilter):
 
 
 class OutputEqualsInput(RecordFilter):
-    name, cost = "output-equals-input", 1
+    name, cost, heuristic = "output-equals-input", 1, True
 
     def check(self, record: Record) -> tuple[str, float | None] | None:
-        out = normalise(record.output)
+        # Whitespace only: a copied input is copied verbatim, while a task like "add the missing
+        # punctuation" legitimately answers with the input's words, re-punctuated.
+        out = " ".join(record.output.split())
         if not out:
             return None
-        if out == normalise(record.input):
+        if out == " ".join(record.input.split()):
             return "output repeats the input", None
-        if out == normalise(record.instruction):
+        if out == " ".join(record.instruction.split()):
             return "output repeats the instruction", None
         return None
 
@@ -54,7 +68,7 @@ class Truncated(RecordFilter):
     """Outputs cut off by a token limit: the teacher said so, a code fence is left open, or the
     text ends on a comma or a word that cannot end a sentence."""
 
-    name, cost = "truncated", 1
+    name, cost, heuristic = "truncated", 1, True
     _HANGING_PUNCT = (",", ";", ":", "，", "、", "；", "：", "(", "（", "-")
 
     def __init__(self, dangling: Sequence[str]):
@@ -78,7 +92,7 @@ class Truncated(RecordFilter):
 
 
 class Length(RecordFilter):
-    name, cost = "length", 2
+    name, cost, heuristic = "length", 2, True
 
     def __init__(self, min_instruction: int, max_instruction: int, min_output: int, max_output: int,
                  counter: Callable[[str], int] = length_units, unit: str = "units"):
@@ -112,7 +126,7 @@ def keyword_pattern(words: Sequence[str]) -> re.Pattern[str]:
 
 
 class Keywords(RecordFilter):
-    name, cost = "keywords", 2
+    name, cost, heuristic = "keywords", 2, True
 
     def __init__(self, words: Sequence[str], fields: Sequence[str]):
         self.pattern = keyword_pattern(words)
@@ -141,7 +155,7 @@ REFUSAL_HEAD = [
 
 
 class Refusal(RecordFilter):
-    name, cost = "refusal", 2
+    name, cost, heuristic = "refusal", 2, True
 
     def __init__(self, extra: Sequence[str] = (), head_chars: int = 200):
         self.anywhere = re.compile("|".join(REFUSAL_ANYWHERE + [re.escape(e) for e in extra]), re.IGNORECASE)
@@ -168,7 +182,7 @@ _NAMES_LANG = re.compile(
 class Language(RecordFilter):
     """The answer should be in the language of the question, unless the task is about languages."""
 
-    name, cost = "language", 3
+    name, cost, heuristic = "language", 3, True
 
     def __init__(self, min_units: int = 4, exempt_categories: Sequence[str] = ("translation",)):
         self.min_units = min_units
@@ -180,9 +194,10 @@ class Language(RecordFilter):
         prompt = prompt_text(record)
         if _TRANSLATE.search(prompt) or _NAMES_LANG.search(record.instruction):
             return None
-        if length_units(record.output) < self.min_units:
+        prose = strip_code(record.output)  # code is written in English whatever language asked for it
+        if length_units(prose) < self.min_units:
             return None
-        asked, answered = detect_lang(record.instruction), detect_lang(record.output)
+        asked, answered = detect_lang(record.instruction), detect_lang(prose)
         if asked != answered:
             return f"instruction is {asked} but the output is {answered}", None
         return None
@@ -191,7 +206,7 @@ class Language(RecordFilter):
 class AllSameLabel:
     """Classification tasks whose instances all carry one label teach nothing but that label."""
 
-    name, cost = "all-same-label", 2
+    name, cost, heuristic = "all-same-label", 2, True
 
     def __init__(self, min_instances: int = 3):
         self.min_instances = min_instances

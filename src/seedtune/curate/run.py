@@ -70,7 +70,8 @@ def curate(
     deps = {k: v for k, v in deps.items() if v is not None}
     # Build every filter before running any, so a config mistake fails before minutes of work.
     filters = order_filters([build_filter(name, config, deps) for name in dict.fromkeys(config.filters)], config.order)
-    result = run_funnel(items, filters, progress=progress) if items else FunnelResult([], [], [])
+    result = (run_funnel(items, filters, progress=progress, trusted_sources=config.trusted_sources)
+              if items else FunnelResult([], [], []))
 
     passed = ", ".join(f.name for f in filters)
     kept = [r if r.kept_reason else r.model_copy(update={"kept_reason": f"passed: {passed}"}) for r in result.kept]
