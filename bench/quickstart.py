@@ -1,0 +1,50 @@
+"""Time `seedtune quickstart` stage by stage against its 15-minute budget.
+
+Runs the real quickstart in a fresh temporary directory with a fresh request cache, so nothing
+is answered from an earlier run (the embedded models themselves are pulled once beforehand and
+not timed: pulling is a one-off download, reported by `seedtune models pull`).
+
+    python bench/quickstart.py            # prints seconds per stage, total, and total / budget
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+BUDGET_S = 15 * 60
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("overrides", nargs="*", help="key=value overrides passed to the quickstart")
+    args = ap.parse_args()
+
+    from seedtune.models import pull
+
+    for name in ("smollm2-135m-instruct", "gemma-3-270m", "all-minilm-l6-v2"):
+        pull(name)
+    from seedtune.pipeline import quickstart
+
+    with tempfile.TemporaryDirectory(prefix="seedtune-quickstart-") as tmp:
+        cache = Path(tmp) / "requests.sqlite"
+        overrides = [f"generate.self_instruct.teacher.cache={cache}", f"eval.cache={cache}", *args.overrides]
+        cwd = os.getcwd()
+        os.chdir(tmp)
+        try:
+            started = time.perf_counter()
+            result = quickstart(overrides, log=lambda m: None)
+            total = time.perf_counter() - started
+        finally:
+            os.chdir(cwd)
+    print(f"{'stage':<10} {'seconds':>8}")
+    for outcome in result.outcomes:
+        print(f"{outcome.name:<10} {outcome.seconds:>8.1f}")
+    print(f"{'total':<10} {total:>8.1f}   budget {BUDGET_S} s   total/budget = {total / BUDGET_S:.2f}")
+
+
+if __name__ == "__main__":
+    main()
