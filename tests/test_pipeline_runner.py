@@ -78,3 +78,13 @@ def test_a_failed_stage_leaves_no_marker_and_reruns(tmp_path):
     stages, _ = _pipeline(tmp_path, calls, {})
     run_stages(RunContext(tmp_path / "run", None, log=lambda m: None), stages)
     assert calls == ["train", "eval"]  # generate and curate finished before and are skipped
+
+
+def test_a_skipped_stage_remembers_how_long_its_last_run_took(tmp_path):
+    calls: list[str] = []
+    stages, _ = _pipeline(tmp_path, calls, {})
+    first = run_stages(RunContext(tmp_path / "run", None, log=lambda m: None), stages)
+    again = run_stages(RunContext(tmp_path / "run", None, log=lambda m: None), stages)
+    for before, after in zip(first, again):
+        assert after.skipped and after.seconds == 0.0
+        assert after.run_seconds == pytest.approx(before.seconds, abs=0.01)

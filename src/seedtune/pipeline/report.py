@@ -45,8 +45,10 @@ def write_pipeline_report(ctx: RunContext, out: Path) -> dict[str, Any]:
 
     stages = doc.section("Stages")
     stages.add(Table(["stage", "status", "seconds", "folder"],
-                     [[o.name, "skipped (unchanged)" if o.skipped else "ran", round(o.seconds, 1), str(o.folder)]
-                      for o in ctx.outcomes.values()], caption="A skipped stage had the same inputs and config as its last run."))
+                     [[o.name, "reused (unchanged)" if o.skipped else "ran", round(o.run_seconds, 1), str(o.folder)]
+                      for o in ctx.outcomes.values()],
+                     caption="Seconds are the time of the stage's last real run; a reused stage had the same "
+                             "inputs and config as that run."))
 
     data = doc.section("Data")
     gen = ctx.outcomes["generate"].summary

@@ -55,6 +55,7 @@ class StageOutcome:
     seconds: float
     summary: dict[str, Any]
     fingerprint: str
+    run_seconds: float = 0.0  # how long the stage took when it last ran (this run or an earlier one)
 
 
 @dataclass
@@ -122,7 +123,8 @@ def run_stages(ctx: RunContext, stages: Sequence[Stage], start: str | None = Non
             if marker is None:
                 raise ConfigError(f"stage '{stage.name}' has not run yet in {ctx.run_dir}",
                                   hint=f"drop --from, or start from '{stage.name}'")
-            outcome = StageOutcome(stage.name, folder, True, 0.0, marker.get("summary", {}), marker["fingerprint"])
+            outcome = StageOutcome(stage.name, folder, True, 0.0, marker.get("summary", {}), marker["fingerprint"],
+                                   float(marker.get("seconds", 0.0)))
             ctx.log(f"[{stage.name}] unchanged, skipped ({folder})")
         else:
             folder.mkdir(parents=True, exist_ok=True)
@@ -134,7 +136,7 @@ def run_stages(ctx: RunContext, stages: Sequence[Stage], start: str | None = Non
             write_json(folder / MARKER, {"stage": stage.name, "fingerprint": fp, "config": section,
                                          "summary": summary, "seconds": round(seconds, 2),
                                          "finished": time.strftime("%Y-%m-%dT%H:%M:%S")})
-            outcome = StageOutcome(stage.name, folder, False, seconds, summary, fp)
+            outcome = StageOutcome(stage.name, folder, False, seconds, summary, fp, seconds)
             ctx.log(f"[{stage.name}] done in {seconds:.1f}s")
         ctx.outcomes[stage.name] = outcome
         outcomes.append(outcome)
