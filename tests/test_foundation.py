@@ -175,3 +175,15 @@ def test_request_key_covers_sampling_parameters():
     assert base.key("m") != Request.user("hello", seed=1).key("m") != Request.user("hello", temperature=0.2).key("m")
     assert base.key("m") != base.key("other-model")
     assert base.key("m") == Request.user("hello").key("m")
+
+
+def test_merge_section_file_then_flags_then_overrides(tmp_path):
+    from seedtune.config import merge_section
+
+    path = tmp_path / "c.yaml"
+    path.write_text("train:\n  lora_r: 8\n  epochs: 2\n")
+    data = merge_section(path, "train", {"lora_r": 4, "epochs": None}, ["train.learning_rate=1e-3", "seed=3"])
+    assert data == {"lora_r": 4, "epochs": 2, "learning_rate": 1e-3, "seed": 3}
+    flat = tmp_path / "flat.yaml"
+    flat.write_text("lora_r: 16\n")
+    assert merge_section(flat, "train", {}, []) == {"lora_r": 16}  # a file without the section is the section

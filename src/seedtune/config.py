@@ -69,6 +69,21 @@ def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str,
     return data
 
 
+def merge_section(path: str | Path | None, section: str, flags: dict[str, Any],
+                  overrides: Sequence[str] = ()) -> dict[str, Any]:
+    """What a stage command runs with: the YAML file's `section` (or its top level when it has no
+    such section), then the flags the user gave (None = not given), then `key=value` overrides.
+    Overrides may carry the section prefix (`train.lora_r=8`) or not (`lora_r=8`)."""
+    data: dict[str, Any] = {}
+    if path:
+        loaded = load_yaml(path)
+        chosen = loaded.get(section, loaded)
+        data = dict(chosen) if isinstance(chosen, dict) else {}
+    data.update({k: v for k, v in flags.items() if v is not None})
+    prefix = f"{section}."
+    return apply_overrides(data, [o[len(prefix):] if o.startswith(prefix) else o for o in overrides])
+
+
 def validate(model: type[T], data: dict[str, Any], *, source: str | None = None, prefix: str = "") -> T:
     """Validate `data` against `model`; the first error names its dotted key and the allowed values."""
     try:

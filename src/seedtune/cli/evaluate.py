@@ -31,25 +31,15 @@ def register(app: typer.Typer) -> None:
 
         from rich.console import Console
 
-        from seedtune.config import apply_overrides, load_yaml, validate
+        from seedtune.config import merge_section, validate
         from seedtune.evaluate import evaluate
         from seedtune.evaluate.config import EvalConfig
 
-        data: dict[str, Any] = {}
-        if config:
-            raw = load_yaml(config)
-            data = raw.get("eval", raw) if isinstance(raw.get("eval", raw), dict) else {}
         # Flags given on the command line win over the config file; unset flags leave it alone.
-        optional = {"suite": suite, "modes": modes, "output": str(output) if output else None, "demos": demos,
-                    "batch_size": batch_size, "limit": limit, "judge": judge, "base_url": base_url}
-        data.update({k: v for k, v in optional.items() if v is not None})
-        if model:
-            data["models"] = model
-        if label:
-            data["labels"] = label
-        if train_data:
-            data["train_data"] = train_data
-        apply_overrides(data, overrides or [])
+        flags = {"suite": suite, "modes": modes, "output": str(output) if output else None, "demos": demos,
+                 "batch_size": batch_size, "limit": limit, "judge": judge, "base_url": base_url,
+                 "models": model or None, "labels": label or None, "train_data": train_data or None}
+        data = merge_section(config, "eval", flags, overrides or [])
         from seedtune.errors import ConfigError
 
         if not data.get("models"):

@@ -35,28 +35,18 @@ def register(app: typer.Typer) -> None:
         """Fine-tune a base model on instruction records (LoRA by default); writes a model directory."""
         from rich.console import Console
 
-        from seedtune.config import apply_overrides, load_yaml, validate
+        from seedtune.config import merge_section, validate
         from seedtune.errors import ConfigError
 
         if full and lora_r is not None:
             raise ConfigError("can't provide both --full and --lora-r", key="full",
                               hint="choose one: --full trains every weight, --lora-r N trains an adapter")
-        data_dict: dict = {}
-        if config:
-            loaded = load_yaml(config)
-            data_dict = dict(loaded.get("train", loaded) or {})
         flags = {"model": model, "data": str(data) if data else None, "output": str(output) if output else None,
                  "lora_r": lora_r, "batch_size": batch_size, "max_length": max_length, "max_steps": max_steps,
                  "epochs": epochs, "learning_rate": learning_rate, "prompt_format": prompt_format,
-                 "truncation": truncation}
-        data_dict.update({k: v for k, v in flags.items() if v is not None})
-        if full:
-            data_dict["full"] = True
-        if resume:
-            data_dict["resume"] = True
-        if no_packing:
-            data_dict["packing"] = False
-        apply_overrides(data_dict, overrides or [])
+                 "truncation": truncation, "full": True if full else None, "resume": True if resume else None,
+                 "packing": False if no_packing else None}
+        data_dict = merge_section(config, "train", flags, overrides or [])
         for key, flag in (("model", "--model"), ("data", "--data"), ("output", "--output")):
             if not data_dict.get(key):
                 raise ConfigError(f"missing {flag}", key=key, hint=f"pass {flag} (or set '{key}' in --config)")
