@@ -182,7 +182,7 @@ def test_merge_section_file_then_flags_then_overrides(tmp_path):
 
     path = tmp_path / "c.yaml"
     path.write_text("train:\n  lora_r: 8\n  epochs: 2\n")
-    data = merge_section(path, "train", {"lora_r": 4, "epochs": None}, ["train.learning_rate=1e-3", "seed=3"])
+    data = merge_section(path, "train", {"lora_r": 4, "epochs": None}, ["train.learning_rate=0.001", "seed=3"])
     assert data == {"lora_r": 4, "epochs": 2, "learning_rate": 1e-3, "seed": 3}
     flat = tmp_path / "flat.yaml"
     flat.write_text("lora_r: 16\n")
