@@ -121,6 +121,13 @@ def make_handler(state: State, args: argparse.Namespace) -> type[BaseHTTPRequest
                            for i, t in enumerate(texts)]
             else:
                 choices = [{"index": i, "text": t, "finish_reason": "stop"} for i, t in enumerate(texts)]
+            if chat and body.get("logprobs"):
+                # The first token is the echo's first word; alternatives get lower logprobs.
+                first = texts[0].split()[0]
+                alts = [{"token": first, "logprob": -0.1, "bytes": None}] + [
+                    {"token": f"alt{k}", "logprob": -3.0 - k, "bytes": None} for k in range(int(body.get("top_logprobs") or 0) - 1)]
+                for c in choices:
+                    c["logprobs"] = {"content": [{"token": first, "logprob": -0.1, "bytes": None, "top_logprobs": alts}]}
             if fault == "nochoices":
                 choices = []
             reply = {"id": "fake", "object": "chat.completion" if chat else "text_completion", "created": 0,

@@ -81,12 +81,17 @@ def test_evaluate_end_to_end(tmp_path, suite_file):
     pair = scores["judge"]["pairwise"]["tuned vs base"]["zero"]
     assert pair["wins"] == 0 and pair["ties"] == 10 and pair["swap_consistency"] == 0.0  # always "[[B]]" = position bias
     assert scores["judge"]["single"]["tuned"]["zero"] == 8.0
+    # The judge was checked first on known pairs; always answering "[[B]]" is a guess, and said to be one.
+    check = scores["judge"]["check"]
+    assert check["n"] == 10 and check["accuracy"] == 0.5 and not check["reliable"] and scores["judge"]["verdict"] == "generate"
+    assert "not evidence" in scores["judge"]["warning"]
     assert scores["timing"]["tuned"]["requests"] == 30 and "notes" not in scores
 
     html = (tmp_path / "out" / "report.html").read_text()
     md = (tmp_path / "out" / "report.md").read_text()
     assert html.count("data:image/png;base64,") >= 4 and "<style>" in html and "我喜欢吃苹果" in html
     assert "Translation example" in md and "figures/categories_zero.png" in md
+    assert "**Judge check**" in md and "not evidence" in md
     assert (tmp_path / "out" / "figures" / "categories_zero.png").read_bytes()[:4] == b"\x89PNG"
 
 
@@ -186,3 +191,26 @@ def test_openai_compatible_endpoint_model(tmp_path, suite_file):
     assert all(r["raw_output"].startswith("echo: " + r["instruction"]) for r in rows)
     few = [r for r in rows if r["mode"] == "few:1"]
     assert all(r["prompt"].startswith("[user]") and "[assistant]" in r["prompt"] for r in few)
+
+
+def test_logprob_judge_that_passes_its_check_reports_a_trusted_win_rate(tmp_path, suite_file):
+    """A judge whose letter probabilities favour the right answer: checked, trusted, tuned wins."""
+    answers = set(_answers().values())
+
+    def judge_reply(request):
+        text = request.messages[-1][1]
+        shown_a = text.split("[Answer A]")[1].split("[Answer B]")[0].strip() if "[Answer A]" in text else \
+            text.split("【回答 A】")[1].split("【回答 B】")[0].strip()
+        return {"A": 0.8, "B": 0.1, "C": 0.1} if shown_a in answers else {"B": 0.8, "A": 0.1, "C": 0.1}
+
+    judge = ScriptedTeacher(default=judge_reply, model_id="hf:judge")
+    config = EvalConfig(models=["base", "tuned"], suite=str(suite_file), modes="zero", output=str(tmp_path / "out"),
+                        no_cache=True, bootstrap_samples=200, judge_modes=["pairwise"], judge_check=6)
+    result = evaluate(config, teachers={"base": ScriptedTeacher(default="I do not know.", model_id="base"),
+                                        "tuned": ScriptedTeacher(default=oracle, model_id="tuned")}, judge=judge)
+    summary = result.scores["judge"]
+    assert summary["verdict"] == "logprobs" and all(r.top_logprobs and r.max_tokens == 1 for r in judge.seen)
+    assert summary["check"]["n"] == 6 and summary["check"]["reliable"] and "warning" not in summary
+    pair = summary["pairwise"]["tuned vs base"]["zero"]
+    assert pair["wins"] == 10 and pair["win_rate"] == 1.0 and pair["swap_consistency"] == 1.0
+    assert "single" not in summary

@@ -26,7 +26,8 @@ def pipeline_yaml(tmp_path, tiny_model_dir):
         "train": {"model": str(tiny_model_dir), "max_steps": 2, "batch_size": 4, "max_length": 256, "lora_r": 4,
                   "eval_fraction": 0.0, "tensorboard": False},
         "eval": {"suite": "heldout", "modes": ["zero"], "limit": 1, "max_new_tokens": 8,
-                 "cache": str(tmp_path / "cache.sqlite")},
+                 "cache": str(tmp_path / "cache.sqlite"), "judge": f"hf:{tiny_model_dir}", "judge_modes": ["pairwise"],
+                 "judge_check": 4},
     }
     path = tmp_path / "pipeline.yaml"
     path.write_text(yaml.safe_dump(config))
@@ -44,6 +45,12 @@ def test_run_end_to_end_rerun_skips_and_override_reruns_downstream(pipeline_yaml
         assert (run_dir / path).exists(), path
     lineage = json.loads((run_dir / "lineage.json").read_text())
     assert lineage["training_data"]["sha256"] and set(lineage["scores"]) == {"base", "tuned"}
+    # The judge's win rate and its own check travel to the lineage and the run report's headline.
+    judge = lineage["judge"]
+    assert judge["verdict"] == "logprobs" and 0 <= judge["win_rate"]["tuned vs base"]["zero"] <= 1
+    assert judge["check_accuracy"] is not None and isinstance(judge["reliable"], bool)
+    report = (run_dir / "report" / "report.md").read_text()
+    assert "tuned vs base (zero): win rate" in report and "check pairs" in report
 
     from transformers import AutoModelForCausalLM
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from seedtune.cache import CachedTeacher, PriceTable
@@ -32,3 +34,23 @@ def test_usage_counts_cached_answers_fresh_counts_bought_ones(request_cache):
     again.generate([a, b, a])
     assert len(inner.seen) == 2 and again.hits == 3 and again.fresh["cost"] == 0
     assert again.usage == teacher.usage  # a replay sees the same totals, so max_cost stops at the same place
+
+
+def test_top_logprobs_survive_the_cache_and_plain_keys_do_not_change(request_cache):
+    import hashlib
+    import json
+    from dataclasses import asdict
+
+    teacher = ScriptedTeacher(default={"A": 0.75, "B": 0.25})
+    cached = CachedTeacher(teacher, request_cache)
+    request = Request.user("which?", max_tokens=1, top_logprobs=2)
+    fresh = cached.generate([request])[0]
+    again = cached.generate([request])[0]
+    assert again.cached and again.top_logprobs == fresh.top_logprobs
+    assert again.top_logprobs[0]["A"] == pytest.approx(math.log(0.75)) and again.text == "A"
+    # A plain request is keyed as it was before `top_logprobs` existed, so old caches stay valid.
+    plain = Request.user("which?")
+    legacy = {k: v for k, v in asdict(plain).items() if k != "top_logprobs"}
+    blob = json.dumps({"model": "m", **legacy}, ensure_ascii=False, sort_keys=True).encode("utf-8")
+    assert plain.key("m") == hashlib.sha256(blob).hexdigest()
+    assert request.key("m") != Request.user("which?", max_tokens=1).key("m")

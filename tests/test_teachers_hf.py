@@ -85,3 +85,27 @@ def test_from_string(tiny_model_dir):
 
         with pytest.raises(SeedtuneError, match="needs the vllm package"):
             from_string("vllm:some-model")
+
+
+def test_top_logprobs_are_the_first_position_log_softmax(teacher):
+    import math
+
+    import torch
+
+    requests = [Request.user(r.messages[-1][1], max_tokens=1, temperature=0.0, top_logprobs=5) for r in _requests()]
+    batched = teacher.generate(requests)
+    for request, completion in zip(requests, batched):
+        text, special = teacher.render(request)
+        ids = teacher.tokenizer(text, add_special_tokens=special)["input_ids"]
+        with torch.inference_mode():
+            logprobs = teacher.model(input_ids=torch.tensor([ids])).logits[0, -1].float().log_softmax(-1)
+        values, top_ids = logprobs.topk(5)
+        expected: dict[str, float] = {}
+        for value, token_id in zip(values.tolist(), top_ids.tolist()):
+            piece = teacher.tokenizer.decode([token_id])
+            expected[piece] = math.log(math.exp(expected[piece]) + math.exp(value)) if piece in expected else value
+        (got,) = completion.top_logprobs
+        assert got.keys() == expected.keys()
+        assert all(got[k] == pytest.approx(expected[k], abs=1e-4) for k in got)  # left padding in a batch changes nothing
+        assert all(v <= 0 for v in got.values())
+    assert all(c.top_logprobs == [] for c in teacher.generate(_requests()[:2]))  # only when asked

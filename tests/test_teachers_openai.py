@@ -118,3 +118,11 @@ def test_backoff_and_retry_after_parsing():
     assert retry_after({}) is None
     future = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(time.time() + 30))
     assert 25 <= retry_after({"retry-after": future}) <= 31
+
+
+def test_top_logprobs_of_the_first_token_come_back(fake_server):
+    url = fake_server()
+    teacher = from_string("openai:fake", base_url=url)
+    asked, plain = teacher.generate([Request.user("hello", max_tokens=1, top_logprobs=3), Request.user("hello")])
+    assert asked.top_logprobs == [{"echo:": -0.1, "alt0": -3.0, "alt1": -4.0}]
+    assert plain.top_logprobs == []  # not asked for, not sent

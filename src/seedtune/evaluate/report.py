@@ -136,16 +136,27 @@ def build_document(scores: dict[str, Any], rows: list[dict[str, Any]], suite: Su
     judge = scores.get("judge")
     if judge:
         sec = doc.section("LLM judge")
-        sec.add(Paragraph(f"Judge: `{judge.get('judge')}`. Pairwise comparisons are asked in both orders; "
+        how = ("it answers with one letter or digit and its probabilities are read"
+               if judge.get("verdict") == "logprobs" else "it explains, then writes a verdict that is parsed")
+        sec.add(Paragraph(f"Judge: `{judge.get('judge')}` ({how}). Pairwise comparisons are asked in both orders; "
                           "a verdict that flips with the order counts as a tie."))
+        check = judge.get("check")
+        if check and check.get("n"):
+            kinds = ", ".join(f"{k}: {v['right']} right / {v['wrong']} wrong of {v['n']}" for k, v in check["by_kind"].items())
+            text = (f"**Judge check**: on {check['n']} pairs whose answer is known (the reference answer against a wrong "
+                    f"one; the reference itself not shown), the judge picked the right answer {check['right']} times, the "
+                    f"wrong one {check['wrong']} times, and was undecided {check['ties']} times — accuracy "
+                    f"{check['accuracy']:.2f} (chance 0.50), swap consistency {check['swap_consistency']:.2f} ({kinds}).")
+            sec.add(Callout(text + (" " + judge["warning"] if judge.get("warning") else " Its verdicts can be trusted this far."),
+                            "success" if check.get("reliable") else "warning"))
         if judge.get("single"):
             sec.add(Table(["model"] + modes, [[m] + [judge["single"][m].get(mode) for mode in modes] for m in models],
                           caption="Mean 1–10 rating", digits=2))
         for pair, per_mode in (judge.get("pairwise") or {}).items():
             prow = [[mode, s["wins"], s["ties"], s["losses"], s["win_rate"], s["swap_consistency"],
-                     s["first_position_win_rate"], s["length_correlation"]] for mode, s in per_mode.items()]
+                     s["first_position_win_rate"], s["length_correlation"], s["unparsed"]] for mode, s in per_mode.items()]
             sec.add(Table(["mode", "wins", "ties", "losses", "win rate", "swap consistency", "first-position wins",
-                           "verdict~length r"], prow, caption=f"{pair} (wins are for the first-named model)"))
+                           "verdict~length r", "unparsed"], prow, caption=f"{pair} (wins are for the first-named model)"))
 
     # -- Examples --------------------------------------------------------------------------
     if n_examples:

@@ -23,7 +23,8 @@ from seedtune.evaluate import contamination
 from seedtune.evaluate.backends import EvalModel, labels_for, open_model
 from seedtune.evaluate.config import EvalConfig
 from seedtune.evaluate.extract import answer_kind, clean_output, extract_answer
-from seedtune.evaluate.judge import Judge, PairItem, SingleItem, summarize_pairs
+from seedtune.evaluate.judge import (RELIABLE_ACCURACY, Judge, PairItem, SingleItem, check_judge, known_pairs,
+                                     resolve_verdict, summarize_pairs)
 from seedtune.evaluate.metrics import metrics_for, score
 from seedtune.evaluate.prompting import DemoSelector, Encoder, Mode, build_prompt, parse_modes, sentence_encoder, user_text
 from seedtune.evaluate.scoring import aggregate
@@ -225,13 +226,37 @@ def _judge(config: EvalConfig, rows: list[dict[str, Any]], models: list[EvalMode
     if judge_teacher is None:
         from seedtune.teachers.registry import from_string
 
-        judge_teacher = from_string(config.judge, base_url=config.base_url)
+        if config.judge.startswith("openai:"):
+            judge_teacher = from_string(config.judge, base_url=config.base_url)
+        else:
+            judge_teacher = from_string(config.judge, batch_size=config.batch_size, dtype=config.judge_dtype)
     if cache is not None:
         from seedtune.cache import CachedTeacher
 
         judge_teacher = CachedTeacher(judge_teacher, cache)
-    judge = Judge(judge_teacher, max_tokens=config.judge_max_tokens)
-    summary: dict[str, Any] = {"judge": config.judge or getattr(judge_teacher, "model_id", "judge")}
+    judge_id = config.judge or getattr(judge_teacher, "model_id", "judge")
+    verdict = resolve_verdict(config.judge_verdict, judge_id)
+    judge = Judge(judge_teacher, max_tokens=config.judge_max_tokens, verdict=verdict)
+    summary: dict[str, Any] = {"judge": judge_id, "verdict": verdict}
+
+    if config.judge_check:
+        # Test the judge before believing it: pairs built from the suite whose answer is known.
+        first = (models[0].label, modes[0].name)
+        instances = [{"question": user_text(r["instruction"], r["input"]), "input": r["input"],
+                      "reference": r["references"][0] if r["references"] else "", "lang": r["lang"], "task": r["task"]}
+                     for r in rows if (r["model"], r["mode"]) == first]
+        pairs = known_pairs(instances, config.judge_check, seed=config.seed)
+        if progress:
+            progress("checking the judge on known pairs", 0, len(pairs))
+        summary["check"] = check_judge(judge, pairs)
+        if progress:
+            progress("checking the judge on known pairs", len(pairs), len(pairs))
+        check = summary["check"]
+        if check["n"] and not check["reliable"]:
+            summary["warning"] = (
+                f"The judge preferred the known-right answer in {check['accuracy']:.0%} of {check['n']} check pairs "
+                f"(chance is 50%, trusted from {RELIABLE_ACCURACY:.0%}): its verdicts below are not evidence. "
+                "Use a stronger judge (--judge openai:MODEL, or a larger local model).")
 
     if "single" in config.judge_modes:
         if progress:

@@ -97,11 +97,19 @@ def _headline(scores: dict[str, Any]) -> list[Any]:
             f"**{d['b']}** vs **{d['a']}** ({d['mode']}): {o['mean_b']:.3f} vs {o['mean_a']:.3f} "
             f"(difference {o['delta']:+.3f}, 95% CI [{o['ci_low']:+.3f}, {o['ci_high']:+.3f}]) — {verdict}; "
             f"{o['wins']} instances better, {o['losses']} worse, {o['ties']} equal.", kind))
-    judge = scores.get("judge", {})
-    for key, pair in (judge.get("pairwise") or {}).items() if isinstance(judge, dict) else []:
-        if isinstance(pair, dict) and "win_rate" in pair:
-            blocks.append(Paragraph(f"Judge ({key}): win rate {pair['win_rate']:.2f}, swap consistency "
-                                    f"{pair.get('swap_consistency', float('nan')):.2f}."))
+    judge = scores.get("judge") or {}
+    check = judge.get("check") or {}
+    trust = (f" The judge picked the known-right answer in {check['accuracy']:.0%} of {check['n']} check pairs "
+             f"(chance 50%)" if check.get("n") else "")
+    for key, per_mode in (judge.get("pairwise") or {}).items():
+        for mode, pair in per_mode.items():
+            line = (f"Judge `{judge.get('judge')}`, {key} ({mode}): win rate {pair['win_rate']:.2f} "
+                    f"({pair['wins']} wins, {pair['ties']} ties, {pair['losses']} losses), swap consistency "
+                    f"{pair['swap_consistency']:.2f}.{trust}")
+            if check.get("n") and not check.get("reliable"):
+                blocks.append(Callout(line + ": this win rate is not evidence either way.", "warning"))
+            else:
+                blocks.append(Paragraph(line + ("." if trust else "")))
     return blocks
 
 
@@ -127,5 +135,17 @@ def _lineage(ctx: RunContext, scores: dict[str, Any], metrics: dict[str, Any]) -
         "model": str(ctx.stage_dir("train") / "model"),
         "training": {k: metrics.get(k) for k in ("train_tokens", "final_loss", "tokens_per_second")},
         "scores": overall,
+        "judge": _judge_lineage(scores.get("judge")),
         "stages": {name: o.fingerprint for name, o in ctx.outcomes.items()},
     }
+
+
+def _judge_lineage(judge: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Who judged, its win rates, and how far the judge itself could be trusted."""
+    if not judge:
+        return None
+    check = judge.get("check") or {}
+    return {"judge": judge.get("judge"), "verdict": judge.get("verdict"),
+            "win_rate": {key: {mode: s["win_rate"] for mode, s in per_mode.items()}
+                         for key, per_mode in (judge.get("pairwise") or {}).items()},
+            "check_accuracy": check.get("accuracy"), "reliable": check.get("reliable")}

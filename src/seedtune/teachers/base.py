@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -24,6 +25,9 @@ class Request:
     n: int = 1
     seed: int | None = None
     stop: tuple[str, ...] = ()
+    # Ask for the `top_logprobs` most likely first tokens and their log-probabilities (a judge
+    # reads its verdict from them instead of parsing free text). 0: not wanted.
+    top_logprobs: int = 0
 
     @classmethod
     def chat(cls, messages: Sequence[dict[str, str]], **params: Any) -> "Request":
@@ -41,6 +45,8 @@ class Request:
     def key(self, model_id: str) -> str:
         """Cache key: hash of model id + messages/prompt + every sampling parameter + seed + n."""
         payload = {"model": model_id, **asdict(self)}
+        if not self.top_logprobs:
+            del payload["top_logprobs"]  # keys of plain requests stay what they were before the field existed
         blob = json.dumps(payload, ensure_ascii=False, sort_keys=True).encode("utf-8")
         return hashlib.sha256(blob).hexdigest()
 
@@ -53,6 +59,9 @@ class Completion:
     finish_reasons: list[str] = field(default_factory=list)
     cached: bool = False
     key: str = ""
+    # Per sample, when the request asked for top_logprobs: {token text: log-probability} of the
+    # most likely first tokens (tokens that decode to the same text are merged).
+    top_logprobs: list[dict[str, float]] = field(default_factory=list)
 
     @property
     def text(self) -> str:
@@ -71,7 +80,7 @@ class Teacher(Protocol):
         ...
 
 
-Reply = str | Callable[[Request], str]
+Reply = str | dict[str, float] | Callable[[Request], "str | dict[str, float]"]
 
 
 class ScriptedTeacher:
@@ -79,6 +88,8 @@ class ScriptedTeacher:
 
     `enqueue("text")` queues a fixed answer; `enqueue(fn)` computes one from the request. With
     `default` set, an empty queue answers with it instead of failing. `seen` records requests.
+    A reply may be a {token: probability} dict, for requests that ask for `top_logprobs`: the
+    text is then the most likely token. A plain text reply to such a request has probability 1.
     """
 
     def __init__(self, replies: Sequence[Reply] = (), model_id: str = "scripted", default: Reply | None = None):
@@ -91,7 +102,7 @@ class ScriptedTeacher:
         self.queue.extend(replies)
         return self
 
-    def _next(self, request: Request) -> str:
+    def _next(self, request: Request) -> str | dict[str, float]:
         if self.queue:
             reply = self.queue.popleft()
         elif self.default is not None:
@@ -104,8 +115,14 @@ class ScriptedTeacher:
         out = []
         for request in requests:
             self.seen.append(request)
-            texts = [self._next(request) for _ in range(request.n)]
+            replies = [self._next(request) for _ in range(request.n)]
+            texts = [max(r, key=r.get) if isinstance(r, dict) else r for r in replies]
+            tops = []
+            if request.top_logprobs:
+                tops = [{t: math.log(p) for t, p in r.items() if p > 0} if isinstance(r, dict) else {r: 0.0}
+                        for r in replies]
             out.append(Completion(texts=texts, prompt_tokens=sum(len(c.split()) for _, c in request.messages),
                                   completion_tokens=sum(len(t.split()) for t in texts),
-                                  finish_reasons=["stop"] * len(texts), key=request.key(self.model_id)))
+                                  finish_reasons=["stop"] * len(texts), key=request.key(self.model_id),
+                                  top_logprobs=tops))
         return out

@@ -208,12 +208,15 @@ class OpenAITeacher:
         """All n samples of one request; servers that ignore `n` are topped up with more calls."""
         texts: list[str] = []
         finishes: list[str] = []
+        tops: list[dict[str, float]] = []
         prompt_tokens = completion_tokens = 0
         while len(texts) < max(1, request.n):
             got, p_tok, c_tok = await self._with_retries(client, limiter, request, max(1, request.n) - len(texts))
-            for text, finish in got:
+            for text, finish, top in got:
                 texts.append(text)
                 finishes.append(finish)
+                if top is not None:
+                    tops.append(top)
             prompt_tokens = max(prompt_tokens, p_tok)
             completion_tokens += c_tok
         self.stats.requests += 1
@@ -222,9 +225,9 @@ class OpenAITeacher:
         self.stats.length_finishes += finishes.count("length")
         return Completion(texts=texts[: max(1, request.n)], prompt_tokens=prompt_tokens,
                           completion_tokens=completion_tokens, finish_reasons=finishes[: max(1, request.n)],
-                          key=request.key(self.model_id))
+                          key=request.key(self.model_id), top_logprobs=tops[: max(1, request.n)])
 
-    async def _with_retries(self, client: Any, limiter: RateLimiter, request: Request, n: int) -> tuple[list[tuple[str, str]], int, int]:
+    async def _with_retries(self, client: Any, limiter: RateLimiter, request: Request, n: int) -> tuple[list[tuple[str, str, dict[str, float] | None]], int, int]:
         estimate = _estimate_prompt_tokens(request) + request.max_tokens * n
         attempt = 0
         while True:
@@ -246,7 +249,7 @@ class OpenAITeacher:
                 attempt += 1
                 await asyncio.sleep(delay)
 
-    async def _call(self, client: Any, request: Request, n: int) -> tuple[list[tuple[str, str]], int, int]:
+    async def _call(self, client: Any, request: Request, n: int) -> tuple[list[tuple[str, str, dict[str, float] | None]], int, int]:
         """One HTTP call; every failure is either a `_Retryable` or a `SeedtuneError` to stop on."""
         import openai
 
@@ -258,6 +261,12 @@ class OpenAITeacher:
             params["seed"] = request.seed
         if request.stop:
             params["stop"] = list(request.stop)[:4]  # the API accepts at most four
+        if request.top_logprobs:
+            # Chat takes logprobs=True + top_logprobs (at most 20); legacy completions take logprobs=k (at most 5).
+            if request.prompt is None:
+                params.update(logprobs=True, top_logprobs=min(request.top_logprobs, 20))
+            else:
+                params["logprobs"] = min(request.top_logprobs, 5)
         try:
             if request.prompt is not None:
                 response = await client.completions.create(prompt=request.prompt, **params)
@@ -280,7 +289,7 @@ class OpenAITeacher:
             raise _Retryable("invalid", f"unparseable reply: {type(exc).__name__}") from exc
         return self._parse(response, request)
 
-    def _parse(self, response: Any, request: Request) -> tuple[list[tuple[str, str]], int, int]:
+    def _parse(self, response: Any, request: Request) -> tuple[list[tuple[str, str, dict[str, float] | None]], int, int]:
         choices = getattr(response, "choices", None)
         if isinstance(response, str) or not choices:
             raise _Retryable("invalid", "reply has no choices")
@@ -289,12 +298,33 @@ class OpenAITeacher:
             text = choice.text if request.prompt is not None else getattr(choice.message, "content", None)
             if text is None:
                 raise _Retryable("invalid", "a choice has no text")
-            got.append((text, choice.finish_reason or "stop"))
+            got.append((text, choice.finish_reason or "stop", _first_top_logprobs(choice, request)))
         usage = getattr(response, "usage", None)
         if usage is not None and usage.completion_tokens is not None:
             return got, int(usage.prompt_tokens or 0), int(usage.completion_tokens)
         self.stats.estimated_usage += 1
         return got, _estimate_prompt_tokens(request), sum(math.ceil(len(t) / 4) for t, _ in got)
+
+
+def _first_top_logprobs(choice: Any, request: Request) -> dict[str, float] | None:
+    """{token: logprob} of the first generated position, or None when not asked for or not sent
+    (many OpenAI-compatible servers ignore `logprobs`; the judge then reports the reply unparsed)."""
+    if not request.top_logprobs:
+        return None
+    logprobs = getattr(choice, "logprobs", None)
+    if logprobs is None:
+        return {}
+    if request.prompt is None:
+        content = getattr(logprobs, "content", None) or []
+        if not content:
+            return {}
+        first = content[0]
+        merged: dict[str, float] = {}
+        for alt in (getattr(first, "top_logprobs", None) or []) + [first]:
+            merged.setdefault(alt.token, float(alt.logprob))
+        return merged
+    tops = getattr(logprobs, "top_logprobs", None) or []
+    return {str(k): float(v) for k, v in (tops[0] or {}).items()} if tops else {}
 
 
 def _estimate_prompt_tokens(request: Request) -> int:

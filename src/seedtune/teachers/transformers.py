@@ -13,6 +13,7 @@ property the request cache and resumable runs rely on. `temperature == 0` is pla
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import threading
 from collections.abc import Iterator, Sequence
@@ -203,15 +204,17 @@ class HFTeacher:
             for sample in range(max(1, request.n)):
                 rows.append((index, sample, ids))
         # Batches group rows with the same stop set and max_tokens, and similar lengths.
-        rows.sort(key=lambda r: (self.stops_for(requests[r[0]]), requests[r[0]].max_tokens, len(r[2])))
-        texts: dict[tuple[int, int], tuple[str, str, int]] = {}
+        def group(index: int) -> tuple[list[str], int, int]:
+            request = requests[index]
+            return self.stops_for(request), request.max_tokens, request.top_logprobs
+
+        rows.sort(key=lambda r: (group(r[0]), len(r[2])))
+        texts: dict[tuple[int, int], tuple[str, str, int, dict[str, float] | None]] = {}
         start = 0
         while start < len(rows):
-            first = requests[rows[start][0]]
-            group_key = (self.stops_for(first), first.max_tokens)
+            group_key = group(rows[start][0])
             end = start
-            while (end < len(rows) and end - start < self.batch_size
-                   and (self.stops_for(requests[rows[end][0]]), requests[rows[end][0]].max_tokens) == group_key):
+            while end < len(rows) and end - start < self.batch_size and group(rows[end][0]) == group_key:
                 end += 1
             batch = rows[start:end]
             results = self._generate_batch([requests[r[0]] for r in batch], [r[1] for r in batch], [r[2] for r in batch])
@@ -223,7 +226,8 @@ class HFTeacher:
             samples = [texts[(index, s)] for s in range(max(1, request.n))]
             completion = Completion(texts=[s[0] for s in samples], prompt_tokens=prompt_tokens[index],
                                     completion_tokens=sum(s[2] for s in samples),
-                                    finish_reasons=[s[1] for s in samples], key=request.key(self.model_id))
+                                    finish_reasons=[s[1] for s in samples], key=request.key(self.model_id),
+                                    top_logprobs=[s[3] for s in samples if s[3] is not None])
             out.append(completion)
         self.stats["requests"] += len(requests)
         self.stats["prompt_tokens"] += sum(prompt_tokens)
@@ -237,7 +241,8 @@ class HFTeacher:
         text_stops = [s for s in stops if s not in self.tokenizer.get_vocab() or not self.tokenizer.convert_tokens_to_ids(s) in eos_ids]
         config = GenerationConfig(max_new_tokens=requests[0].max_tokens, do_sample=False, num_beams=1,
                                   pad_token_id=self.pad_id, eos_token_id=eos_ids or None,
-                                  stop_strings=text_stops or None)
+                                  stop_strings=text_stops or None, return_dict_in_generate=True,
+                                  output_logits=bool(requests[0].top_logprobs))
         kwargs: dict[str, Any] = {"generation_config": config}
         if text_stops:
             kwargs["tokenizer"] = self.tokenizer
@@ -260,20 +265,24 @@ class HFTeacher:
         return input_ids.to(self.device), attention.to(self.device)
 
     def _generate_batch(self, requests: Sequence[Request], samples: Sequence[int],
-                        id_lists: Sequence[list[int]]) -> list[tuple[str, str, int]]:
-        """One padded forward batch -> [(text, finish_reason, completion tokens)] per row."""
+                        id_lists: Sequence[list[int]]) -> list[tuple[str, str, int, dict[str, float] | None]]:
+        """One padded forward batch -> [(text, finish_reason, completion tokens, top logprobs)] per row."""
         import torch
 
         stops = self.stops_for(requests[0])
         kwargs = self._generation_kwargs(requests, samples, stops)
         eos_ids = set(kwargs["generation_config"].eos_token_id or [])
         input_ids, attention = self._left_pad(id_lists)
+        top_k = requests[0].top_logprobs
         with torch.inference_mode():
             output = self.model.generate(input_ids=input_ids, attention_mask=attention, **kwargs)
         self.stats["batches"] += 1
-        generated = output[:, input_ids.shape[1]:].tolist()
+        generated = output.sequences[:, input_ids.shape[1]:].tolist()
+        tops: list[dict[str, float] | None] = [None] * len(generated)
+        if top_k:
+            tops = self._top_logprobs(output.logits[0], top_k)
         results = []
-        for row in generated:
+        for row, top in zip(generated, tops):
             length, ended = len(row), False
             for pos, token in enumerate(row):
                 if token in eos_ids:
@@ -284,8 +293,27 @@ class HFTeacher:
                     break
             text = self.tokenizer.decode(row[:length], skip_special_tokens=True)
             text, hit = trim_at_stop(text, stops)
-            results.append((text, "stop" if ended or hit else "length", length))
+            results.append((text, "stop" if ended or hit else "length", length, top))
         return results
+
+    def _top_logprobs(self, logits: Any, k: int) -> list[dict[str, float]]:
+        """The k most likely first tokens per row, from the raw (unprocessed) logits; tokens that
+        decode to the same text ('A' and its byte-level twin) are merged by adding probabilities."""
+        import torch
+
+        logprobs = torch.log_softmax(logits.float(), dim=-1)
+        values, ids = logprobs.topk(min(k, logprobs.shape[-1]), dim=-1)
+        out = []
+        for row_values, row_ids in zip(values.tolist(), ids.tolist()):
+            merged: dict[str, float] = {}
+            for value, token_id in zip(row_values, row_ids):
+                text = self.tokenizer.decode([token_id])
+                if text in merged:  # log(exp(a) + exp(b)), computed stably
+                    a, b = merged[text], value
+                    value = max(a, b) + math.log1p(math.exp(-abs(a - b)))
+                merged[text] = value
+            out.append(merged)
+        return out
 
     # -- streaming -----------------------------------------------------------------------------
 

@@ -33,7 +33,7 @@ class VLLMTeacher:
     def _params(self, request: Request) -> Any:
         return self._vllm.SamplingParams(n=max(1, request.n), temperature=request.temperature, top_p=request.top_p,
                                          max_tokens=request.max_tokens, seed=request.seed,
-                                         stop=list(request.stop) or None)
+                                         stop=list(request.stop) or None, logprobs=request.top_logprobs or None)
 
     def generate(self, requests: Sequence[Request]) -> list[Completion]:
         out: list[Completion | None] = [None] * len(requests)
@@ -55,4 +55,12 @@ class VLLMTeacher:
         return Completion(texts=[o.text for o in result.outputs], prompt_tokens=len(result.prompt_token_ids or []),
                           completion_tokens=sum(len(o.token_ids) for o in result.outputs),
                           finish_reasons=[o.finish_reason or "stop" for o in result.outputs],
-                          key=request.key(self.model_id))
+                          key=request.key(self.model_id),
+                          top_logprobs=[_first_position(o) for o in result.outputs] if request.top_logprobs else [])
+
+
+def _first_position(output: Any) -> dict[str, float]:
+    """{decoded token: logprob} at the first generated position of a vLLM output."""
+    if not output.logprobs:
+        return {}
+    return {lp.decoded_token: float(lp.logprob) for lp in output.logprobs[0].values() if lp.decoded_token is not None}
