@@ -5,6 +5,7 @@ is answered from an earlier run (the embedded models themselves are pulled once 
 not timed: pulling is a one-off download, reported by `seedtune models pull`).
 
     python bench/quickstart.py            # prints seconds per stage, total, and total / budget
+    python bench/quickstart.py --keep DIR # ... and leaves the run (report, model, scores) in DIR
 """
 
 from __future__ import annotations
@@ -21,7 +22,10 @@ BUDGET_S = 15 * 60
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("overrides", nargs="*", help="key=value overrides passed to the quickstart")
+    ap.add_argument("--keep", type=Path, help="run in this new directory and keep it (default: a temporary one)")
     args = ap.parse_args()
+    if args.keep is not None and args.keep.exists() and any(args.keep.iterdir()):
+        ap.error(f"--keep {args.keep}: the directory is not empty; name a new one so no earlier run is reused")
 
     from seedtune.models import pull
 
@@ -29,7 +33,9 @@ def main() -> None:
         pull(name)
     from seedtune.pipeline import quickstart
 
-    with tempfile.TemporaryDirectory(prefix="seedtune-quickstart-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="seedtune-quickstart-") as scratch:
+        tmp = str(args.keep.resolve()) if args.keep is not None else scratch
+        Path(tmp).mkdir(parents=True, exist_ok=True)
         cache = Path(tmp) / "requests.sqlite"
         overrides = [f"generate.self_instruct.teacher.cache={cache}", f"eval.cache={cache}", *args.overrides]
         cwd = os.getcwd()
@@ -44,6 +50,8 @@ def main() -> None:
     for outcome in result.outcomes:
         print(f"{outcome.name:<10} {outcome.seconds:>8.1f}")
     print(f"{'total':<10} {total:>8.1f}   budget {BUDGET_S} s   total/budget = {total / BUDGET_S:.2f}")
+    if args.keep is not None:
+        print(f"run kept in {args.keep / 'runs' / 'quickstart'}")
 
 
 if __name__ == "__main__":

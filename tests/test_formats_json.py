@@ -150,3 +150,16 @@ def test_alpaca_history_read_and_checked(tmp_path):
     assert (first.instruction, first.output) == ("2+2?", "6")
     assert second.messages is None and second.meta == {}
     assert report.rejected[0].index == 2 and report.rejected[0].field == "history[0]"
+
+
+def test_required_records_name_what_is_missing_or_empty(tmp_path):
+    from seedtune.formats import read_required_records
+
+    with pytest.raises(InputError, match="training data file not found") as missing:
+        read_required_records(tmp_path / "nope.jsonl", "training data", missing_hint="pass --data", empty_hint="-")
+    assert "nope.jsonl" in str(missing.value) and "pass --data" in str(missing.value)
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n")
+    with pytest.raises(InputError, match="no records in the input") as nothing:
+        read_required_records(empty, "input", missing_hint="-", empty_hint="add an instruction")
+    assert "add an instruction" in str(nothing.value) and empty.read_text() == "\n"

@@ -14,6 +14,7 @@ from seedtune.formats.api import (
     inspect_file,
     read_records,
     read_records_with_report,
+    read_required_records,
     write_records,
 )
 from seedtune.formats.base import ReadReport, Rejected
@@ -32,6 +33,7 @@ __all__ = [
     "inspect_records",
     "read_records",
     "read_records_with_report",
+    "read_required_records",
     "write_records",
 ]
 

@@ -53,6 +53,18 @@ def read_records(path: str | Path, format: str | None = None, on_error: str = "r
     return read_records_with_report(path, format=format, on_error=on_error, **opts).records
 
 
+def read_required_records(path: str | Path, what: str, missing_hint: str, empty_hint: str) -> list[Record]:
+    """Records a stage cannot start without: a missing or empty file is an InputError that names
+    `what` the file was meant to be ("training data", "input") and says what to do."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{what} file not found", path=path, hint=missing_hint)
+    records = read_records(path)
+    if not records:
+        raise InputError(f"no records in the {what}", path=path, hint=empty_hint)
+    return records
+
+
 def write_records(path: str | Path, records: Iterable[Record], format: str | None = None, **opts: Any) -> int:
     """Write records atomically in `format` (default: from the extension); returns the count written.
 

@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from seedtune.errors import InputError
 
 METHODS = ("self-instruct", "evol", "respond", "convert")
 
@@ -56,19 +55,14 @@ def build_config(method: str, options: dict[str, Any], teacher_options: dict[str
 
 def read_input(path: str | Path, method: str) -> list[Any]:
     """Records to start from; our seed-task file when `path` is 'seeds' (self-instruct's default)."""
-    from seedtune.formats import read_records
+    from seedtune.formats import read_required_records
 
     if str(path) == "seeds":
         from seedtune.data import seed_tasks_path
 
         path = seed_tasks_path()
-    path = Path(path)
-    if not path.exists():
-        raise InputError("input file not found", path=path, hint="check the path (or write 'seeds' for our seed tasks)")
-    records = read_records(path)
-    if not records:
-        raise InputError("no records in the input", path=path, hint="give a file with at least one instruction")
-    return records
+    return read_required_records(path, "input", missing_hint="check the path (or write 'seeds' for our seed tasks)",
+                                 empty_hint="give a file with at least one instruction")
 
 
 def run_method(method: str, input_path: str | Path, output_path: str | Path, config: Any,

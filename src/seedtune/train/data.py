@@ -13,22 +13,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from seedtune.errors import InputError
 from seedtune.records import Record
 from seedtune.train.tokenize import CheckReport, Example, Specials, TokenizeReport, check_examples, tokenize_pairs
 
 
 def read_training_records(path: str | Path) -> list[Record]:
     """Read records with the shared readers (any supported format); refuse an empty file."""
-    path = Path(path)
-    if not path.exists():
-        raise InputError("training data file not found", path=path, hint="pass --data with an existing file")
-    from seedtune.formats import read_records
+    from seedtune.formats import read_required_records
 
-    records = read_records(path)
-    if not records:
-        raise InputError("no records in the training data", path=path, hint="check the file has at least one record")
-    return records
+    return read_required_records(path, "training data", missing_hint="pass --data with an existing file",
+                                 empty_hint="check the file has at least one record")
 
 
 def split_eval(records: Sequence[Record], fraction: float, seed: int = 0) -> tuple[list[Record], list[Record]]:
