@@ -214,3 +214,12 @@ def test_logprob_judge_that_passes_its_check_reports_a_trusted_win_rate(tmp_path
     pair = summary["pairwise"]["tuned vs base"]["zero"]
     assert pair["wins"] == 10 and pair["win_rate"] == 1.0 and pair["swap_consistency"] == 1.0
     assert "single" not in summary
+    from rich.console import Console
+
+    from seedtune.cli.evaluate import print_summary
+
+    console = Console(record=True, width=200)
+    print_summary(result.scores, console)
+    text = console.export_text()
+    assert "judge tuned vs base (zero): 10 wins / 0 ties / 0 losses" in text
+    assert "judge check: right answer picked in 6 of 6 known pairs" in text

@@ -134,6 +134,13 @@ def print_summary(scores: dict[str, Any], console: Any) -> None:
         for mode, s in per_mode.items():
             console.print(f"judge {pair} ({mode}): {s['wins']} wins / {s['ties']} ties / {s['losses']} losses, "
                           f"swap consistency {_num(s['swap_consistency'])}")
+    check = judge.get("check") or {}
+    if check.get("n"):
+        colour = "green" if check["reliable"] else "yellow"
+        console.print(f"[{colour}]judge check: right answer picked in {check['right']} of {check['n']} known pairs, "
+                      f"wrong in {check['wrong']}, undecided in {check['ties']} (accuracy {_num(check['accuracy'])})[/]")
+    if judge.get("warning"):
+        console.print(f"[yellow]{judge['warning']}[/]")
 
 
 def _num(value: Any) -> str:
