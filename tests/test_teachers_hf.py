@@ -109,3 +109,13 @@ def test_top_logprobs_are_the_first_position_log_softmax(teacher):
         assert all(got[k] == pytest.approx(expected[k], abs=1e-4) for k in got)  # left padding in a batch changes nothing
         assert all(v <= 0 for v in got.values())
     assert all(c.top_logprobs == [] for c in teacher.generate(_requests()[:2]))  # only when asked
+
+
+def test_dtype_is_part_of_the_cache_identity(tiny_model_dir):
+    from seedtune.evaluate.backends import open_model
+
+    plain = HFTeacher(str(tiny_model_dir), batch_size=2)
+    bf16 = HFTeacher(str(tiny_model_dir), batch_size=2, dtype="bfloat16")
+    assert plain.model_id != bf16.model_id and bf16.model_id.endswith("[bfloat16]")
+    fps = {open_model(str(tiny_model_dir), "m", dtype=d).fingerprint for d in (None, "float32", "bfloat16")}
+    assert len(fps) == 3  # an eval in one dtype never reads answers cached in another

@@ -130,7 +130,9 @@ def open_model(spec: str, label: str, *, prefer_format: str = "auto", batch_size
     fmt: PromptFormat | None = choose_format(directory, prefer_format) if directory else None
     if directory is not None:
         fp = fingerprint_dir(directory)
-        fp = hashlib.sha256((fp + json.dumps(fmt.to_dict(), sort_keys=True)).encode()).hexdigest()[:16]
+        # The dtype changes the answers (bf16 greedy decoding drifts from fp32), so answers cached
+        # in one dtype must not be served for another. Unset keeps the keys older runs used.
+        fp = hashlib.sha256((fp + json.dumps(fmt.to_dict(), sort_keys=True) + (f"|{dtype}" if dtype else "")).encode()).hexdigest()[:16]
     else:
         fp = hashlib.sha256(f"{spec}|{base_url}".encode()).hexdigest()[:16]
     model_id = f"eval:{spec if directory is None else directory.name}@{fp}"

@@ -154,6 +154,8 @@ class HFTeacher:
         self.prompt_format = prompt_format
         fingerprint = model_fingerprint(directory)
         self.model_id = f"hf:{name_or_path}" + (f"@{fingerprint}" if fingerprint and Path(name_or_path).exists() else "")
+        if dtype:  # answers differ between dtypes: keep their cache entries apart
+            self.model_id += f"[{dtype}]"
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         self.stats = {"requests": 0, "batches": 0, "prompt_tokens": 0, "completion_tokens": 0}
 
