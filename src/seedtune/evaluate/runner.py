@@ -226,10 +226,9 @@ def _judge(config: EvalConfig, rows: list[dict[str, Any]], models: list[EvalMode
     if judge_teacher is None:
         from seedtune.teachers.registry import from_string
 
-        if config.judge.startswith("openai:"):
-            judge_teacher = from_string(config.judge, base_url=config.base_url)
-        else:
-            judge_teacher = from_string(config.judge, batch_size=config.batch_size, dtype=config.judge_dtype)
+        # base_url is the evaluated servers' address; only an openai: judge is one of them.
+        judge_teacher = from_string(config.judge, base_url=config.base_url if config.judge.startswith("openai:") else None,
+                                    batch_size=config.batch_size, dtype=config.judge_dtype)
     if cache is not None:
         from seedtune.cache import CachedTeacher
 

@@ -205,7 +205,7 @@ class HFTeacher:
             prompt_tokens.append(len(ids))
             for sample in range(max(1, request.n)):
                 rows.append((index, sample, ids))
-        # Batches group rows with the same stop set and max_tokens, and similar lengths.
+        # Batches group rows with the same stop set, max_tokens and top_logprobs, and similar lengths.
         def group(index: int) -> tuple[list[str], int, int]:
             request = requests[index]
             return self.stops_for(request), request.max_tokens, request.top_logprobs
