@@ -34,7 +34,7 @@ from importlib import resources
 from typing import Any, Literal
 
 from seedtune.prompts.formats import render_sandboxed
-from seedtune.teachers import Request, Teacher
+from seedtune.teachers import Completion, Request, Teacher
 from seedtune.textsim import length_units
 
 from seedtune.evaluate.stats import pearson
@@ -86,7 +86,6 @@ class PairItem:
 class PairVerdict:
     first: str | None  # verdict with A shown first: 'A', 'B', 'tie' or None (unparseable)
     second: str | None  # verdict with B shown first, mapped back to the original names
-    final: str  # 'A', 'B' or 'tie'; disagreement between orders is a tie
     # logprobs verdicts: each order's probabilities of 'A', 'B', 'tie' (original names) and how
     # much of the judge's first-token probability fell on the three letters at all.
     first_probs: dict[str, float] | None = None
@@ -97,8 +96,13 @@ class PairVerdict:
     def consistent(self) -> bool:
         return self.first is not None and self.first == self.second
 
+    @property
+    def final(self) -> str:
+        """'A', 'B' or 'tie': a verdict that changes with the order (or is missing) is a tie."""
+        return self.first if self.consistent else "tie"  # type: ignore[return-value]
+
     def to_dict(self) -> dict:
-        return {**asdict(self), "consistent": self.consistent}
+        return {**asdict(self), "final": self.final, "consistent": self.consistent}
 
 
 def parse_rating(text: str) -> float | None:
@@ -163,7 +167,7 @@ class Judge:
             return [parse_rating(c.text) for c in completions]
         ratings: list[float | None] = []
         for c in completions:
-            found = choice_probs(c.top_logprobs[0], RATING_CHOICES) if c.top_logprobs else None
+            found = _first_choices(c, RATING_CHOICES)
             if found is None:
                 ratings.append(None)
                 continue
@@ -188,22 +192,22 @@ class Judge:
         for i in range(len(items)):
             one, two = completions[2 * i], completions[2 * i + 1]
             if self.verdict == "generate":
-                first, second = parse_verdict(one.text), _swap(parse_verdict(two.text))
-                final = first if (first is not None and first == second) else "tie"
-                verdicts.append(PairVerdict(first, second, final))
+                verdicts.append(PairVerdict(parse_verdict(one.text), _swap(parse_verdict(two.text))))
                 continue
-            got_one = choice_probs(one.top_logprobs[0], PAIR_CHOICES) if one.top_logprobs else None
-            got_two = choice_probs(two.top_logprobs[0], PAIR_CHOICES) if two.top_logprobs else None
+            got_one, got_two = _first_choices(one, PAIR_CHOICES), _first_choices(two, PAIR_CHOICES)
             p_one = _named(got_one[0]) if got_one else None
             # In the second order the letters name the answers the other way round.
             p_two = _named({"A": got_two[0]["B"], "B": got_two[0]["A"], "C": got_two[0]["C"]}) if got_two else None
             first = max(p_one, key=p_one.__getitem__) if p_one else None
             second = max(p_two, key=p_two.__getitem__) if p_two else None
-            final = first if (first is not None and first == second) else "tie"
             masses = [g[1] for g in (got_one, got_two) if g]
-            verdicts.append(PairVerdict(first, second, final, p_one, p_two,
-                                        sum(masses) / len(masses) if masses else None))
+            verdicts.append(PairVerdict(first, second, p_one, p_two, sum(masses) / len(masses) if masses else None))
         return verdicts
+
+
+def _first_choices(completion: Completion, choices: Sequence[str]) -> tuple[dict[str, float], float] | None:
+    """`choice_probs` of a reply's first token, or None when the teacher sent no logprobs."""
+    return choice_probs(completion.top_logprobs[0], choices) if completion.top_logprobs else None
 
 
 def _swap(verdict: str | None) -> str | None:

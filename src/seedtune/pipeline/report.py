@@ -106,7 +106,7 @@ def _headline(scores: dict[str, Any]) -> list[Any]:
             line = (f"Judge `{judge.get('judge')}`, {key} ({mode}): win rate {pair['win_rate']:.2f} "
                     f"({pair['wins']} wins, {pair['ties']} ties, {pair['losses']} losses), swap consistency "
                     f"{pair['swap_consistency']:.2f}.{trust}")
-            if check.get("n") and not check.get("reliable"):
+            if judge.get("warning"):  # set by the eval stage when the judge failed its check
                 blocks.append(Callout(line + ": this win rate is not evidence either way.", "warning"))
             else:
                 blocks.append(Paragraph(line + ("." if trust else "")))
