@@ -10,13 +10,37 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Source = Literal["seed", "human", "converted", "self-instruct", "evol-instruct", "response"]
 SOURCES: tuple[str, ...] = ("seed", "human", "converted", "self-instruct", "evol-instruct", "response")
+# What users call a source in a config (the generate section's names, plurals): the source it means.
+SOURCE_ALIASES = {"seeds": "seed", "self_instruct": "self-instruct", "selfinstruct": "self-instruct",
+                  "evol": "evol-instruct", "evol_instruct": "evol-instruct", "respond": "response",
+                  "responses": "response"}
 Role = Literal["system", "user", "assistant"]
+
+
+def known_sources() -> tuple[str, ...]:
+    """Every value `Record.source` accepts (read off the field, so a source added there counts)."""
+    return get_args(Record.model_fields["source"].annotation) or SOURCES
+
+
+def resolve_source(name: str) -> str | None:
+    """The `Record.source` a config name means ('seeds' -> 'seed', 'self_instruct' ->
+    'self-instruct', 'constraint' -> 'constraints'), or None when it names no source."""
+    known = known_sources()
+    key = name.strip().lower()
+    for candidate in (key, SOURCE_ALIASES.get(key, ""), key.replace("_", "-")):
+        if candidate in known:
+            return candidate
+    # A plural or singular of a known source ('magpies', 'constraint').
+    for candidate in (key.rstrip("s"), key + "s", key.replace("_", "-").rstrip("s"), key.replace("_", "-") + "s"):
+        if candidate in known:
+            return candidate
+    return None
 
 
 class Message(BaseModel):

@@ -127,6 +127,15 @@ def _print_summary(s: dict[str, Any]) -> None:
         lengths.add_row(field, *(f"{stats[k]:g}" for k in ("n", "min", "median", "mean", "p95", "max")))
     console.print(lengths)
 
+    by_category = s.get("output_lengths_by_category") or {}
+    if by_category:
+        cats = Table(title="Output lengths per category (words; characters for CJK)", title_justify="left")
+        for col in ("category", "n", "min", "median", "p95", "max"):
+            cats.add_column(col, justify="left" if col == "category" else "right")
+        for category, stats in by_category.items():
+            cats.add_row(category, *(f"{stats[k]:g}" for k in ("n", "min", "median", "p95", "max")))
+        console.print(cats)
+
     def share(count: int) -> str:
         return f"{100 * count / n:.1f}%" if n else "-"
 

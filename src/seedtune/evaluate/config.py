@@ -17,6 +17,7 @@ class EvalConfig(StrictModel):
 
     models: list[str] = Field(..., min_length=1, description="Models to evaluate: directories, embedded names, hf:NAME, openai:MODEL or vllm:NAME. The first is the baseline.")
     labels: list[str] = Field(default_factory=list, description="Display names, one per model (default: directory names).")
+    compare: list[tuple[str, str]] = Field(default_factory=list, description="Further paired comparisons besides each model against the first, as [A, B] label pairs (B - A), e.g. [[seeds-only, all]].")
     suite: str = Field("heldout", description="'heldout' (the built-in held-out suite) or a suite file: Self-Instruct JSONL, SuperNI task JSON (or a folder of them), or any record file.")
     modes: list[str] = Field(default_factory=lambda: ["zero"], description="Conditions: zero, few:K (K demonstrations), cot (zero-shot chain of thought).")
     limit: int | None = Field(None, ge=1, description="At most this many instances per task (the same ones for every model and mode).")
@@ -35,6 +36,7 @@ class EvalConfig(StrictModel):
     judge_max_tokens: int = Field(384, ge=1, description="Length limit of a judge's reply (generate verdicts).")
     judge_verdict: Literal["auto", "generate", "logprobs"] = Field("auto", description="generate: the judge explains, then writes its verdict, which is parsed; logprobs: the judge answers with one letter or digit and its probabilities are read (every reply gives a verdict); auto: logprobs for hf: and vllm: judges, generate for openai:.")
     judge_check: int = Field(40, ge=0, description="Pairs with a known answer (reference vs a wrong answer) the judge is tested on first; its accuracy is reported next to its verdicts. 0: no check.")
+    judge_if_unreliable: bool = Field(False, description="Ask the judge for verdicts even when it failed its check on known pairs (they are then reported as not evidence); by default a failed check skips the verdicts.")
     judge_dtype: str | None = Field(None, description="Weights dtype for a local judge (float32, bfloat16).")
     train_data: list[str] = Field(default_factory=list, description="Training data files to check suite tasks against for contamination (besides each model's lineage.json).")
     cache: str | None = Field(None, description="Request cache file (SQLite); default: the shared cache in $SEEDTUNE_CACHE.")

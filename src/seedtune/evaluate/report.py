@@ -74,10 +74,11 @@ def build_document(scores: dict[str, Any], rows: list[dict[str, Any]], suite: Su
                       caption="Overall score (primary metric of each task, mean over instances) with 95% CI"))
 
     # -- Deltas ----------------------------------------------------------------------------
-    if deltas["models"] or deltas["modes"]:
+    pairs = deltas.get("pairs") or []
+    if deltas["models"] or deltas["modes"] or pairs:
         sec = doc.section("Differences")
         rows_d, tones = [], []
-        for d in deltas["models"] + deltas["modes"]:
+        for d in deltas["models"] + pairs + deltas["modes"]:
             o = d["overall"]
             who = f"{d['b']} − {d['a']}" if "model" not in d else f"{d['model']}: {d['b']} − {d['a']}"
             mode = d.get("mode", d["b"])

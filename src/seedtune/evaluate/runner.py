@@ -67,6 +67,7 @@ def evaluate(config: EvalConfig, *, teachers: Mapping[str, Teacher] | None = Non
     cache = _open_cache(config)
 
     labels = labels_for(config.models, config.labels)
+    _check_pairs(config.compare, labels)
     models = [open_model(spec, label, prefer_format=config.prompt_format, batch_size=config.batch_size,
                          dtype=config.dtype, base_url=config.base_url, teacher=(teachers or {}).get(spec), cache=cache)
               for spec, label in zip(config.models, labels)]
@@ -107,7 +108,7 @@ def evaluate(config: EvalConfig, *, teachers: Mapping[str, Teacher] | None = Non
 
     judge_summary = _judge(config, rows, models, modes, judge, cache, progress) if (config.judge or judge) else None
     scores = aggregate(rows, suite, [m.label for m in models], [m.name for m in modes],
-                       samples=config.bootstrap_samples, seed=config.seed)
+                       samples=config.bootstrap_samples, seed=config.seed, pairs=config.compare)
     scores["suite"] = {"name": suite.name, "tasks": len(suite.tasks), "instances": suite.n_instances,
                        "limit_per_task": config.limit, "categories": suite.categories()}
     scores["models"] = [{**m.describe(), "contaminated_tasks": sorted(contaminated[m.label])} for m in models]
@@ -130,6 +131,16 @@ def evaluate(config: EvalConfig, *, teachers: Mapping[str, Teacher] | None = Non
         cache.close()
     return EvalResult(output=out, scores=scores, predictions=rows, contamination=contaminated,
                       extraction_failures=len(failures), generated=generated)
+
+
+def _check_pairs(pairs: Sequence[tuple[str, str]], labels: Sequence[str]) -> None:
+    for a, b in pairs:
+        for label in (a, b):
+            if label not in labels:
+                from seedtune.errors import ConfigError
+
+                raise ConfigError(f"compare names {label!r}, which is not a model label", key="compare",
+                                  hint=f"the labels are: {', '.join(labels)}")
 
 
 def _open_cache(config: EvalConfig) -> Any:
@@ -252,10 +263,17 @@ def _judge(config: EvalConfig, rows: list[dict[str, Any]], models: list[EvalMode
             progress("checking the judge on known pairs", len(pairs), len(pairs))
         check = summary["check"]
         if check["n"] and not check["reliable"]:
-            summary["warning"] = (
-                f"The judge preferred the known-right answer in {check['accuracy']:.0%} of {check['n']} check pairs "
-                f"(chance is 50%, trusted from {RELIABLE_ACCURACY:.0%}): its verdicts below are not evidence. "
-                "Use a stronger judge (--judge openai:MODEL, or a larger local model).")
+            failed = (f"The judge preferred the known-right answer in {check['accuracy']:.0%} of {check['n']} check pairs "
+                      f"(chance is 50%, trusted from {RELIABLE_ACCURACY:.0%})")
+            stronger = "Use a stronger judge (--judge openai:MODEL, or a larger local model)."
+            if not config.judge_if_unreliable:
+                # Verdicts from a judge that cannot tell a right answer from a wrong one cost
+                # minutes and prove nothing (a 135M judge returned 94 ties of 94): don't ask.
+                summary["skipped"] = True
+                summary["warning"] = (f"{failed}, so it was not asked for verdicts. {stronger} "
+                                      "judge_if_unreliable=true asks anyway.")
+                return summary
+            summary["warning"] = f"{failed}: its verdicts below are not evidence. {stronger}"
 
     if "single" in config.judge_modes:
         if progress:

@@ -37,7 +37,10 @@ def _summary(rows: Sequence[dict[str, Any]], samples: int, seed: int) -> dict[st
 
 
 def aggregate(rows: Sequence[dict[str, Any]], suite: Suite, models: Sequence[str], modes: Sequence[str],
-              *, samples: int = 1000, seed: int = 0) -> dict[str, Any]:
+              *, samples: int = 1000, seed: int = 0, pairs: Sequence[tuple[str, str]] = ()) -> dict[str, Any]:
+    """Scores per model x mode, and deltas: every model against the first (`deltas.models`),
+    every mode against zero-shot (`deltas.modes`), and each (A, B) of `pairs` (`deltas.pairs`:
+    e.g. a model tuned on all data against one tuned on the seeds only)."""
     cells: dict[tuple[str, str], dict[Key, dict[str, Any]]] = defaultdict(dict)
     for r in rows:
         cells[(r["model"], r["mode"])][(r["task"], r["instance"])] = r
@@ -71,6 +74,8 @@ def aggregate(rows: Sequence[dict[str, Any]], suite: Suite, models: Sequence[str
         for mode in modes:
             deltas["models"].append({"a": base, "b": other, "mode": mode,
                                      **_compare(cells[(base, mode)], cells[(other, mode)], samples, seed)})
+    deltas["pairs"] = [{"a": a, "b": b, "mode": mode, **_compare(cells[(a, mode)], cells[(b, mode)], samples, seed)}
+                       for a, b in pairs for mode in modes]
     if "zero" in modes:
         for model in models:
             for mode in modes:
@@ -81,12 +86,15 @@ def aggregate(rows: Sequence[dict[str, Any]], suite: Suite, models: Sequence[str
 
 
 def _compare(a: dict[Key, dict], b: dict[Key, dict], samples: int, seed: int) -> dict[str, Any]:
-    """B - A on the instances both have: overall (bootstrap CI + sign test), per category, per task."""
+    """B - A on the instances both have: overall (bootstrap CI + sign test), per category, per
+    language, per task."""
     keys = [k for k in a if k in b]
     overall = paired_compare([a[k]["score"] for k in keys], [b[k]["score"] for k in keys], samples=samples, seed=seed)
-    groups: dict[str, dict[str, list[Key]]] = {"categories": defaultdict(list), "tasks": defaultdict(list)}
+    groups: dict[str, dict[str, list[Key]]] = {"categories": defaultdict(list), "langs": defaultdict(list),
+                                               "tasks": defaultdict(list)}
     for k in keys:
         groups["categories"][a[k]["category"]].append(k)
+        groups["langs"][a[k].get("lang") or "unknown"].append(k)
         groups["tasks"][k[0]].append(k)
     out: dict[str, Any] = {"overall": overall.to_dict()}
     for name, group in groups.items():

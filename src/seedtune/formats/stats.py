@@ -35,6 +35,17 @@ def length_summary(values: Iterable[int]) -> dict[str, float]:
             "p95": nearest_rank(data, 95), "max": data[-1]}
 
 
+def lengths_by_category(records: Iterable[Record], field: str = "output") -> dict[str, dict[str, float]]:
+    """`length_summary` of `field` per category (non-empty values), largest category first: does
+    the data teach full answers where a task calls for them, or one sentence everywhere?"""
+    groups: dict[str, list[int]] = {}
+    for r in records:
+        text = getattr(r, field)
+        if text.strip():
+            groups.setdefault(r.category or "(none)", []).append(length_units(text))
+    return {cat: length_summary(v) for cat, v in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0]))}
+
+
 def inspect_records(records: Sequence[Record], top: int = 20) -> dict[str, Any]:
     """Counts, sources, languages, lengths, categories, tasks, empties and duplicate ids, as a dict
     that serialises to JSON as is. `top` limits the task list (the total task count is exact).
@@ -53,6 +64,7 @@ def inspect_records(records: Sequence[Record], top: int = 20) -> dict[str, Any]:
         # the empties are counted on their own below.
         "lengths": {f: length_summary(length_units(v) for r in records if (v := getattr(r, f)).strip())
                     for f in LENGTH_FIELDS},
+        "output_lengths_by_category": lengths_by_category(records),
         "empty": {
             "input": sum(1 for r in records if not r.input.strip()),
             "output": sum(1 for r in records if not r.output.strip()),

@@ -7,17 +7,20 @@ eval.models, eval.output), so those may be left out.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
 from seedtune.config import StrictModel, apply_overrides, load_yaml, validate
+from seedtune.errors import ConfigError
 from seedtune.curate.config import CurateConfig
 from seedtune.evaluate.config import EvalConfig
 from seedtune.generate.evol_instruct import EvolConfig
 from seedtune.generate.respond import RespondConfig
 from seedtune.generate.self_instruct import SelfInstructConfig
+from seedtune.records import known_sources, resolve_source
 from seedtune.train.config import TrainConfig
 
 
@@ -31,11 +34,41 @@ class GenerateSection(StrictModel):
     respond: RespondConfig | None = Field(None, description="Answer instructions that have no output yet; null skips it.")
 
 
+ALL_SOURCES = "all"
+PIPELINE_ONLY = ("variants", "variant_budget")  # train-section keys the train stage itself does not take
+
+
 class PipelineTrain(TrainConfig):
-    """The train section; `data` and `output` are wired by the pipeline."""
+    """The train section; `data` and `output` are wired by the pipeline.
+
+    `variants` turns the run into an ablation: each variant is a model trained, with this same
+    recipe, on the curated records of the sources it names, and evaluated beside the others."""
 
     data: str = Field("", description="Set by the pipeline: the curated kept.jsonl.")
     output: str = Field("", description="Set by the pipeline: <run>/3-train/model.")
+    variants: dict[str, list[str]] = Field(default_factory=dict, description="Training-data variants, name -> sources (Record.source values or aliases: seeds, self_instruct, evol, respond, ...; 'all' is every record), e.g. {seeds-only: [seeds], all: [all]}. Empty: one model on all curated records.")
+    variant_budget: Literal["steps", "epochs"] = Field("steps", description="steps: every variant takes the optimizer steps of the variant with the most records (same rows and, packed, about the same tokens: smaller data gets more epochs); epochs: every variant runs `epochs` passes over its own data.")
+
+    @model_validator(mode="after")
+    def _variants(self) -> "PipelineTrain":
+        for name, sources in self.variants.items():
+            key = f"train.variants.{name}"
+            if not re.fullmatch(r"[A-Za-z0-9._+-]+", name) or name == "base":
+                raise ConfigError(f"variant name {name!r} is not usable", key=key,
+                                  hint="use letters, digits and . _ + - (and not 'base', the untuned model's label)")
+            if not sources:
+                raise ConfigError("a variant needs at least one source", key=key, hint="e.g. [seeds] or [all]")
+            for source in sources:
+                if source != ALL_SOURCES and resolve_source(source) is None:
+                    raise ConfigError(f"{source!r} is not a record source", key=key,
+                                      hint=f"use one of: {', '.join(known_sources())}, {ALL_SOURCES} "
+                                           "(aliases: seeds, self_instruct, evol, respond)")
+        return self
+
+    def variant_sources(self) -> dict[str, list[str] | None]:
+        """Each variant's sources as `Record.source` values; None means every record."""
+        return {name: None if ALL_SOURCES in sources else sorted({resolve_source(s) for s in sources})  # type: ignore[misc]
+                for name, sources in self.variants.items()}
 
 
 class PipelineEval(EvalConfig):
@@ -59,8 +92,6 @@ class PipelineConfig(StrictModel):
     @model_validator(mode="after")
     def _wire(self) -> "PipelineConfig":
         if not self.generate.include_seeds and not (self.generate.self_instruct or self.generate.evol):
-            from seedtune.errors import ConfigError
-
             raise ConfigError("the pipeline would have no training data", key="generate.include_seeds",
                               hint="set include_seeds: true or configure generate.self_instruct")
         return self

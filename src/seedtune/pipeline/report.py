@@ -1,9 +1,12 @@
-"""The run report: what the pipeline did at every stage, then the evaluation that proves it.
+"""The run report: what the model was taught, what that bought, and how sure we are.
 
-`runs/<name>/report/report.html` opens with the verdict (tuned vs base, with a confidence
-interval), then the stages and their times, the data funnel, training figures, and the full
-evaluation report (per category, per mode, side-by-side answers). `lineage.json` at the run
-root links seeds, teacher, filters, the training-data hash, the model and its scores.
+`runs/<name>/report/report.html` opens with the data mix (per source: hand-written, generated,
+constraint data; in the pool and kept), then, when the run trains variants, the ablation (each
+variant's data, budget and score, and what each data source added, per category and language,
+with paired bootstrap CIs), then the verdict (tuned vs base), the stages and their times, the
+curation funnel and answer lengths per category, training figures, and the full evaluation
+report. `lineage.json` at the run root links seeds, teacher, filters, the training-data hash,
+each model, the sources it saw, and its scores.
 """
 
 from __future__ import annotations
@@ -30,14 +33,23 @@ def _load_rows(path: Path) -> list[dict[str, Any]]:
 def write_pipeline_report(ctx: RunContext, out: Path) -> dict[str, Any]:
     from seedtune.evaluate.report import build_document
     from seedtune.evaluate.suites import load_suite
+    from seedtune.formats import read_records
 
     cfg = ctx.config
-    eval_dir, train_dir, curate_dir = ctx.stage_dir("eval"), ctx.stage_dir("train"), ctx.stage_dir("curate")
+    eval_dir, curate_dir = ctx.stage_dir("eval"), ctx.stage_dir("curate")
     scores = _load_json(eval_dir / "scores.json")
     funnel = _load_json(curate_dir / "funnel.json")
-    metrics = _load_json(train_dir / "model" / "metrics.json")
+    trained = _trained(ctx)
+    pool_path, kept_path = ctx.stage_dir("generate") / "pool.jsonl", curate_dir / "kept.jsonl"
+    pool = read_records(pool_path) if pool_path.exists() else []
+    kept = read_records(kept_path) if kept_path.exists() else []
     doc = Document(title=f"seedtune run '{cfg.name}'",
                    subtitle=f"base model {cfg.train.model}; run folder {ctx.run_dir}")
+
+    # What the model was taught comes first: a verdict means nothing without its data.
+    doc.section("Data mix").add(*_data_mix(pool, kept))
+    if cfg.train.variants and scores:
+        doc.section("Ablation: what each data source added").add(*_ablation(scores, trained))
 
     verdict = doc.section("Verdict")
     headline = _headline(scores)
@@ -50,7 +62,7 @@ def write_pipeline_report(ctx: RunContext, out: Path) -> dict[str, Any]:
                      caption="Seconds are the time of the stage's last real run; a reused stage had the same "
                              "inputs and config as that run."))
 
-    data = doc.section("Data")
+    data = doc.section("Generation and curation")
     gen = ctx.outcomes["generate"].summary
     rows = [["seed tasks", gen.get("seeds")]]
     for method in ("self_instruct", "evol", "respond"):
@@ -66,21 +78,150 @@ def write_pipeline_report(ctx: RunContext, out: Path) -> dict[str, Any]:
                          s["top_reasons"][0]["reason"] if s.get("top_reasons") else ""] for s in funnel.get("steps", [])],
                        caption=f"Curation funnel: {funnel.get('kept')} of {funnel.get('input')} kept; every drop has its "
                                f"reason in 2-curate/dropped.jsonl."))
+    if kept:
+        data.add(_length_table(kept))
 
-    if metrics:
+    if trained:
         training = doc.section("Training")
-        keys = ("train_tokens", "tokens_per_second", "peak_rss_mb", "final_loss", "eval_loss", "steps", "seconds")
-        training.add(Table(["metric", "value"], [[k, metrics[k]] for k in keys if k in metrics],
-                           caption=f"LoRA r={cfg.train.lora_r}" if not cfg.train.full else "full fine-tuning"))
+        keys = ("records", "steps", "epochs", "train_tokens", "tokens_per_second", "final_loss", "eval_loss", "peak_rss_mb")
+        training.add(Table(["model", *keys], [[label, *(t.get(k) for k in keys)] for label, t in trained.items()],
+                           caption=(f"LoRA r={cfg.train.lora_r}" if not cfg.train.full else "full fine-tuning")
+                           + _budget_note(ctx)))
 
     if scores:
         rows_ = _load_rows(eval_dir / "predictions.jsonl")
         eval_doc = build_document(scores, rows_, load_suite(cfg.eval.suite), cfg.eval.examples)
         doc.sections.extend(s for s in eval_doc.sections if s.title != "Summary")
     paths = write_report(doc, out, "report")
-    lineage = _lineage(ctx, scores, metrics)
+    lineage = _lineage(ctx, scores, trained, kept)
     write_json(ctx.run_dir / "lineage.json", lineage)
     return {"report": str(paths["html"]), "headline": headline[0].text if headline else ""}
+
+
+def _trained(ctx: RunContext) -> dict[str, dict[str, Any]]:
+    """Label -> the train summary of that model (records, steps, epochs, tokens, loss), with the
+    model's own metrics.json filling what an older summary lacks."""
+    from seedtune.pipeline.stages import tuned_models
+
+    summary = ctx.outcomes["train"].summary
+    variants = summary.get("variants") or {"tuned": summary}
+    out = {}
+    for label, model in tuned_models(ctx).items():
+        metrics = _load_json(Path(model) / "metrics.json")
+        out[label] = {**{k: metrics.get(k) for k in ("steps", "train_tokens", "tokens_per_second", "final_loss",
+                                                      "eval_loss", "peak_rss_mb")}, **variants.get(label, {})}
+        lineage = _load_json(Path(model) / "lineage.json")
+        out[label].setdefault("records", lineage.get("records"))
+        out[label].setdefault("sources", lineage.get("sources"))
+    return out
+
+
+def _budget_note(ctx: RunContext) -> str:
+    summary = ctx.outcomes["train"].summary
+    if "variants" not in summary:
+        return ""
+    if summary.get("budget") == "steps":
+        return (f"; every variant ran the {summary.get('budget_steps')} optimizer steps of '{summary.get('budget_variant')}' "
+                "(the most records): packed rows of the same length, so about the same trained tokens, and more epochs "
+                "on smaller data")
+    return "; every variant ran the configured epochs over its own data (smaller data: fewer steps)"
+
+
+def source_kind(source: str) -> str:
+    """Which of the report's three kinds of data a `Record.source` is."""
+    if source in ("seed", "human"):
+        return "hand-written"
+    if source.startswith("constraint"):
+        return "constraint data"
+    if source == "converted":
+        return "converted dataset"
+    return "generated by the teacher"
+
+
+def _data_mix(pool: list[Any], kept: list[Any]) -> list[Any]:
+    """Per source: its kind, records in the pool, records kept, kept share, answer length."""
+    from collections import Counter
+
+    from seedtune.formats.stats import length_summary
+    from seedtune.textsim import length_units
+
+    if not pool and not kept:
+        return [Callout("No training data was found.", "warning")]
+    in_pool, in_kept = Counter(r.source for r in pool), Counter(r.source for r in kept)
+    rows = []
+    for source in sorted(set(in_pool) | set(in_kept), key=lambda s: (-in_kept[s], s)):
+        lengths = length_summary(length_units(r.output) for r in kept if r.source == source and r.output.strip())
+        rows.append([source, source_kind(source), in_pool[source], in_kept[source],
+                     f"{100 * in_kept[source] / len(kept):.0f}%" if kept else "", lengths["median"], lengths["max"]])
+    kinds = Counter()
+    for r in kept:
+        kinds[source_kind(r.source)] += 1
+    mix = ", ".join(f"{n} {kind}" for kind, n in kinds.most_common())
+    return [Paragraph(f"Curated training data: {len(kept)} records, {mix}."),
+            Table(["source", "kind", "in pool", "kept", "share of kept", "answer median", "answer max"], rows,
+                  caption="Records per source before and after curation; answer lengths in words (characters for CJK).",
+                  digits=1)]
+
+
+def _length_table(kept: list[Any]) -> Table:
+    from seedtune.formats.stats import lengths_by_category
+
+    stats = lengths_by_category(kept)
+    return Table(["category", "records", "min", "median", "p95", "max"],
+                 [[c, v["n"], v["min"], v["median"], v["p95"], v["max"]] for c, v in stats.items()],
+                 caption="Answer length per category in the training data (words; characters for CJK): short "
+                         "answers everywhere teach a model to answer everything in a sentence.", digits=1)
+
+
+def _ablation(scores: dict[str, Any], trained: dict[str, dict[str, Any]]) -> list[Any]:
+    """Per variant: the data it saw and its score; then each variant against the one before it,
+    overall, per category and per language, with paired bootstrap CIs."""
+    results, modes = scores["results"], scores["modes"]
+    blocks: list[Any] = []
+    rows = []
+    for label, t in trained.items():
+        sources = ", ".join(f"{s} {n}" for s, n in (t.get("sources") or {}).items())
+        rows.append([label, sources, t.get("records"), t.get("steps"), t.get("epochs"), t.get("train_tokens")]
+                    + [_score(results.get(label, {}).get(mode)) for mode in modes])
+    if "base" in results:
+        rows.insert(0, ["base", "(untuned)", None, None, None, None] + [_score(results["base"].get(mode)) for mode in modes])
+    blocks.append(Table(["model", "sources seen", "records", "steps", "epochs", "trained tokens", *modes], rows,
+                        caption="Overall score with 95% bootstrap CI, same instances for every model."))
+    for d in scores["deltas"].get("pairs") or []:
+        added = _added(trained.get(d["a"], {}).get("sources"), trained.get(d["b"], {}).get("sources"))
+        o = d["overall"]
+        verdict = "better" if o["ci_low"] > 0 else "worse" if o["ci_high"] < 0 else "not clearly different"
+        kind = "success" if o["ci_low"] > 0 else "warning" if o["ci_high"] < 0 else "info"
+        blocks.append(Callout(
+            f"**{d['b']}** vs **{d['a']}** ({d['mode']}){added}: {o['mean_b']:.3f} vs {o['mean_a']:.3f}, difference "
+            f"{o['delta']:+.3f}, 95% CI [{o['ci_low']:+.3f}, {o['ci_high']:+.3f}] — {verdict}; {o['wins']} instances "
+            f"better, {o['losses']} worse, {o['ties']} equal (sign test p = {o['p_sign']:.3g}).", kind))
+        for group, title in (("categories", "category"), ("langs", "language")):
+            cells = d.get(group) or {}
+            blocks.append(Table(
+                [title, "n", "Δ", "95% CI", "better/worse"],
+                [[g, c["n"], c["delta"], f"[{c['ci'][0]:+.3f}, {c['ci'][1]:+.3f}]", f"{c['wins']}/{c['losses']}"]
+                 for g, c in cells.items()],
+                caption=f"{d['b']} − {d['a']} per {title} ({d['mode']})",
+                tones=[["", "", _tone(c), "", ""] for c in cells.values()]))
+    return blocks
+
+
+def _added(a: dict[str, int] | None, b: dict[str, int] | None) -> str:
+    extra = sorted(set(b or {}) - set(a or {}))
+    return f" — adds {', '.join(extra)}" if extra else ""
+
+
+def _score(cell: dict[str, Any] | None) -> str:
+    if not cell or cell["overall"].get("score") is None:
+        return ""
+    o = cell["overall"]
+    return f"{o['score']:.3f} [{o['ci'][0]:.3f}, {o['ci'][1]:.3f}]"
+
+
+def _tone(cell: dict[str, Any]) -> str:
+    lo, hi = cell["ci"]
+    return "good" if lo > 0 else "bad" if hi < 0 else "muted"
 
 
 def _headline(scores: dict[str, Any]) -> list[Any]:
@@ -99,6 +240,8 @@ def _headline(scores: dict[str, Any]) -> list[Any]:
             f"{o['wins']} instances better, {o['losses']} worse, {o['ties']} equal.", kind))
     judge = scores.get("judge") or {}
     check = judge.get("check") or {}
+    if judge.get("skipped"):  # failed its check on known pairs: no verdicts were asked for
+        blocks.append(Callout(f"Judge `{judge.get('judge')}`: {judge.get('warning', '')}", "warning"))
     trust = (f" The judge picked the known-right answer in {check['accuracy']:.0%} of {check['n']} check pairs "
              f"(chance 50%)" if check.get("n") else "")
     for key, per_mode in (judge.get("pairwise") or {}).items():
@@ -113,31 +256,46 @@ def _headline(scores: dict[str, Any]) -> list[Any]:
     return blocks
 
 
-def _lineage(ctx: RunContext, scores: dict[str, Any], metrics: dict[str, Any]) -> dict[str, Any]:
-    """Seeds -> teacher -> filters -> data hash -> model -> scores, in one file."""
-    from seedtune.pipeline.stages import seeds_path
+def _lineage(ctx: RunContext, scores: dict[str, Any], trained: dict[str, dict[str, Any]],
+             kept: list[Any]) -> dict[str, Any]:
+    """Seeds -> teacher -> filters -> data hash -> model(s) and the sources each saw -> scores."""
+    from collections import Counter
+
+    from seedtune.pipeline.stages import seeds_path, tuned_models
 
     cfg = ctx.config
     seeds = seeds_path(cfg)
-    kept = ctx.stage_dir("curate") / "kept.jsonl"
+    kept_path = ctx.stage_dir("curate") / "kept.jsonl"
     gen = cfg.generate
     teachers = sorted({c.teacher.teacher for c in (gen.self_instruct, gen.evol, gen.respond) if c is not None})
     overall = {model: {mode: cell["overall"]["score"] for mode, cell in modes.items()}
                for model, modes in scores.get("results", {}).items()}
-    return {
+    models = tuned_models(ctx)
+    lineage = {
         "run": cfg.name,
         "seeds": {"path": str(seeds), "sha256": sha256_file(seeds) if seeds.exists() else None},
         "teachers": teachers,
         "filters": list(cfg.curate.filters),
-        "training_data": {"path": str(kept), "sha256": sha256_file(kept) if kept.exists() else None,
-                          "records": ctx.outcomes["curate"].summary.get("kept")},
+        "training_data": {"path": str(kept_path), "sha256": sha256_file(kept_path) if kept_path.exists() else None,
+                          "records": ctx.outcomes["curate"].summary.get("kept"),
+                          "sources": dict(Counter(r.source for r in kept).most_common())},
         "base_model": cfg.train.model,
-        "model": str(ctx.stage_dir("train") / "model"),
-        "training": {k: metrics.get(k) for k in ("train_tokens", "final_loss", "tokens_per_second")},
+        "model": next(iter(models.values())),
+        # Which data each model saw: the ablation is only as honest as this table.
+        "models": {label: {"path": path, "sources": trained.get(label, {}).get("sources"),
+                           "selected": trained.get(label, {}).get("selected", "all"),
+                           "records": trained.get(label, {}).get("records"),
+                           "data_sha256": trained.get(label, {}).get("data_sha256") or (
+                               sha256_file(kept_path) if kept_path.exists() else None),
+                           "training": {k: trained.get(label, {}).get(k) for k in ("steps", "epochs", "train_tokens", "final_loss")},
+                           "scores": overall.get(label)}
+                   for label, path in models.items()},
+        "training": {k: next(iter(trained.values()), {}).get(k) for k in ("train_tokens", "final_loss", "tokens_per_second")},
         "scores": overall,
         "judge": _judge_lineage(scores.get("judge")),
         "stages": {name: o.fingerprint for name, o in ctx.outcomes.items()},
     }
+    return lineage
 
 
 def _judge_lineage(judge: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -145,7 +303,7 @@ def _judge_lineage(judge: dict[str, Any] | None) -> dict[str, Any] | None:
     if not judge:
         return None
     check = judge.get("check") or {}
-    return {"judge": judge.get("judge"), "verdict": judge.get("verdict"),
+    return {"judge": judge.get("judge"), "verdict": judge.get("verdict"), "skipped": bool(judge.get("skipped")),
             "win_rate": {key: {mode: s["win_rate"] for mode, s in per_mode.items()}
                          for key, per_mode in (judge.get("pairwise") or {}).items()},
             "check_accuracy": check.get("accuracy"), "reliable": check.get("reliable")}

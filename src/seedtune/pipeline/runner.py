@@ -66,6 +66,7 @@ class RunContext:
     config: Any
     outcomes: dict[str, StageOutcome] = field(default_factory=dict)
     log: Callable[[str], None] = print
+    forcing: bool = False  # the running stage was forced (--from): it must not reuse its parts either
 
     def stage_dir(self, name: str) -> Path:
         return self.outcomes[name].folder
@@ -131,6 +132,7 @@ def run_stages(ctx: RunContext, stages: Sequence[Stage], start: str | None = Non
             (folder / MARKER).unlink(missing_ok=True)
             ctx.log(f"[{stage.name}] running -> {folder}")
             started = time.perf_counter()
+            ctx.forcing = forced
             summary = stage.run(ctx, folder)
             seconds = time.perf_counter() - started
             write_json(folder / MARKER, {"stage": stage.name, "fingerprint": fp, "config": section,
@@ -141,6 +143,23 @@ def run_stages(ctx: RunContext, stages: Sequence[Stage], start: str | None = Non
         ctx.outcomes[stage.name] = outcome
         outcomes.append(outcome)
     return outcomes
+
+
+def run_part(folder: Path, fp: str, work: Callable[[], dict[str, Any]], *, force: bool = False,
+             config: dict[str, Any] | None = None) -> tuple[dict[str, Any], bool, float]:
+    """One cached part of a stage (a training-data variant): `work()` runs unless `folder` holds
+    a marker with fingerprint `fp`. Returns (summary, reused, seconds of its last real run)."""
+    marker = _read_marker(folder)
+    if marker and marker.get("fingerprint") == fp and not force:
+        return marker.get("summary", {}), True, float(marker.get("seconds", 0.0))
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / MARKER).unlink(missing_ok=True)
+    started = time.perf_counter()
+    summary = work()
+    seconds = time.perf_counter() - started
+    write_json(folder / MARKER, {"fingerprint": fp, "config": config or {}, "summary": summary,
+                                 "seconds": round(seconds, 2), "finished": time.strftime("%Y-%m-%dT%H:%M:%S")})
+    return summary, False, seconds
 
 
 def _read_marker(folder: Path) -> dict[str, Any] | None:

@@ -72,21 +72,48 @@ def run_curate(ctx: RunContext, out: Path) -> dict[str, Any]:
 
 # -- 3. train --------------------------------------------------------------------------------------
 
-def train_config(ctx: RunContext, out: Path) -> Any:
+TRAIN_SUMMARY = ("train_tokens", "tokens_per_second", "peak_rss_mb", "final_loss", "eval_loss", "steps", "seconds")
+
+
+def train_config(ctx: RunContext, out: Path, data: Path | None = None, **changes: Any) -> Any:
+    from seedtune.pipeline.config import PIPELINE_ONLY
     from seedtune.train.config import TrainConfig
 
-    section = ctx.config.train.model_dump()
-    section.update(data=str(ctx.stage_dir("curate") / "kept.jsonl"), output=str(out / "model"))
+    section = ctx.config.train.model_dump(exclude=set(PIPELINE_ONLY))
+    section.update(data=str(data or ctx.stage_dir("curate") / "kept.jsonl"), output=str(out / "model"), **changes)
     return TrainConfig.model_validate(section)
 
 
 def run_train(ctx: RunContext, out: Path) -> dict[str, Any]:
-    """kept.jsonl -> a tuned model directory (adapter + merged weights + prompt format + lineage)."""
+    """kept.jsonl -> a tuned model directory (adapter + merged weights + prompt format + lineage);
+    with `train.variants`, one model per training-data variant (see pipeline/variants.py)."""
+    if ctx.config.train.variants:
+        from seedtune.formats import read_records
+        from seedtune.pipeline.variants import train_variants
+
+        kept = read_records(ctx.stage_dir("curate") / "kept.jsonl")
+        return train_variants(ctx, out, kept, lambda o, d, **c: train_config(ctx, o, d, **c),
+                              lambda cfg: _train_one(ctx, cfg))
+    return _train_one(ctx, train_config(ctx, out))
+
+
+def _train_one(ctx: RunContext, config: Any) -> dict[str, Any]:
     from seedtune.train import train
 
-    result = train(train_config(ctx, out), log=ctx.log)
-    keys = ("train_tokens", "tokens_per_second", "peak_rss_mb", "final_loss", "eval_loss", "steps", "seconds")
-    return {"model": str(result.output), **{k: result.metrics[k] for k in keys if k in result.metrics}}
+    result = train(config, log=ctx.log)
+    rows = result.preflight.get("rows") or 0
+    epochs = result.metrics["steps"] * result.metrics.get("global_batch_rows", 0) / rows if rows else None
+    return {"model": str(result.output), **{k: result.metrics[k] for k in TRAIN_SUMMARY if k in result.metrics},
+            "rows": rows, "epochs": round(epochs, 2) if epochs else None}
+
+
+def tuned_models(ctx: RunContext) -> dict[str, str]:
+    """Label -> trained model directory: 'tuned', or one per training-data variant."""
+    summary = ctx.outcomes["train"].summary
+    if "variants" in summary:  # in the order the YAML declares them (the comparisons follow it)
+        variants = summary["variants"]
+        return {name: variants[name]["model"] for name in ctx.config.train.variants if name in variants}
+    return {"tuned": summary.get("model") or str(ctx.stage_dir("train") / "model")}
 
 
 # -- 4. eval ---------------------------------------------------------------------------------------
@@ -96,9 +123,14 @@ def eval_config(ctx: RunContext, out: Path) -> Any:
 
     cfg: PipelineConfig = ctx.config
     section = cfg.eval.model_dump()
-    tuned = ctx.outcomes["train"].summary.get("model") or str(ctx.stage_dir("train") / "model")
-    section["models"] = [cfg.train.model, tuned, *cfg.eval.models]
-    section["labels"] = ["base", "tuned", *cfg.eval.labels[2:]] if not cfg.eval.labels else cfg.eval.labels
+    tuned = tuned_models(ctx)
+    section["models"] = [cfg.train.model, *tuned.values(), *cfg.eval.models]
+    n = 1 + len(tuned)
+    section["labels"] = ["base", *tuned, *cfg.eval.labels[n:]] if not cfg.eval.labels else cfg.eval.labels
+    if cfg.train.variants and not cfg.eval.compare:
+        # What each data mix adds over the one declared before it (seeds-only -> +self-instruct -> all).
+        names = list(tuned)
+        section["compare"] = [[a, b] for a, b in zip(names, names[1:])]
     section["output"] = str(out)
     section["train_data"] = [*cfg.eval.train_data, str(ctx.stage_dir("curate") / "kept.jsonl")]
     return EvalConfig.model_validate(section)

@@ -1,0 +1,110 @@
+"""Training-data variants on the tiny kit: two models trained on different sources with the same
+step budget, evaluated on the same instances, reported side by side; a changed variant retrains
+alone; lineage says which sources each model saw."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from seedtune.errors import ConfigError
+from seedtune.pipeline import run_pipeline
+from seedtune.pipeline.config import load_pipeline
+
+SEEDS = [  # hand-written seeds, two records from a user's own file, generated ones
+    ("seed", "Name the capital city of France.", "Paris."),
+    ("seed", "Give the opposite of the word hot.", "Cold."),
+    ("seed", "Count the legs on a spider and state the number.", "Eight."),
+    ("seed", "Say which is bigger, an elephant or a mouse.", "An elephant."),
+    ("seed", "写出一年有几个季节。", "一年有四个季节。"),
+    ("seed", "Spell the word cat backwards for me.", "tac"),
+    ("human", "Describe the colour of a clear daytime sky.", "It is blue."),
+    ("human", "Tell me what bees make from flower nectar.", "Honey."),
+    ("self-instruct", "Suggest a good name for a pet goldfish.", "Bubbles."),
+    ("self-instruct", "Explain briefly why we sleep at night.", "Our body clock follows daylight, so we rest when it is dark."),
+    ("self-instruct", "List two fruits that are yellow when ripe.", "Bananas and lemons."),
+    ("self-instruct", "Write a short greeting for a birthday card.", "Happy birthday! Wishing you a wonderful year."),
+]
+SUITE = [
+    {"id": "sum", "instruction": "Add the two numbers.", "category": "math_reasoning", "lang": "en", "metric": "exact_match",
+     "instances": [{"input": "2 and 2", "output": "4"}, {"input": "3 and 4", "output": "7"}]},
+    {"id": "zh", "instruction": "用一个词回答：天空是什么颜色？", "category": "open_qa", "lang": "zh", "metric": "exact_match",
+     "instances": [{"input": "", "output": "蓝色"}, {"input": "晴天", "output": "蓝色"}]},
+]
+
+
+@pytest.fixture
+def variant_yaml(tmp_path, tiny_model_dir):
+    seeds = tmp_path / "seeds.jsonl"
+    seeds.write_text("".join(json.dumps({"instruction": i, "output": o, "source": s, "category": "open_qa"},
+                                        ensure_ascii=False) + "\n" for s, i, o in SEEDS), encoding="utf-8")
+    suite = tmp_path / "suite.jsonl"
+    suite.write_text("".join(json.dumps(t, ensure_ascii=False) + "\n" for t in SUITE), encoding="utf-8")
+    config = {
+        "name": "ablation", "runs_dir": str(tmp_path / "runs"), "seeds": str(seeds),
+        "generate": {"include_seeds": True},
+        "curate": {"decontamination": {"against": str(suite)}, "report": False},
+        "train": {"model": str(tiny_model_dir), "epochs": 1, "batch_size": 2, "max_length": 128, "lora_r": 2,
+                  "packing": False, "self_check": False, "eval_fraction": 0.0, "tensorboard": False,
+                  "variants": {"seeds-only": ["seeds"], "all": ["all"]}},
+        "eval": {"suite": str(suite), "modes": ["zero"], "max_new_tokens": 4, "cache": str(tmp_path / "cache.sqlite"),
+                 "bootstrap_samples": 100, "examples": 0},
+    }
+    path = tmp_path / "pipeline.yaml"
+    path.write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False))
+    return path
+
+
+def test_variant_run_trains_two_models_and_reports_both(variant_yaml, tmp_path):
+    logs: list[str] = []
+    run_pipeline(variant_yaml, log=logs.append)
+    run = tmp_path / "runs" / "ablation"
+    summary = json.loads((run / "3-train" / "stage.json").read_text())["summary"]
+    seeds_only, everything = summary["variants"]["seeds-only"], summary["variants"]["all"]
+    assert seeds_only["sources"] == {"seed": 6} and seeds_only["records"] == 6
+    assert everything["sources"] == {"self-instruct": 4, "seed": 6, "human": 2} and everything["records"] == 12
+    # The same budget: 'all' (most records) runs its 6 steps of 2 rows; 'seeds-only' runs 6 steps too (2 epochs).
+    assert summary["budget_variant"] == "all" and everything["steps"] == seeds_only["steps"] == 6
+    assert seeds_only["epochs"] == 2.0 and everything["epochs"] == 1.0
+    assert (run / "3-train" / "seeds-only" / "model" / "adapter").is_dir() or (run / "3-train" / "seeds-only" / "model").is_dir()
+
+    scores = json.loads((run / "4-eval" / "scores.json").read_text())
+    assert scores["model_labels"] == ["base", "seeds-only", "all"]
+    pair = scores["deltas"]["pairs"][0]
+    assert (pair["a"], pair["b"]) == ("seeds-only", "all") and pair["overall"]["n"] == 4
+    assert set(pair["langs"]) == {"en", "zh"} and set(pair["categories"]) == {"math_reasoning", "open_qa"}
+
+    lineage = json.loads((run / "lineage.json").read_text())
+    assert lineage["models"]["seeds-only"]["sources"] == {"seed": 6}
+    assert lineage["models"]["all"]["selected"] == "all" and lineage["models"]["all"]["records"] == 12
+    report = (run / "report" / "report.md").read_text()
+    assert "Curated training data: 12 records, 8 hand-written, 4 generated by the teacher." in report
+    assert report.index("Data mix") < report.index("Ablation") < report.index("Verdict")
+    assert "**all** vs **seeds-only** (zero) — adds human, self-instruct" in report
+    assert "all − seeds-only per language" in report and "Answer length per category" in report
+
+    # Changing one variant retrains that variant alone; the other model is reused.
+    logs.clear()
+    run_pipeline(variant_yaml, ["train.variants.seeds-only=[seeds, human]"], log=logs.append)
+    assert any("variant 'all' unchanged, reused" in m for m in logs)
+    assert not any("variant 'seeds-only' unchanged" in m for m in logs)
+    summary = json.loads((run / "3-train" / "stage.json").read_text())["summary"]
+    assert summary["variants"]["seeds-only"]["sources"] == {"seed": 6, "human": 2}
+
+
+def test_variant_sources_are_checked_when_the_config_loads(variant_yaml):
+    config = load_pipeline(variant_yaml, ["train.variants.gen=[self_instruct, evol, Seeds]"])
+    assert config.train.variant_sources()["gen"] == ["evol-instruct", "seed", "self-instruct"]
+    assert config.train.variant_sources()["all"] is None
+    with pytest.raises(ConfigError, match="train.variants.odd.*'tweets' is not a record source"):
+        load_pipeline(variant_yaml, ["train.variants.odd=[tweets]"])
+    with pytest.raises(ConfigError, match="train.variants.base"):
+        load_pipeline(variant_yaml, ["train.variants.base=[seeds]"])
+
+
+def test_a_variant_without_records_names_the_sources_there_are(variant_yaml):
+    with pytest.raises(ConfigError, match=r"train.variants.evolved.*none of the 12") as info:
+        run_pipeline(variant_yaml, ["train.variants.evolved=[evol]"], until="train", log=lambda m: None)
+    assert "seed (6)" in info.value.hint
