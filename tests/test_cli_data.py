@@ -77,6 +77,10 @@ def test_inspect_tables_and_json(tmp_path):
     assert result.exit_code == 0, result.output
     for word in ("4 records", "3 tasks", "Lengths", "median", "p95", "sentiment", "zh", "empty"):
         assert word in flat(result.output)
+    assert "Output lengths per category" in flat(result.output)
+    result = runner.invoke(app, ["data", "inspect", str(FIXTURES / "seed_tasks_sample.jsonl"), "--json"])
+    by_category = json.loads(result.output)["output_lengths_by_category"]
+    assert sum(v["n"] for v in by_category.values()) == 4 and "sentiment" in by_category
     result = runner.invoke(app, ["data", "inspect", str(FIXTURES / "sharegpt.json"), "--json"])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output)

@@ -51,8 +51,9 @@ def test_evaluate_end_to_end(tmp_path, suite_file):
     base = ScriptedTeacher(default="I do not know.", model_id="base")
     tuned = ScriptedTeacher(default=oracle, model_id="tuned")
     judge = ScriptedTeacher(default=lambda r: "Rating: [[8]]" if "[Assistant" in r.messages[-1][1] else "[[B]]")
+    # This judge fails its check; judge_if_unreliable asks it for verdicts anyway (reported as not evidence).
     config = EvalConfig(models=["base", "tuned"], suite=str(suite_file), modes="zero,few:2,cot", output=str(tmp_path / "out"),
-                        no_cache=True, bootstrap_samples=200)
+                        no_cache=True, bootstrap_samples=200, judge_if_unreliable=True)
     result = evaluate(config, teachers={"base": base, "tuned": tuned}, judge=judge)
 
     assert all(p.exists() for p in result.files.values())
@@ -223,3 +224,29 @@ def test_logprob_judge_that_passes_its_check_reports_a_trusted_win_rate(tmp_path
     text = console.export_text()
     assert "judge tuned vs base (zero): 10 wins / 0 ties / 0 losses" in text
     assert "judge check: right answer picked in 6 of 6 known pairs" in text
+
+
+def test_a_judge_that_fails_its_check_is_not_asked_for_verdicts(tmp_path, suite_file):
+    """Always answering "[[B]]" is a coin flip on the known pairs: no verdicts are requested after it."""
+    judge = ScriptedTeacher(default="[[B]]")
+    config = EvalConfig(models=["base", "tuned"], suite=str(suite_file), modes="zero", output=str(tmp_path / "out"),
+                        no_cache=True, bootstrap_samples=100, judge_check=6, compare=[["tuned", "base"]])
+    result = evaluate(config, teachers={"base": ScriptedTeacher(default="I do not know.", model_id="base"),
+                                        "tuned": ScriptedTeacher(default=oracle, model_id="tuned")}, judge=judge)
+    summary = result.scores["judge"]
+    assert summary["skipped"] and not summary["check"]["reliable"] and "not asked for verdicts" in summary["warning"]
+    assert len(judge.seen) == 2 * 6  # the check's pairs in both orders, nothing after
+    assert "single" not in summary and "pairwise" not in summary
+    assert "not asked for verdicts" in (tmp_path / "out" / "report.md").read_text()
+    # An extra comparison by label, here the reverse of the default one, with per-language deltas.
+    pair = result.scores["deltas"]["pairs"][0]
+    assert (pair["a"], pair["b"]) == ("tuned", "base") and pair["overall"]["delta"] < 0 and set(pair["langs"]) == {"en"}
+
+
+def test_compare_must_name_model_labels(tmp_path, suite_file):
+    from seedtune.errors import ConfigError
+
+    config = EvalConfig(models=["base", "tuned"], suite=str(suite_file), output=str(tmp_path / "out"), no_cache=True,
+                        compare=[["base", "seeds-only"]])
+    with pytest.raises(ConfigError, match="'seeds-only', which is not a model label"):
+        evaluate(config, teachers={"base": ScriptedTeacher(default="x"), "tuned": ScriptedTeacher(default="y")})

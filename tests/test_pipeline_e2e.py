@@ -27,7 +27,7 @@ def pipeline_yaml(tmp_path, tiny_model_dir):
                   "eval_fraction": 0.0, "tensorboard": False},
         "eval": {"suite": "heldout", "modes": ["zero"], "limit": 1, "max_new_tokens": 8,
                  "cache": str(tmp_path / "cache.sqlite"), "judge": f"hf:{tiny_model_dir}", "judge_modes": ["pairwise"],
-                 "judge_check": 4},
+                 "judge_check": 4, "judge_if_unreliable": True},  # the tiny judge's verdicts, whatever its check says
     }
     path = tmp_path / "pipeline.yaml"
     path.write_text(yaml.safe_dump(config))

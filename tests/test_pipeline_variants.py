@@ -108,3 +108,19 @@ def test_a_variant_without_records_names_the_sources_there_are(variant_yaml):
     with pytest.raises(ConfigError, match=r"train.variants.evolved.*none of the 12") as info:
         run_pipeline(variant_yaml, ["train.variants.evolved=[evol]"], until="train", log=lambda m: None)
     assert "seed (6)" in info.value.hint
+
+
+def test_the_headline_says_when_a_failed_judge_was_not_asked():
+    from seedtune.pipeline.report import _headline
+
+    blocks = _headline({"deltas": {"models": []}, "judge": {
+        "judge": "hf:small", "skipped": True, "check": {"n": 40, "accuracy": 0.5, "reliable": False},
+        "warning": "The judge preferred the known-right answer in 50% of 40 check pairs, so it was not asked for verdicts."}})
+    assert len(blocks) == 1 and blocks[0].kind == "warning" and "not asked for verdicts" in blocks[0].text
+
+
+def test_source_names_resolve_to_what_the_generators_write():
+    from seedtune.records import resolve_source
+
+    assert [resolve_source(n) for n in ("seeds", "self_instruct", "evol", "respond", "responses", "Human", "tweets")] == [
+        "seed", "self-instruct", "evol-instruct", "response", "response", "human", None]
