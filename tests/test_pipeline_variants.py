@@ -84,6 +84,9 @@ def test_variant_run_trains_two_models_and_reports_both(variant_yaml, tmp_path):
     assert report.index("Data mix") < report.index("Ablation") < report.index("Verdict")
     assert "**all** vs **seeds-only** (zero) — adds human, self-instruct" in report
     assert "all − seeds-only per language" in report and "Answer length per category" in report
+    from seedtune.pipeline import PipelineResult
+
+    assert set(PipelineResult(run, [], 0.0).models) == {"seeds-only", "all"}
 
     # Changing one variant retrains that variant alone; the other model is reused.
     logs.clear()

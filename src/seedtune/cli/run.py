@@ -71,5 +71,5 @@ def _finish(result) -> None:  # noqa: ANN001
     console.print(f"total {result.seconds:.1f}s")
     if result.report.exists():
         console.print(f"report: {result.report}", highlight=False)
-    if result.model.exists():
-        console.print(f"tuned model: {result.model}  (loads with AutoModelForCausalLM.from_pretrained)", highlight=False)
+    for label, model in result.models.items():
+        console.print(f"{label} model: {model}  (loads with AutoModelForCausalLM.from_pretrained)", highlight=False)

@@ -28,6 +28,13 @@ class PipelineResult:
     def model(self) -> Path:
         return self.run_dir / "3-train" / "model"
 
+    @property
+    def models(self) -> dict[str, Path]:
+        """Label -> trained model: 'tuned', or one per training-data variant (3-train/<variant>/model)."""
+        if self.model.exists():
+            return {"tuned": self.model}
+        return {p.parent.name: p for p in sorted((self.run_dir / "3-train").glob("*/model")) if p.is_dir()}
+
 
 def quickstart_config_path() -> Path:
     return Path(str(resources.files("seedtune.pipeline").joinpath(QUICKSTART)))
