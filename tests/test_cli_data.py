@@ -81,6 +81,10 @@ def test_inspect_tables_and_json(tmp_path):
     result = runner.invoke(app, ["data", "inspect", str(FIXTURES / "seed_tasks_sample.jsonl"), "--json"])
     by_category = json.loads(result.output)["output_lengths_by_category"]
     assert sum(v["n"] for v in by_category.values()) == 4 and "sentiment" in by_category
+    # 'seeds' names seedtune's own seed tasks, as in `generate` and `run`.
+    result = runner.invoke(app, ["data", "inspect", "seeds", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["output_lengths_by_category"]["dialogue"]["max"] > 100
     result = runner.invoke(app, ["data", "inspect", str(FIXTURES / "sharegpt.json"), "--json"])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output)

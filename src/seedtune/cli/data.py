@@ -87,7 +87,7 @@ def register(app: typer.Typer) -> None:
 
     @data_app.command("inspect")
     def inspect_cmd(
-        path: str = typer.Argument(..., help="File (or a save_to_disk dataset folder) to describe."),
+        path: str = typer.Argument(..., help="File (or a save_to_disk dataset folder) to describe; 'seeds' for seedtune's own seed tasks."),
         from_format: Optional[str] = typer.Option(None, "--from", help=f"Format (default: detected). {FORMAT_HELP}"),
         on_error: str = typer.Option("raise", "--on-error", help="raise | skip (bad rows go to STEM.rejected.jsonl)."),
         column: Optional[List[str]] = typer.Option(None, "--column", help="FIELD=COLUMN mapping (repeatable)."),
@@ -97,6 +97,10 @@ def register(app: typer.Typer) -> None:
         """Counts, sources, languages, length statistics, categories, tasks, empty fields, duplicate ids."""
         from seedtune.formats import inspect_file
 
+        if path == "seeds":  # seedtune's own seed tasks, as `generate` and `run` call them
+            from seedtune.data import seed_tasks_path
+
+            path = str(seed_tasks_path())
         summary = inspect_file(path, format=from_format, on_error=on_error, **_read_options(column, split, None))
         if as_json:
             import json
