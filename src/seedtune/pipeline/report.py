@@ -189,13 +189,7 @@ def _ablation(scores: dict[str, Any], trained: dict[str, dict[str, Any]]) -> lis
                         caption="Overall score with 95% bootstrap CI, same instances for every model."))
     for d in scores["deltas"].get("pairs") or []:
         added = _added(trained.get(d["a"], {}).get("sources"), trained.get(d["b"], {}).get("sources"))
-        o = d["overall"]
-        verdict = "better" if o["ci_low"] > 0 else "worse" if o["ci_high"] < 0 else "not clearly different"
-        kind = "success" if o["ci_low"] > 0 else "warning" if o["ci_high"] < 0 else "info"
-        blocks.append(Callout(
-            f"**{d['b']}** vs **{d['a']}** ({d['mode']}){added}: {o['mean_b']:.3f} vs {o['mean_a']:.3f}, difference "
-            f"{o['delta']:+.3f}, 95% CI [{o['ci_low']:+.3f}, {o['ci_high']:+.3f}] — {verdict}; {o['wins']} instances "
-            f"better, {o['losses']} worse, {o['ties']} equal (sign test p = {o['p_sign']:.3g}).", kind))
+        blocks.append(_delta_callout(d, added))
         for group, title in (("categories", "category"), ("langs", "language")):
             cells = d.get(group) or {}
             blocks.append(Table(
@@ -205,6 +199,18 @@ def _ablation(scores: dict[str, Any], trained: dict[str, dict[str, Any]]) -> lis
                 caption=f"{d['b']} − {d['a']} per {title} ({d['mode']})",
                 tones=[["", "", _tone(c), "", ""] for c in cells.values()]))
     return blocks
+
+
+def _delta_callout(d: dict[str, Any], note: str = "") -> Callout:
+    """B vs A in one line: means, the difference with its 95% CI, the verdict the CI allows."""
+    o = d["overall"]
+    better, worse = o["ci_low"] > 0, o["ci_high"] < 0
+    verdict = "better" if better else "worse" if worse else "not clearly different"
+    return Callout(
+        f"**{d['b']}** vs **{d['a']}** ({d['mode']}){note}: {o['mean_b']:.3f} vs {o['mean_a']:.3f} (difference "
+        f"{o['delta']:+.3f}, 95% CI [{o['ci_low']:+.3f}, {o['ci_high']:+.3f}]) — {verdict}; {o['wins']} instances "
+        f"better, {o['losses']} worse, {o['ties']} equal (sign test p = {o['p_sign']:.3g}).",
+        "success" if better else "warning" if worse else "info")
 
 
 def _added(a: dict[str, int] | None, b: dict[str, int] | None) -> str:
@@ -229,15 +235,7 @@ def _headline(scores: dict[str, Any]) -> list[Any]:
         return [Callout("The evaluation produced no scores.", "warning")]
     blocks = []
     for d in scores.get("deltas", {}).get("models", []):
-        o = d["overall"]
-        better = o["ci_low"] > 0
-        worse = o["ci_high"] < 0
-        kind = "success" if better else "warning" if worse else "info"
-        verdict = "better" if better else "worse" if worse else "not clearly different"
-        blocks.append(Callout(
-            f"**{d['b']}** vs **{d['a']}** ({d['mode']}): {o['mean_b']:.3f} vs {o['mean_a']:.3f} "
-            f"(difference {o['delta']:+.3f}, 95% CI [{o['ci_low']:+.3f}, {o['ci_high']:+.3f}]) — {verdict}; "
-            f"{o['wins']} instances better, {o['losses']} worse, {o['ties']} equal.", kind))
+        blocks.append(_delta_callout(d))
     judge = scores.get("judge") or {}
     check = judge.get("check") or {}
     if judge.get("skipped"):  # failed its check on known pairs: no verdicts were asked for
