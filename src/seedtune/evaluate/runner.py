@@ -250,30 +250,9 @@ def _judge(config: EvalConfig, rows: list[dict[str, Any]], models: list[EvalMode
     summary: dict[str, Any] = {"judge": judge_id, "verdict": verdict}
 
     if config.judge_check:
-        # Test the judge before believing it: pairs built from the suite whose answer is known.
-        first = (models[0].label, modes[0].name)
-        instances = [{"question": user_text(r["instruction"], r["input"]), "input": r["input"],
-                      "reference": r["references"][0] if r["references"] else "", "lang": r["lang"], "task": r["task"]}
-                     for r in rows if (r["model"], r["mode"]) == first]
-        pairs = known_pairs(instances, config.judge_check, seed=config.seed)
-        if progress:
-            progress("checking the judge on known pairs", 0, len(pairs))
-        summary["check"] = check_judge(judge, pairs)
-        if progress:
-            progress("checking the judge on known pairs", len(pairs), len(pairs))
-        check = summary["check"]
-        if check["n"] and not check["reliable"]:
-            failed = (f"The judge preferred the known-right answer in {check['accuracy']:.0%} of {check['n']} check pairs "
-                      f"(chance is 50%, trusted from {RELIABLE_ACCURACY:.0%})")
-            stronger = "Use a stronger judge (--judge openai:MODEL, or a larger local model)."
-            if not config.judge_if_unreliable:
-                # Verdicts from a judge that cannot tell a right answer from a wrong one cost
-                # minutes and prove nothing (a 135M judge returned 94 ties of 94): don't ask.
-                summary["skipped"] = True
-                summary["warning"] = (f"{failed}, so it was not asked for verdicts. {stronger} "
-                                      "judge_if_unreliable=true asks anyway.")
-                return summary
-            summary["warning"] = f"{failed}: its verdicts below are not evidence. {stronger}"
+        summary.update(_check_judge(config, judge, rows, models[0].label, modes[0].name, progress))
+        if summary.get("skipped"):
+            return summary
 
     if "single" in config.judge_modes:
         if progress:
@@ -310,6 +289,32 @@ def _judge(config: EvalConfig, rows: list[dict[str, Any]], models: list[EvalMode
                     b.setdefault("judge_pairwise", {})[base] = v.to_dict()
                 summary["pairwise"].setdefault(f"{other.label} vs {base}", {})[mode.name] = summarize_pairs(items, verdicts)
     return summary
+
+
+def _check_judge(config: EvalConfig, judge: Judge, rows: list[dict[str, Any]], model: str, mode: str,
+                 progress: Progress | None) -> dict[str, Any]:
+    """Test the judge before believing it, on pairs built from the suite whose answer is known;
+    {"check": ...} plus a warning, and "skipped" when its verdicts are not worth asking for."""
+    instances = [{"question": user_text(r["instruction"], r["input"]), "input": r["input"],
+                  "reference": r["references"][0] if r["references"] else "", "lang": r["lang"], "task": r["task"]}
+                 for r in rows if (r["model"], r["mode"]) == (model, mode)]
+    pairs = known_pairs(instances, config.judge_check, seed=config.seed)
+    if progress:
+        progress("checking the judge on known pairs", 0, len(pairs))
+    check = check_judge(judge, pairs)
+    if progress:
+        progress("checking the judge on known pairs", len(pairs), len(pairs))
+    if not check["n"] or check["reliable"]:
+        return {"check": check}
+    failed = (f"The judge preferred the known-right answer in {check['accuracy']:.0%} of {check['n']} check pairs "
+              f"(chance is 50%, trusted from {RELIABLE_ACCURACY:.0%})")
+    stronger = "Use a stronger judge (--judge openai:MODEL, or a larger local model)."
+    if config.judge_if_unreliable:
+        return {"check": check, "warning": f"{failed}: its verdicts below are not evidence. {stronger}"}
+    # Verdicts from a judge that cannot tell a right answer from a wrong one cost minutes and
+    # prove nothing (the quickstart's 135M judge returned 94 ties of 94): don't ask for them.
+    return {"check": check, "skipped": True,
+            "warning": f"{failed}, so it was not asked for verdicts. {stronger} judge_if_unreliable=true asks anyway."}
 
 
 def _mean_rating(rows: list[dict[str, Any]], model: str, mode: str) -> float | None:

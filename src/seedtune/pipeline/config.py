@@ -72,9 +72,10 @@ class PipelineTrain(TrainConfig):
 
 
 class PipelineEval(EvalConfig):
-    """The eval section; by default compares the base model (A) with the tuned one (B)."""
+    """The eval section; by default compares the base model (A) with the tuned one, or with each
+    training-data variant, and each variant with the one declared before it."""
 
-    models: list[str] = Field(default_factory=list, description="Extra models to compare; the base and the tuned model are always first.")
+    models: list[str] = Field(default_factory=list, description="Extra models to compare; the base and the tuned model(s) are always first.")
     output: str = Field("", description="Set by the pipeline: <run>/4-eval.")
 
 
