@@ -88,3 +88,42 @@ def test_a_skipped_stage_remembers_how_long_its_last_run_took(tmp_path):
     for before, after in zip(first, again):
         assert after.skipped and after.seconds == 0.0
         assert after.run_seconds == pytest.approx(before.seconds, abs=0.01)
+
+
+def test_a_part_of_a_stage_is_cached_on_its_own(tmp_path):
+    """What each training-data variant uses: reused on the same fingerprint, rerun on a new one or
+    when forced, and a part that fails leaves no marker (so it reruns)."""
+    from seedtune.pipeline.runner import run_part
+
+    calls: list[str] = []
+
+    def work():
+        calls.append("ran")
+        return {"steps": 3}
+
+    folder = tmp_path / "3-train" / "seeds-only"
+    assert run_part(folder, "fp1", work)[:2] == ({"steps": 3}, False)
+    assert run_part(folder, "fp1", work)[:2] == ({"steps": 3}, True) and calls == ["ran"]
+    run_part(folder, "fp2", work)
+    run_part(folder, "fp2", work, force=True)
+    assert calls == ["ran"] * 3
+
+    def broken():
+        raise RuntimeError("killed")
+
+    with pytest.raises(RuntimeError):
+        run_part(folder, "fp3", broken)
+    assert not (folder / "stage.json").exists()
+    assert run_part(folder, "fp2", work)[1] is False  # no marker left: the old fingerprint reruns too
+
+
+def test_from_forces_the_stage_and_tells_it(tmp_path):
+    calls: list[str] = []
+    stages, _ = _pipeline(tmp_path, calls, {})
+    seen: list[bool] = []
+    inner = stages[2].run
+    stages[2].run = lambda ctx, out: (seen.append(ctx.forcing), inner(ctx, out))[1]
+    ctx = RunContext(run_dir=tmp_path / "run", config=None, log=lambda m: None)
+    run_stages(ctx, stages)
+    run_stages(ctx, stages, start="train")
+    assert seen == [False, True]
