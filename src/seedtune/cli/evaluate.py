@@ -117,7 +117,7 @@ def print_summary(scores: dict[str, Any], console: Any) -> None:
             per_task.add_row(t + flag, *[_num(results[m][mode]["tasks"][t]["score"]) for mode in modes for m in models])
         console.print(per_task)
 
-    deltas = scores["deltas"]["models"] + scores["deltas"]["modes"]
+    deltas = scores["deltas"]["models"] + scores["deltas"].get("pairs", []) + scores["deltas"]["modes"]
     if deltas:
         table = Table(title="Differences (paired bootstrap 95% CI, sign test)")
         for col in ("comparison", "mode", "Δ", "95% CI", "better/equal/worse", "p"):

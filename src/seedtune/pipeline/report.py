@@ -278,7 +278,8 @@ def _lineage(ctx: RunContext, scores: dict[str, Any], trained: dict[str, dict[st
                           "records": ctx.outcomes["curate"].summary.get("kept"),
                           "sources": dict(Counter(r.source for r in kept).most_common())},
         "base_model": cfg.train.model,
-        "model": next(iter(models.values())),
+        # The model trained on the most data (the budget-setting variant), or the only one.
+        "model": models.get(ctx.outcomes["train"].summary.get("budget_variant", ""), next(iter(models.values()))),
         # Which data each model saw: the ablation is only as honest as this table.
         "models": {label: {"path": path, "sources": trained.get(label, {}).get("sources"),
                            "selected": trained.get(label, {}).get("selected", "all"),
