@@ -132,6 +132,14 @@ class Record(BaseModel):
     def from_dict(cls, data: dict[str, Any]) -> "Record":
         return cls.model_validate(data)
 
+    @property
+    def answer(self) -> str:
+        """The answer a model is taught: `output`, or the last assistant turn of a conversation."""
+        if self.messages and not self.output:
+            last = self.messages[-1]
+            return last.content if last.role == "assistant" else ""
+        return self.output
+
     def conversation(self) -> list[dict[str, str]]:
         """The example as chat messages (system?, user, assistant)."""
         if self.messages:

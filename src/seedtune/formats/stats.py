@@ -35,12 +35,13 @@ def length_summary(values: Iterable[int]) -> dict[str, float]:
             "p95": nearest_rank(data, 95), "max": data[-1]}
 
 
-def lengths_by_category(records: Iterable[Record], field: str = "output") -> dict[str, dict[str, float]]:
-    """`length_summary` of `field` per category (non-empty values), largest category first: does
-    the data teach full answers where a task calls for them, or one sentence everywhere?"""
+def lengths_by_category(records: Iterable[Record]) -> dict[str, dict[str, float]]:
+    """`length_summary` of the answers (a conversation's last assistant turn) per category,
+    non-empty ones, largest category first: does the data teach full answers where a task calls
+    for them, or one sentence everywhere?"""
     groups: dict[str, list[int]] = {}
     for r in records:
-        text = getattr(r, field)
+        text = r.answer
         if text.strip():
             groups.setdefault(r.category or "(none)", []).append(length_units(text))
     return {cat: length_summary(v) for cat, v in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0]))}
