@@ -206,7 +206,8 @@ def test_logprob_judge_that_passes_its_check_reports_a_trusted_win_rate(tmp_path
 
     judge = ScriptedTeacher(default=judge_reply, model_id="hf:judge")
     config = EvalConfig(models=["base", "tuned"], suite=str(suite_file), modes="zero", output=str(tmp_path / "out"),
-                        no_cache=True, bootstrap_samples=200, judge_modes=["pairwise"], judge_check=6)
+                        no_cache=True, bootstrap_samples=200, judge_modes=["pairwise"], judge_check=6,
+                        compare=[["tuned", "base"]])
     result = evaluate(config, teachers={"base": ScriptedTeacher(default="I do not know.", model_id="base"),
                                         "tuned": ScriptedTeacher(default=oracle, model_id="tuned")}, judge=judge)
     summary = result.scores["judge"]
@@ -214,6 +215,8 @@ def test_logprob_judge_that_passes_its_check_reports_a_trusted_win_rate(tmp_path
     assert summary["check"]["n"] == 6 and summary["check"]["reliable"] and "warning" not in summary
     pair = summary["pairwise"]["tuned vs base"]["zero"]
     assert pair["wins"] == 10 and pair["win_rate"] == 1.0 and pair["swap_consistency"] == 1.0
+    # A named pair is judged too, the other way round here.
+    assert summary["pairwise"]["base vs tuned"]["zero"]["losses"] == 10
     assert "single" not in summary
     from rich.console import Console
 

@@ -271,23 +271,24 @@ def _judge(config: EvalConfig, rows: list[dict[str, Any]], models: list[EvalMode
         summary["single_unparsed"] = sum(x is None for x in ratings)
 
     if "pairwise" in config.judge_modes and len(models) > 1:
-        base = models[0].label
         index = {(r["model"], r["mode"], r["task"], r["instance"]): r for r in rows}
         summary["pairwise"] = {}
-        for other in models[1:]:
+        # Every model against the first, then the named pairs (e.g. all vs seeds-only).
+        contrasts = [(models[0].label, other.label) for other in models[1:]] + [tuple(p) for p in config.compare]
+        for base, other in contrasts:
             for mode in modes:
                 pairs = [(index[(base, mode.name, r["task"], r["instance"])], r) for r in rows
-                         if r["model"] == other.label and r["mode"] == mode.name]
+                         if r["model"] == other and r["mode"] == mode.name]
                 items = [PairItem(user_text(a["instruction"], a["input"]), a["response"], b["response"],
                                   a["references"][0] if a["references"] else "", a["lang"]) for a, b in pairs]
                 if progress:
-                    progress(f"judging {other.label} vs {base} ({mode.name})", 0, len(items))
+                    progress(f"judging {other} vs {base} ({mode.name})", 0, len(items))
                 verdicts = judge.compare(items)
                 if progress:
-                    progress(f"judging {other.label} vs {base} ({mode.name})", len(items), len(items))
+                    progress(f"judging {other} vs {base} ({mode.name})", len(items), len(items))
                 for (a, b), v in zip(pairs, verdicts):
                     b.setdefault("judge_pairwise", {})[base] = v.to_dict()
-                summary["pairwise"].setdefault(f"{other.label} vs {base}", {})[mode.name] = summarize_pairs(items, verdicts)
+                summary["pairwise"].setdefault(f"{other} vs {base}", {})[mode.name] = summarize_pairs(items, verdicts)
     return summary
 
 
