@@ -20,6 +20,7 @@ from typing import Any
 from seedtune.errors import SeedtuneError
 from seedtune.prompts.formats import AlpacaFormat, ChatTemplateFormat, PromptFormat, for_model, load_format
 from seedtune.teachers import Completion, Request, Teacher
+from seedtune.teachers.base import OnResult, generate_streaming
 
 _TEXT_FILES = ("config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",
                "special_tokens_map.json", "adapter_config.json", "prompt_format.json", "chat_template.jinja")
@@ -63,10 +64,12 @@ class LazyTeacher:
     def loaded(self) -> Teacher | None:
         return self._teacher
 
-    def generate(self, requests: Sequence[Request]) -> list[Completion]:
+    def generate(self, requests: Sequence[Request], on_result: OnResult | None = None) -> list[Completion]:
         if self._teacher is None:
             self._teacher = self._factory()
-        return self._teacher.generate(requests)
+        if on_result is None:
+            return self._teacher.generate(requests)
+        return generate_streaming(self._teacher, requests, on_result)
 
 
 @dataclass
