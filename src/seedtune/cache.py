@@ -106,14 +106,35 @@ class PriceTable:
     @classmethod
     def load(cls, path: str | Path) -> "PriceTable":
         from seedtune.config import load_yaml
+
+        return cls.checked(load_yaml(path), path)  # YAML is a superset of JSON: either works
+
+    @classmethod
+    def checked(cls, data: Any, source: str | Path | None = None) -> "PriceTable":
         from seedtune.errors import InputError
 
-        data = load_yaml(path)  # YAML is a superset of JSON: either works
+        if not isinstance(data, dict):
+            raise InputError("a price table maps model names to {input: PRICE, output: PRICE}", path=source,
+                             hint="e.g. gpt-4o-mini: {input: 0.15, output: 0.6} (per 1M tokens)")
         for model, entry in data.items():
-            if not isinstance(entry, dict) or not set(entry) <= {"input", "output"}:
-                raise InputError("each model needs {input: PRICE, output: PRICE} per 1M tokens", path=path,
-                                 field=str(model), hint='e.g. gpt-4o: {input: 2.5, output: 10.0}')
+            if (not isinstance(entry, dict) or not set(entry) <= {"input", "output"}
+                    or not all(isinstance(v, (int, float)) and v >= 0 for v in entry.values())):
+                raise InputError("each model needs {input: PRICE, output: PRICE} per 1M tokens", path=source,
+                                 field=str(model), hint="e.g. gpt-4o: {input: 2.5, output: 10.0}")
         return cls(data)
+
+    @classmethod
+    def from_setting(cls, prices: str | dict[str, Any] | None, max_cost: float | None,
+                     key: str = "prices") -> "PriceTable | None":
+        """The table a config names (a file, or the mapping inline); `max_cost` requires one."""
+        from seedtune.errors import ConfigError
+
+        if max_cost is not None and not prices:
+            raise ConfigError("max_cost needs a price table to know what answers cost", key=key,
+                              hint="set prices: {MODEL: {input: $/1M, output: $/1M}} (inline or a YAML file)")
+        if not prices:
+            return None
+        return cls.checked(prices, "prices") if isinstance(prices, dict) else cls.load(prices)
 
     @staticmethod
     def bare_name(model_id: str) -> str:
@@ -168,6 +189,9 @@ class Budget:
 
     def admit(self, model_id: str, requests: Sequence[Request]) -> int:
         """How many of `requests` (a prefix) may go; records why the rest may not."""
+        if requests and self.prices.price(model_id) is None:
+            raise SeedtuneError(f"max_cost is set but the price table has no price for {PriceTable.bare_name(model_id)!r}",
+                                hint="add it to prices ({MODEL: {input: $/1M, output: $/1M}}), or drop max_cost")
         reserved = 0.0
         for i, request in enumerate(requests):
             worst = self.worst_case(model_id, request)

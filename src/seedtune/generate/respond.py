@@ -76,14 +76,23 @@ def _answer_chunk(run: Run, chunk: list[Record], start: int, config: RespondConf
                              temperature=config.temperature, top_p=config.top_p, n=config.n,
                              seed=derive_seed(config.seed, "respond", position)) for position, r in todo]
     completions = dict(zip((p for p, _ in todo), run.ask(requests))) if requests else {}
+    asked = {p for p, _ in todo}
     kept: list[Record] = []
     dropped: list[Record] = []
     for offset, record in enumerate(chunk):
         position = start + offset
-        if position not in completions:
+        if position not in asked:
             kept.append(record)  # already answered and skip_answered is on
             continue
+        if position not in completions:
+            break  # the budget stopped the run: this record and the rest stay undone
         completion = completions[position]
+        if completion.error is not None:  # the provider refused this one request: reject it, go on
+            dropped.append(rejected(answered(record, "").with_(
+                source="response", teacher=run.teacher_id, parent_ids=[record.id],
+                meta={**record.meta, "method": "respond", "request_key": completion.key}),
+                "provider_error", error=completion.error))
+            continue
         seen: set[str] = set()
         for sample, text in enumerate(completion.texts):
             finish = completion.finish_reasons[sample] if sample < len(completion.finish_reasons) else "stop"

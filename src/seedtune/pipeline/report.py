@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from seedtune.io import sha256_file, write_json
+from seedtune.io import jsonl_lines, sha256_file, write_json
 from seedtune.pipeline.runner import RunContext
 from seedtune.report import Callout, Document, Paragraph, Table, write_report
 
@@ -24,7 +24,7 @@ def _load_json(path: Path) -> dict[str, Any]:
 def _load_rows(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [json.loads(line) for line in jsonl_lines(path.read_text(encoding="utf-8")) if line.strip()]
 
 
 def write_pipeline_report(ctx: RunContext, out: Path) -> dict[str, Any]:
