@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
-import urllib.request
-from pathlib import Path
 
 import pytest
 
@@ -15,29 +11,7 @@ from seedtune.errors import SeedtuneError
 from seedtune.teachers import Request, from_string
 from seedtune.teachers.openai_compat import OpenAITeacher, backoff_delay, retry_after
 
-SERVER = Path(__file__).with_name("fake_openai_server.py")
-
-
-@pytest.fixture
-def fake_server():
-    procs = []
-
-    def start(*args: str) -> str:
-        proc = subprocess.Popen([sys.executable, str(SERVER), *args], stdout=subprocess.PIPE, text=True)
-        procs.append(proc)
-        line = proc.stdout.readline()
-        assert line.startswith("PORT "), line
-        return f"http://127.0.0.1:{int(line.split()[1])}/v1"
-
-    yield start
-    for proc in procs:
-        proc.kill()
-        proc.wait()
-
-
-def _stats(base_url: str) -> dict:
-    with urllib.request.urlopen(base_url.rsplit("/v1", 1)[0] + "/stats") as resp:
-        return json.loads(resp.read())
+from conftest import server_stats as _stats
 
 
 def test_completes_through_faults_and_counts_them(fake_server, monkeypatch):
