@@ -209,6 +209,8 @@ class ReplaySink:
                 os.replace(self._rebuild_path, self.path)
             else:
                 self._rebuild_path.unlink(missing_ok=True)
+        if complete and not self.path.exists():
+            self.path.touch()  # a finished run always leaves its file, even with nothing in it
 
 
 def claim_output(out: Path, method: str) -> None:
