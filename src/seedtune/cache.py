@@ -138,8 +138,12 @@ class PriceTable:
 
     @staticmethod
     def bare_name(model_id: str) -> str:
-        name = model_id.split(":", 1)[1] if ":" in model_id.split("@", 1)[0] else model_id
-        return name.split("@", 1)[0]
+        """"openai:gpt-4o@URL" and the eval stage's "eval:openai:gpt-4o@FP" -> "gpt-4o"; a colon
+        that is part of a model name ("ollama3:8b") stays."""
+        name = model_id.split("@", 1)[0]
+        while name.partition(":")[0] in ("eval", "openai", "hf", "vllm") and ":" in name:
+            name = name.partition(":")[2]
+        return name
 
     def price(self, model_id: str) -> dict[str, float] | None:
         name = self.bare_name(model_id)
@@ -215,12 +219,13 @@ class CachedTeacher:
     Each answer bought is committed to the cache as it arrives (write-through). Counts tokens and
     (with a price table) cost twice: for every answer the run used (`usage`, cached or not, so a
     resumed run sees the same totals as an uninterrupted one) and for the answers actually bought
-    now (`fresh`). Identical requests in one call are sent once. With a `budget`, a call answers
+    now (`fresh`). Identical requests in one call are sent once. Without a cache it only counts and
+    keeps the budget. With a `budget`, a call answers
     only the prefix of its requests the budget admits: a shorter list when `partial_ok`, else
     `BudgetExceeded` (after the admitted answers are stored).
     """
 
-    def __init__(self, teacher: Teacher, cache: RequestCache, prices: PriceTable | None = None,
+    def __init__(self, teacher: Teacher, cache: RequestCache | None, prices: PriceTable | None = None,
                  budget: Budget | None = None, partial_ok: bool = False):
         self.teacher = teacher
         self.cache = cache
@@ -249,7 +254,7 @@ class CachedTeacher:
         missing: dict[str, list[int]] = {}
         for i, request in enumerate(requests[:admitted]):
             key = request.key(self.model_id)
-            hit = self.cache.get(key)
+            hit = self.cache.get(key) if self.cache is not None else None
             results.append(hit)
             if hit is None:
                 missing.setdefault(key, []).append(i)
@@ -275,7 +280,7 @@ class CachedTeacher:
 
         def store(j: int, completion: Completion) -> None:
             completion.key = keys[j]
-            if completion.error is None:
+            if completion.error is None and self.cache is not None:
                 self.cache.put(self.model_id, requests[firsts[j]], completion)
 
         fresh = generate_streaming(self.teacher, [requests[i] for i in firsts], store)
@@ -288,7 +293,22 @@ class CachedTeacher:
 
     def stats(self) -> dict[str, object]:
         out: dict[str, object] = {"model": self.model_id, "cache_hits": self.hits, "cache_misses": self.misses,
-                                  "usage": dict(self.usage), "fresh": dict(self.fresh)}
+                                  "usage": {k: round(v, 6) for k, v in self.usage.items()},
+                                  "fresh": {k: round(v, 6) for k, v in self.fresh.items()}}
         if self.errors:
             out["provider_errors"] = self.errors
         return out
+
+
+def usage_totals(teachers: Sequence[Any]) -> dict[str, Any]:
+    """Tokens and cost summed over the counted teachers of a stage (others are skipped)."""
+    counted = [t for t in teachers if isinstance(t, CachedTeacher)]
+    total = {"prompt_tokens": 0, "completion_tokens": 0, "cost": 0.0, "fresh_cost": 0.0}
+    for t in counted:
+        total["prompt_tokens"] += int(t.usage["prompt_tokens"])
+        total["completion_tokens"] += int(t.usage["completion_tokens"])
+        total["cost"] += t.usage["cost"]
+        total["fresh_cost"] += t.fresh["cost"]
+    total["cost"], total["fresh_cost"] = round(total["cost"], 6), round(total["fresh_cost"], 6)
+    priced = any(t.prices is not None for t in counted)
+    return {**total, "priced": priced, "by_model": {t.model_id: t.stats() for t in counted}}
