@@ -78,3 +78,19 @@ def test_examples_validate_against_the_schema():
     from seedtune.pipeline import quickstart_config_path
 
     assert (Path(__file__).parent.parent / "examples" / "quickstart.yaml").read_text() == quickstart_config_path().read_text()
+
+
+def test_the_openai_example_opens_its_teacher_with_a_budget(monkeypatch, tmp_path):
+    """It used to fail at once: max_cost was set without prices."""
+    from pathlib import Path
+
+    from seedtune.cache import Budget
+    from seedtune.generate.common import open_teacher
+    from seedtune.pipeline.config import load_pipeline
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-used")
+    config = load_pipeline(Path(__file__).parent.parent / "examples" / "openai-teacher.yaml")
+    teacher = open_teacher(config.generate.self_instruct.teacher.model_copy(update={"cache": str(tmp_path / "c.sqlite")}))
+    assert isinstance(teacher.budget, Budget) and teacher.budget.max_cost == 5.0
+    assert teacher.prices.price(teacher.model_id) == {"input": 0.15, "output": 0.6}
+    assert config.curate.judge.max_cost and config.eval.max_cost and config.eval.prices == config.curate.judge.prices
