@@ -96,3 +96,27 @@ def test_max_cost_without_prices_says_what_to_set(tmp_path):
     with pytest.raises(ConfigError, match="prices"):
         respond(_records(1), tmp_path / "o.jsonl", _config(tmp_path, max_cost=1.0), teacher=ScriptedTeacher(default="x"),
                 progress=False)
+
+
+def test_the_cli_stops_at_the_budget_says_what_it_spent_and_a_rerun_continues(tmp_path, fake_server, monkeypatch, capsys):
+    url = fake_server()
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps({"instruction": f"question {i}"}) + "\n" for i in range(20)))
+    prices = tmp_path / "prices.yaml"
+    prices.write_text("fake: {input: 1000, output: 1000}\n")
+    out = tmp_path / "out.jsonl"
+
+    def run(max_cost: str) -> tuple[int, str]:
+        code, stdout, stderr = run_main(monkeypatch, capsys, "generate", "respond", str(source), str(out), "-t",
+                                        "openai:fake", "--base-url", url, "--cache", str(tmp_path / "c.sqlite"),
+                                        "--prices", str(prices), "--max-cost", max_cost, "--max-tokens", "8", "-q")
+        return code, " ".join((stdout + stderr).split())
+
+    code, said = run("0.3")
+    summary = json.loads((tmp_path / "out.stats.json").read_text())
+    assert code == 0 and "stopped early: max_cost 0.3 reached: spent" in said and "not sent" in said
+    assert 0 < summary["cost"] <= 0.3 and 0 < summary["accepted"] < 20
+    code, said = run("5")
+    summary = json.loads((tmp_path / "out.stats.json").read_text())
+    assert code == 0 and summary["accepted"] == 20 and summary["cost"] <= 5 and "stopped early" not in said
+    assert server_stats(url)["repeated"] == 0  # the first run's answers were reused, not bought again

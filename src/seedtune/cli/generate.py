@@ -53,8 +53,13 @@ def _run(method: str, inp: Path | str, out: Path, options: dict[str, Any], teach
             line += f" ({summary['cost_per_kept']:.6f} per kept example)"
     console.print(line, highlight=False)
     if summary.get("stopped_early"):
-        console.print(f"[yellow]stopped early:[/] {summary['stopped_early']}; rerun with a higher --max-cost to "
-                      "continue (stored answers are reused)", highlight=False)
+        undone = (summary.get("budget") or {}).get("undone_requests")
+        console.print(f"[yellow]stopped early:[/] {summary['stopped_early']}"
+                      + (f"; {undone} request(s) not sent, the rest of the input undone" if undone else "")
+                      + "; rerun with a higher --max-cost to continue (stored answers are reused)", highlight=False)
+    if summary.get("rebuilt"):
+        console.print("the settings changed since the last run: the output was rebuilt from the request cache",
+                      highlight=False)
 
 
 @gen_app.command("self-instruct")
