@@ -191,7 +191,9 @@ def test_a_changed_config_rebuilds_from_the_cache_without_asking_again(tmp_path)
     assert [r["id"] for r in rows(out)][:2] == [r["id"] for r in small][:2]
     assert summary["cache"]["hits"] > 0 and more.requests == summary["cache"]["misses"]
     assert more.requests < ref_teacher.requests
-    # Lowering it again rebuilds the shorter file from the cache alone.
+    # Lowering it again rebuilds the shorter file from the cache alone (and clears what a killed
+    # rebuild would have left).
+    (tmp_path / ".si.jsonl.rebuild").write_text("half a rebuild")
     again = FakeSelfInstructTeacher()
     self_instruct(seeds(), out, config(tmp_path, target=4), teacher=again, progress=False)
     assert rows(out) == small and again.requests == 0

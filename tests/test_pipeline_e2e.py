@@ -51,6 +51,10 @@ def test_run_end_to_end_rerun_skips_and_override_reruns_downstream(pipeline_yaml
     assert judge["check_accuracy"] is not None and isinstance(judge["reliable"], bool)
     report = (run_dir / "report" / "report.md").read_text()
     assert "tuned vs base (zero): win rate" in report and "check pairs" in report
+    # Tokens of every stage that asked a teacher or judge, totalled (no price table here: no cost).
+    cost = lineage["cost"]
+    assert cost["stages"]["generate"]["completion_tokens"] > 0 and cost["stages"]["eval"]["completion_tokens"] > 0
+    assert cost["total"]["cost"] is None and "## Cost" in report
 
     from transformers import AutoModelForCausalLM
 

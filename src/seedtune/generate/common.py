@@ -161,6 +161,7 @@ class ReplaySink:
         self._appender: JsonlAppender | None = None
         self._rebuild: Any = None
         self._rebuild_path = path.with_name(f".{path.name}.rebuild")
+        self._rebuild_path.unlink(missing_ok=True)  # left by a rebuild that was killed: ours, and stale
 
     def emit(self, records: Sequence[Record]) -> None:
         new = []
