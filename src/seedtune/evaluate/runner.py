@@ -196,7 +196,7 @@ def _job(model: EvalModel, task: Task, inst: Instance, mode: Mode, demos: list, 
 
 def _generate(model: EvalModel, requests: list[Request], chunk: int, progress: Progress | None) -> tuple[list, int]:
     """All of a model's requests in large chunks: the backend batches and length-sorts inside a
-    chunk, and each finished chunk is in the cache before the next starts (resume after a kill)."""
+    chunk; each answer is in the cache as soon as its batch is decoded (resume after a kill)."""
     out = []
     before = getattr(model.teacher, "misses", 0)
     for start in range(0, len(requests), chunk):

@@ -2,7 +2,8 @@
 
 This is how "Instruction Tuning with GPT-4" (Peng et al. 2023) rebuilt Alpaca: keep the
 instructions, replace the answers with a stronger teacher's. Records are processed in chunks;
-each chunk's answers are cached, then written, so a killed run resumes where it stopped. Every
+each answer is cached as it arrives and each chunk written when complete, so a killed run resumes
+where it stopped and pays again only for the requests that were in flight. Every
 request's seed derives from (run seed, record position), so a rerun asks the same questions.
 """
 
