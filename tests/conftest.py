@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -61,3 +66,30 @@ def request_cache(tmp_path):
     cache = RequestCache(tmp_path / "requests.sqlite")
     yield cache
     cache.close()
+
+
+FAKE_SERVER = Path(__file__).with_name("fake_openai_server.py")
+
+
+@pytest.fixture
+def fake_server():
+    """Start `fake_openai_server.py ARGS...` in a subprocess; returns its /v1 base URL."""
+    procs = []
+
+    def start(*args: str) -> str:
+        proc = subprocess.Popen([sys.executable, str(FAKE_SERVER), *args], stdout=subprocess.PIPE, text=True)
+        procs.append(proc)
+        line = proc.stdout.readline()
+        assert line.startswith("PORT "), line
+        return f"http://127.0.0.1:{int(line.split()[1])}/v1"
+
+    yield start
+    for proc in procs:
+        proc.kill()
+        proc.wait()
+
+
+def server_stats(base_url: str) -> dict:
+    """The fake server's counters (received, served by fault, repeated, max_inflight)."""
+    with urllib.request.urlopen(base_url.rsplit("/v1", 1)[0] + "/stats") as resp:
+        return json.loads(resp.read())

@@ -10,6 +10,11 @@ retries of each cause a correct client must make:
   slow       sleeps `--slow` seconds before answering (longer than the client's timeout)
   truncated  HTTP 200 whose JSON body is cut in half
   nochoices  HTTP 200 with an empty `choices` list
+  400        HTTP 400 (a request the provider refuses; a client must not retry it)
+
+`--reject TEXT` answers HTTP 400 to every request whose prompt contains TEXT (a record that always
+fails, whatever the order requests arrive in). GET /stats also says how many requests repeated
+one already received (same route and body): what a client that loses answers pays twice.
 
 Every answer is `echo: <last user message>` (`#i` appended for the i-th of n samples), so a test
 can check that each answer came back to the request that asked. GET /stats returns counters.
@@ -34,6 +39,16 @@ class State:
         self.served: dict[str, int] = {}
         self.inflight = 0
         self.max_inflight = 0
+        self.bodies: set[str] = set()
+        self.repeated = 0
+
+    def seen(self, path: str, body: bytes) -> None:
+        import hashlib
+
+        digest = hashlib.sha256(path.encode() + b"\0" + body).hexdigest()
+        with self.lock:
+            self.repeated += digest in self.bodies
+            self.bodies.add(digest)
 
     def enter(self) -> None:
         with self.lock:
@@ -80,7 +95,8 @@ def make_handler(state: State, args: argparse.Namespace) -> type[BaseHTTPRequest
         def do_GET(self) -> None:
             if self.path.rstrip("/").endswith("/stats"):
                 self._send(200, json.dumps({"received": state.received, "served": state.served,
-                                             "max_inflight": state.max_inflight}).encode())
+                                             "max_inflight": state.max_inflight, "repeated": state.repeated,
+                                             "distinct": len(state.bodies)}).encode())
             else:
                 self._send(404, b'{"error": {"message": "not found"}}')
 
@@ -92,12 +108,20 @@ def make_handler(state: State, args: argparse.Namespace) -> type[BaseHTTPRequest
                 state.leave()
 
         def _answer(self) -> None:
-            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+            raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            body = json.loads(raw or b"{}")
             if not self.path.rstrip("/").endswith(("/v1/chat/completions", "/v1/completions")):
                 self._send(404, b'{"error": {"message": "no such route"}}')
                 return
+            state.seen(self.path, raw)
             fault = state.next_fault()
+            if args.reject and args.reject in json.dumps(body.get("messages") or body.get("prompt"), ensure_ascii=False):
+                fault = "400"
             state.count(fault)
+            if fault == "400":
+                self._send(400, b'{"error": {"message": "This model\'s maximum context length is exceeded", '
+                                b'"type": "invalid_request_error", "code": "context_length_exceeded"}}')
+                return
             if fault == "429":
                 self._send(429, b'{"error": {"message": "rate limited"}}', {"Retry-After": str(args.retry_after)})
                 return
@@ -142,16 +166,25 @@ def make_handler(state: State, args: argparse.Namespace) -> type[BaseHTTPRequest
     return Handler
 
 
+class QuietServer(ThreadingHTTPServer):
+    """A client killed mid-request is what the fault tests do on purpose: not worth a traceback."""
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--faults", default="", help="comma-separated faults for the first requests")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added to every answer")
     parser.add_argument("--slow", type=float, default=3.0, help="seconds a 'slow' fault sleeps")
     parser.add_argument("--retry-after", type=float, default=1.0, help="Retry-After seconds on 429")
+    parser.add_argument("--reject", default="", help="answer HTTP 400 to requests whose prompt contains this")
     args = parser.parse_args()
     state = State([f for f in args.faults.split(",") if f])
-    ThreadingHTTPServer.request_queue_size = 256  # the default backlog of 5 drops bursts of connections
-    server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(state, args))
+    QuietServer.request_queue_size = 256  # the default backlog of 5 drops bursts of connections
+    server = QuietServer(("127.0.0.1", 0), make_handler(state, args))
     server.daemon_threads = True
     print(f"PORT {server.server_address[1]}", flush=True)
     try:

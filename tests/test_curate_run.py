@@ -151,3 +151,29 @@ def test_language_check_ignores_code_and_echo_check_keeps_repunctuation():
     fixed = Record(instruction="Add the missing punctuation.", input="where are you going", output="Where are you going?")
     assert OutputEqualsInput().check(fixed) is None
     assert OutputEqualsInput().check(fixed.with_(output="where are you going")) is not None
+
+
+def test_the_judge_never_spends_past_max_cost(tmp_path) -> None:
+    from seedtune.cache import BudgetExceeded
+    from seedtune.curate.config import JudgeConfig
+
+    teacher = ScriptedTeacher(default="Score: 4\nReason: Fine.", model_id="judge-model")
+    prices = {"judge-model": {"input": 100.0, "output": 100.0}}
+
+    def config(max_cost: float) -> CurateConfig:
+        return CurateConfig(filters=["llm-judge"], report=False, trusted_sources=[],
+                            judge=JudgeConfig(prices=prices, max_cost=max_cost, max_tokens=16))
+
+    def paid(requests) -> float:  # what the scripted provider charged for what it was asked
+        tokens = sum(len(c.split()) for r in requests for _, c in r.messages) + 4 * len(requests)  # 4-word replies
+        return tokens * 100.0 / 1e6
+
+    with pytest.raises(BudgetExceeded, match="spent"):
+        curate(pool(), tmp_path / "a", config(0.12), teacher=teacher)
+    assert 0 < len(teacher.seen) < len(pool()) and paid(teacher.seen) <= 0.12
+    teacher.seen.clear()
+    result = curate(pool(), tmp_path / "b", config(10.0), teacher=teacher)
+    step = json.loads((tmp_path / "b" / "funnel.json").read_text())["steps"][0]
+    assert len(teacher.seen) == len(pool()) and len(result.kept) == len(pool())
+    assert step["usage"]["cost"] <= 10.0
+    assert step["usage"]["cost"] == pytest.approx(paid(teacher.seen), rel=1e-6)

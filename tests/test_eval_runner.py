@@ -253,3 +253,35 @@ def test_compare_must_name_model_labels(tmp_path, suite_file):
                         compare=[["base", "seeds-only"]])
     with pytest.raises(ConfigError, match="'seeds-only', which is not a model label"):
         evaluate(config, teachers={"base": ScriptedTeacher(default="x"), "tuned": ScriptedTeacher(default="y")})
+
+def test_a_priced_evaluation_never_spends_past_max_cost(tmp_path, suite_file, fake_server):
+    """Models and judge draw on one hard budget; a stop says what was spent, a higher budget continues."""
+    import sqlite3
+
+    from seedtune.cache import BudgetExceeded
+
+    url = fake_server()
+    prices = {"fake-model": {"input": 1000.0, "output": 1000.0}, "fake-judge": {"input": 2000.0, "output": 2000.0}}
+    cache = tmp_path / "cache.sqlite"
+
+    def config(max_cost: float) -> EvalConfig:
+        return EvalConfig(models=["openai:fake-model"], base_url=url, judge="openai:fake-judge", judge_modes=["single"],
+                          judge_check=0, suite=str(suite_file), modes="zero", output=str(tmp_path / "out"),
+                          cache=str(cache), prices=prices, max_cost=max_cost, max_new_tokens=8, judge_max_tokens=8,
+                          bootstrap_samples=100)
+
+    def paid() -> float:  # every answer bought is in the cache: what the provider charged
+        with sqlite3.connect(cache) as db:
+            rows = db.execute("SELECT model, prompt_tokens, completion_tokens FROM completions").fetchall()
+        return sum((p + c) * (2000 if "judge" in m else 1000) / 1e6 for m, p, c in rows)
+
+    with pytest.raises(BudgetExceeded, match="max_cost 0.5 reached: spent") as stopped:
+        evaluate(config(0.5))
+    assert "rerun with a higher max_cost" in stopped.value.hint
+    assert 0 < paid() <= 0.5
+    result = evaluate(config(50.0))
+    cost = result.scores["cost"]
+    assert cost["cost"] <= 50.0 and cost["fresh_cost"] < cost["cost"]  # part of it was paid in the first run
+    assert paid() == pytest.approx(cost["cost"], rel=1e-6) and cost["budget"]["stopped"] is None
+    assert set(cost["by_model"]) == {result.scores["models"][0]["spec"].replace("openai:", "eval:openai:") + "@"
+                                     + result.scores["models"][0]["fingerprint"], f"openai:fake-judge@{url}"}

@@ -149,6 +149,8 @@ def test_same_seed_same_output_and_rerun_asks_nothing(tmp_path):
     data = (tmp_path / "a.jsonl").read_text().splitlines(keepends=True)
     half = data[: len(data) // 2]
     (tmp_path / "b.jsonl").write_text("".join(half) + data[len(half)][:20])
+    # What a killed run leaves beside its output: the marker that says the file is its own.
+    (tmp_path / "b.stats.json").write_text('{"method": "self-instruct", "output": "b.jsonl", "complete": false}')
     again = FakeSelfInstructTeacher()
     summary = self_instruct(seeds(), tmp_path / "b.jsonl", config(tmp_path), teacher=again, progress=False)
     assert (tmp_path / "b.jsonl").read_text() == (tmp_path / "a.jsonl").read_text()
@@ -168,20 +170,55 @@ def test_output_from_another_command_is_not_mixed(tmp_path):
     out.write_text(json.dumps(Record(instruction="something else").to_dict()) + "\n")
     from seedtune.errors import InputError
 
-    with pytest.raises(InputError, match="different command"):
+    with pytest.raises(InputError, match="did not write"):
         self_instruct(seeds(), out, config(tmp_path), teacher=FakeSelfInstructTeacher(), progress=False)
+    assert out.read_text() == json.dumps(Record(instruction="something else").to_dict()) + "\n"  # untouched
 
 
-def test_max_cost_stops_cleanly(tmp_path):
+def test_a_changed_config_rebuilds_from_the_cache_without_asking_again(tmp_path):
+    """Raising the target after a finished run: no "row N differs" error, no answer bought twice."""
+    first = FakeSelfInstructTeacher()
+    out = tmp_path / "si.jsonl"
+    self_instruct(seeds(), out, config(tmp_path, target=4), teacher=first, progress=False)
+    small = rows(out)
+    more = FakeSelfInstructTeacher()
+    summary = self_instruct(seeds(), out, config(tmp_path, target=12), teacher=more, progress=False)
+    reference = tmp_path / "ref"
+    reference.mkdir()
+    ref_teacher = FakeSelfInstructTeacher()
+    self_instruct(seeds(), reference / "si.jsonl", config(reference, target=12), teacher=ref_teacher, progress=False)
+    assert out.read_text() == (reference / "si.jsonl").read_text()  # as if run with target 12 from the start
+    assert [r["id"] for r in rows(out)][:2] == [r["id"] for r in small][:2]
+    assert summary["cache"]["hits"] > 0 and more.requests == summary["cache"]["misses"]
+    assert more.requests < ref_teacher.requests
+    # Lowering it again rebuilds the shorter file from the cache alone (and clears what a killed
+    # rebuild would have left).
+    (tmp_path / ".si.jsonl.rebuild").write_text("half a rebuild")
+    again = FakeSelfInstructTeacher()
+    self_instruct(seeds(), out, config(tmp_path, target=4), teacher=again, progress=False)
+    assert rows(out) == small and again.requests == 0
+    assert not list(tmp_path.glob(".*.rebuild"))
+
+
+def test_max_cost_is_a_hard_budget_and_a_higher_one_continues(tmp_path):
     prices = tmp_path / "prices.yaml"
-    prices.write_text("fake-self-instruct: {input: 1000, output: 1000}\n")
+    prices.write_text("fake-self-instruct: {input: 1, output: 1}\n")
     cfg = config(tmp_path, target=50)
     cfg.teacher.prices = str(prices)
-    cfg.teacher.max_cost = 0.05  # 1000/1M per token: a round of ~3 requests costs ~0.1
-    summary = self_instruct(seeds(), tmp_path / "p.jsonl", cfg, teacher=FakeSelfInstructTeacher(), progress=False)
+    cfg.teacher.max_cost = 0.004  # $1 per 1M tokens: a few requests' worst case
+    out = tmp_path / "p.jsonl"
+    first = FakeSelfInstructTeacher()
+    summary = self_instruct(seeds(), out, cfg, teacher=first, progress=False)
     assert summary["stopped_early"] and "max_cost" in summary["stopped_early"]
-    assert summary["rounds"] == 1 and summary["cost"] >= 0.05
-    assert summary["cost_per_kept"] == pytest.approx(summary["cost"] / summary["accepted"], rel=1e-3)
+    assert 0 < summary["cost"] <= 0.004 and summary["budget"]["undone_requests"] > 0
+    assert first.requests > 0
+    cfg.teacher.max_cost = 0.02
+    more = FakeSelfInstructTeacher()
+    bigger = self_instruct(seeds(), out, cfg, teacher=more, progress=False)
+    assert bigger["cost"] <= 0.02 and bigger["accepted"] > summary["accepted"]
+    assert bigger["cache"]["hits"] >= first.requests  # what was paid is reused, not bought again
+    assert bigger["cost_per_kept"] == pytest.approx(bigger["cost"] / bigger["accepted"], abs=1e-6)
+
 
 
 SCRIPT = """

@@ -51,6 +51,10 @@ def test_run_end_to_end_rerun_skips_and_override_reruns_downstream(pipeline_yaml
     assert judge["check_accuracy"] is not None and isinstance(judge["reliable"], bool)
     report = (run_dir / "report" / "report.md").read_text()
     assert "tuned vs base (zero): win rate" in report and "check pairs" in report
+    # Tokens of every stage that asked a teacher or judge, totalled (no price table here: no cost).
+    cost = lineage["cost"]
+    assert cost["stages"]["generate"]["completion_tokens"] > 0 and cost["stages"]["eval"]["completion_tokens"] > 0
+    assert cost["total"]["cost"] is None and "## Cost" in report
 
     from transformers import AutoModelForCausalLM
 
@@ -78,3 +82,19 @@ def test_examples_validate_against_the_schema():
     from seedtune.pipeline import quickstart_config_path
 
     assert (Path(__file__).parent.parent / "examples" / "quickstart.yaml").read_text() == quickstart_config_path().read_text()
+
+
+def test_the_openai_example_opens_its_teacher_with_a_budget(monkeypatch, tmp_path):
+    """It used to fail at once: max_cost was set without prices."""
+    from pathlib import Path
+
+    from seedtune.cache import Budget
+    from seedtune.generate.common import open_teacher
+    from seedtune.pipeline.config import load_pipeline
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-used")
+    config = load_pipeline(Path(__file__).parent.parent / "examples" / "openai-teacher.yaml")
+    teacher = open_teacher(config.generate.self_instruct.teacher.model_copy(update={"cache": str(tmp_path / "c.sqlite")}))
+    assert isinstance(teacher.budget, Budget) and teacher.budget.max_cost == 5.0
+    assert teacher.prices.price(teacher.model_id) == {"input": 0.15, "output": 0.6}
+    assert config.curate.judge.max_cost and config.eval.max_cost and config.eval.prices == config.curate.judge.prices

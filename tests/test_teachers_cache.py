@@ -54,3 +54,36 @@ def test_top_logprobs_survive_the_cache_and_plain_keys_do_not_change(request_cac
     blob = json.dumps({"model": "m", **legacy}, ensure_ascii=False, sort_keys=True).encode("utf-8")
     assert plain.key("m") == hashlib.sha256(blob).hexdigest()
     assert request.key("m") != Request.user("which?", max_tokens=1).key("m")
+
+
+def test_each_answer_is_committed_as_it_arrives_and_survives_sigkill(tmp_path):
+    """The process dies mid-call, right after the third answer came back: those three are stored."""
+    import signal
+    import subprocess
+    import sys
+    import textwrap
+
+    from seedtune.cache import RequestCache
+
+    path = tmp_path / "requests.sqlite"
+    script = textwrap.dedent(f"""
+        import os, signal
+        from seedtune.cache import CachedTeacher, RequestCache
+        from seedtune.teachers import Request, ScriptedTeacher
+
+        answered = []
+        def reply(request):
+            if len(answered) == 3:
+                os.kill(os.getpid(), signal.SIGKILL)  # killed while the fourth request is in flight
+            answered.append(request)
+            return "answer"
+
+        teacher = CachedTeacher(ScriptedTeacher(default=reply), RequestCache({str(path)!r}, sync_every=3600))
+        teacher.generate([Request.user(f"q{{i}}") for i in range(10)])
+    """)
+    proc = subprocess.run([sys.executable, "-c", script])
+    assert proc.returncode == -signal.SIGKILL
+    cache = RequestCache(path)
+    assert len(cache) == 3  # committed one by one, not when the call (or a time window) ended
+    assert cache.get(Request.user("q2").key("scripted")).text == "answer"
+    cache.close()

@@ -119,3 +119,28 @@ def test_dtype_is_part_of_the_cache_identity(tiny_model_dir):
     assert plain.model_id != bf16.model_id and bf16.model_id.endswith("[bfloat16]")
     fps = {open_model(str(tiny_model_dir), "m", dtype=d).fingerprint for d in (None, "float32", "bfloat16")}
     assert len(fps) == 3  # an eval in one dtype never reads answers cached in another
+
+
+def test_answers_are_stored_as_each_batch_finishes_so_a_crash_keeps_them(tiny_model_dir, request_cache, monkeypatch):
+    from seedtune.cache import CachedTeacher
+
+    hf = HFTeacher(str(tiny_model_dir), batch_size=2)
+    requests = _requests()
+    stored: list[str] = []
+    put = request_cache.put
+
+    def put_then_die(model_id, request, completion):
+        put(model_id, request, completion)
+        stored.append(request.key(model_id))
+        if len(stored) == 2:  # the process dies right after the first batch is stored
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(request_cache, "put", put_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        CachedTeacher(hf, request_cache).generate(requests)
+    assert len(request_cache) == 2  # stored before `generate` returned, not at the end of the call
+    monkeypatch.setattr(request_cache, "put", put)
+    again = CachedTeacher(hf, request_cache)
+    out = again.generate(requests)
+    assert again.hits == 2 and again.misses == 3 and len(request_cache) == 5
+    assert [c.texts for c in out] == [c.texts for c in hf.generate(requests)]

@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
-import urllib.request
-from pathlib import Path
 
 import pytest
 
@@ -15,29 +11,7 @@ from seedtune.errors import SeedtuneError
 from seedtune.teachers import Request, from_string
 from seedtune.teachers.openai_compat import OpenAITeacher, backoff_delay, retry_after
 
-SERVER = Path(__file__).with_name("fake_openai_server.py")
-
-
-@pytest.fixture
-def fake_server():
-    procs = []
-
-    def start(*args: str) -> str:
-        proc = subprocess.Popen([sys.executable, str(SERVER), *args], stdout=subprocess.PIPE, text=True)
-        procs.append(proc)
-        line = proc.stdout.readline()
-        assert line.startswith("PORT "), line
-        return f"http://127.0.0.1:{int(line.split()[1])}/v1"
-
-    yield start
-    for proc in procs:
-        proc.kill()
-        proc.wait()
-
-
-def _stats(base_url: str) -> dict:
-    with urllib.request.urlopen(base_url.rsplit("/v1", 1)[0] + "/stats") as resp:
-        return json.loads(resp.read())
+from conftest import server_stats as _stats
 
 
 def test_completes_through_faults_and_counts_them(fake_server, monkeypatch):
@@ -69,22 +43,87 @@ def test_concurrency_and_n_samples_and_raw_prompts(fake_server):
     assert teacher.stats.completion_tokens > 0
 
 
-def test_rate_limiter_spaces_requests_and_tokens():
+class FakeClock:
+    """Simulated time: `sleep` moves the clock to the sleeper's wake-up time instead of waiting.
+    With several sleepers the clock may run ahead of one of them, so tests check the send times
+    the limiter booked (what a perfect sleep would give), not the clock after waking."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        import asyncio
+
+        self.now = max(self.now, self.now + seconds)
+        await asyncio.sleep(0)
+
+
+def _most_in_a_minute(times: list[float]) -> int:
+    times = sorted(times)
+    return max(sum(1 for u in times if t <= u < t + 60) for t in times)
+
+
+def test_rate_limiter_holds_in_every_sliding_minute():
     import asyncio
 
     from seedtune.teachers.openai_compat import RateLimiter
 
-    async def run(limiter: RateLimiter, asks: list[int]) -> float:
-        started = time.monotonic()
-        for tokens in asks:
-            await limiter.acquire(tokens)
-        return time.monotonic() - started
+    clock = FakeClock()
+    limiter = RateLimiter(rpm=5, tpm=1000, clock=clock, sleep=clock.sleep)
+    sent: list[tuple[float, int]] = []
 
-    # 600 rpm: a one-minute bucket (600) passes at once, then 10 per second -> 5 more take ~0.5 s.
-    assert asyncio.run(run(RateLimiter(rpm=600), [1] * 600)) < 0.3
-    assert asyncio.run(run(RateLimiter(rpm=600), [1] * 605)) >= 0.4
-    # 60k tpm: 1000 tokens/s after the bucket is spent.
-    assert asyncio.run(run(RateLimiter(tpm=60_000), [60_000, 500])) >= 0.4
+    async def ask(tokens: int) -> None:
+        booking = await limiter.acquire(tokens)
+        sent.append((booking[0], tokens))
+        limiter.settle(booking, tokens)
+
+    async def burst() -> None:
+        await asyncio.gather(*(ask(t) for t in [100] * 12 + [600, 600, 900]))
+
+    asyncio.run(burst())
+    assert _most_in_a_minute([t for t, _ in sent]) == 5  # reached, never exceeded
+    for t, _ in sent:
+        assert sum(k for u, k in sent if t <= u < t + 60) <= 1000
+    # A token bucket would have let the first 5 out at once and 5 more within the same minute.
+    assert max(t for t, _ in sent) - min(t for t, _ in sent) >= 120
+
+
+def test_rpm_holds_across_separate_generate_calls_and_teachers(fake_server, monkeypatch):
+    """One limiter per (endpoint, model) for the process: three calls (as generation, the judge and
+    evaluation would make them, each with its own teacher) never exceed rpm in any sliding minute."""
+    from seedtune.teachers.openai_compat import shared_limiter
+
+    url = fake_server()
+    clock = FakeClock()
+    limiter = shared_limiter(url, "limited-model", rpm=4, clock=clock, sleep=clock.sleep)
+    sent: list[float] = []
+    original = limiter.acquire
+
+    async def booked(tokens):
+        booking = await original(tokens)
+        sent.append(booking[0])
+        return booking
+
+    monkeypatch.setattr(limiter, "acquire", booked)
+    for call in range(3):
+        teacher = OpenAITeacher("limited-model", base_url=url, concurrency=8, rpm=4 if call == 0 else None)
+        out = teacher.generate([Request.user(f"call {call} q{i}") for i in range(5)])
+        assert [c.text for c in out] == [f"echo: call {call} q{i}" for i in range(5)]
+    assert len(sent) == 15
+    assert _most_in_a_minute(sent) == 4
+    assert max(sent) - min(sent) >= 180  # 15 requests at 4 per minute need three more minutes
+
+
+def test_a_refused_request_is_an_error_completion_and_the_rest_go_on(fake_server):
+    url = fake_server("--reject", "poison")
+    teacher = OpenAITeacher("fake", base_url=url, concurrency=4, backoff_base=0.01)
+    out = teacher.generate([Request.user("fine 1"), Request.user("poison pill"), Request.user("fine 2")])
+    assert [c.text for c in out] == ["echo: fine 1", "", "echo: fine 2"]
+    assert out[1].error.startswith("HTTP 400") and "context length" in out[1].error
+    assert teacher.stats.refused == 1 and _stats(url)["served"]["400"] == 1  # not retried
 
 
 def test_client_errors_stop_with_a_hint(fake_server, monkeypatch):

@@ -55,17 +55,45 @@ def write_jsonl(path: str | Path, rows: Iterable[Any]) -> int:
     return count
 
 
+# Characters that some line readers (Python's `str.splitlines`, JavaScript) take for line breaks.
+# JSON allows them raw inside strings; we write them escaped so every reader sees one row per line.
+_LINE_BREAKS_IN_STRINGS = {"\u2028": "\\u2028", "\u2029": "\\u2029", "\u0085": "\\u0085"}
+
+
 def dumps_line(row: Any) -> str:
+    """One JSONL line (ends with a newline; line-break-like characters escaped)."""
     if hasattr(row, "to_dict"):
         row = row.to_dict()
-    return json.dumps(row, ensure_ascii=False, default=_json_default) + "\n"
+    text = json.dumps(row, ensure_ascii=False, default=_json_default)
+    for raw, escaped in _LINE_BREAKS_IN_STRINGS.items():
+        text = text.replace(raw, escaped)  # these only occur inside JSON strings, where the escape means the same
+    return text + "\n"
+
+
+def jsonl_lines(text: str) -> list[str]:
+    """The lines of JSONL text: split on newlines only (`\r\n` too), never on U+2028/U+2029/U+0085
+    or the other characters `str.splitlines` treats as breaks, which may sit raw inside a value."""
+    return [line[:-1] if line.endswith("\r") else line for line in text.split("\n")]
+
+
+def read_whole_rows(path: str | Path) -> tuple[list[dict], bool]:
+    """(rows, torn) of a JSONL file without changing it: a last line with no newline (a write cut
+    short by a kill) is left out and reported as `torn`. A missing file has no rows."""
+    path = Path(path)
+    if not path.exists():
+        return [], False
+    text = path.read_bytes().decode("utf-8")
+    lines = jsonl_lines(text)
+    torn = lines[-1] != ""
+    return [json.loads(line) for line in lines[:-1] if line.strip()], torn
 
 
 class JsonlAppender:
     """Append-only JSONL that survives SIGKILL: each `append_batch` is flushed and fsynced.
 
     On open, a trailing partial line (from a kill mid-write) is cut off so the file always ends
-    on a whole record; `existing()` returns the records already there, for resuming.
+    on a whole record; `existing()` returns the records already there, for resuming. Open one only
+    on a file known to be the caller's own output: the repair truncates.
     """
 
     def __init__(self, path: str | Path):
@@ -84,12 +112,7 @@ class JsonlAppender:
                 handle.truncate(keep)
 
     def existing(self) -> list[dict]:
-        rows = []
-        with self.path.open(encoding="utf-8") as handle:
-            for line in handle:
-                if line.strip():
-                    rows.append(json.loads(line))
-        return rows
+        return read_whole_rows(self.path)[0]
 
     def append_batch(self, rows: Iterable[Any]) -> None:
         for row in rows:

@@ -22,6 +22,8 @@ def register(app: typer.Typer) -> None:
         train_data: list[str] = typer.Option([], "--train-data", help="Training data file(s) to check suite tasks against for contamination."),
         base_url: Optional[str] = typer.Option(None, "--base-url", help="Server URL for openai: models."),
         batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Generation batch size for local models (default 8)."),
+        prices: Optional[str] = typer.Option(None, "--prices", help="Price table YAML/JSON {MODEL: {input: $/1M, output: $/1M}} for openai: models and judges."),
+        max_cost: Optional[float] = typer.Option(None, "--max-cost", help="Hard budget for openai: requests (models and judge); needs --prices."),
         config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML file with eval settings (an 'eval' section or top level)."),
         overrides: Optional[list[str]] = typer.Argument(None, help="Further settings as key=value, e.g. max_new_tokens=64 demos=first."),
     ) -> None:
@@ -38,7 +40,8 @@ def register(app: typer.Typer) -> None:
         # Flags given on the command line win over the config file; unset flags leave it alone.
         flags = {"suite": suite, "modes": modes, "output": str(output) if output else None, "demos": demos,
                  "batch_size": batch_size, "limit": limit, "judge": judge, "base_url": base_url,
-                 "models": model or None, "labels": label or None, "train_data": train_data or None}
+                 "models": model or None, "labels": label or None, "train_data": train_data or None,
+                 "prices": prices, "max_cost": max_cost}
         data = merge_section(config, "eval", flags, overrides or [])
         from seedtune.errors import ConfigError
 

@@ -22,7 +22,7 @@ BATCH = typer.Option(None, "--batch-size", help="Sequences per forward batch (hf
 KEY_ENV = typer.Option(None, "--api-key-env", help="Environment variable with the API key (default OPENAI_API_KEY).")
 CACHE = typer.Option(None, "--cache", help="Request cache file (default: the seedtune cache directory).")
 PRICES = typer.Option(None, "--prices", help="Price table YAML/JSON: {MODEL: {input: $/1M, output: $/1M}}.")
-MAX_COST = typer.Option(None, "--max-cost", help="Stop cleanly once the answers cost this much (needs --prices).")
+MAX_COST = typer.Option(None, "--max-cost", help="Hard budget: no request whose worst case could cross it is sent; the run stops cleanly (needs --prices).")
 CONFIG = typer.Option(None, "--config", "-c", help="YAML config (its 'generate:' section, or the whole file).")
 SEED = typer.Option(None, "--seed", help="Run seed: same seed + same cache = same output.")
 QUIET = typer.Option(False, "--quiet", "-q", help="No progress bar.")
@@ -53,8 +53,13 @@ def _run(method: str, inp: Path | str, out: Path, options: dict[str, Any], teach
             line += f" ({summary['cost_per_kept']:.6f} per kept example)"
     console.print(line, highlight=False)
     if summary.get("stopped_early"):
-        console.print(f"[yellow]stopped early:[/] {summary['stopped_early']}; rerun with a higher --max-cost to "
-                      "continue (stored answers are reused)", highlight=False)
+        undone = (summary.get("budget") or {}).get("undone_requests")
+        console.print(f"[yellow]stopped early:[/] {summary['stopped_early']}"
+                      + (f"; {undone} request(s) not sent, the rest of the input undone" if undone else "")
+                      + "; rerun with a higher --max-cost to continue (stored answers are reused)", highlight=False)
+    if summary.get("rebuilt"):
+        console.print("the settings changed since the last run: the output was rebuilt from the request cache",
+                      highlight=False)
 
 
 @gen_app.command("self-instruct")

@@ -100,6 +100,8 @@ class JudgeConfig(StrictModel):
     language: Literal["auto", "en", "zh"] = Field("auto", description="Rubric language: 'auto' follows each record's language.")
     max_tokens: int = Field(256, ge=16, description="Tokens the judge may write.")
     on_parse_error: Literal["keep", "drop"] = Field("keep", description="What to do with a record whose judgement has no readable score (always counted).")
+    prices: str | dict[str, dict[str, float]] | None = Field(None, description="Price table {model: {input: $/1M, output: $/1M}} (inline or a YAML file) for the judge's cost.")
+    max_cost: float | None = Field(None, gt=0, description="Hard budget for the judge: a request that could cross it is not sent, and curation stops with what it spent.")
 
 
 class CurateConfig(StrictModel):

@@ -16,6 +16,7 @@ from typing import Any
 
 from seedtune.curate.base import Dropped, FilterResult, register_filter
 from seedtune.records import Record
+from seedtune.cache import Budget, CachedTeacher, PriceTable, usage_totals
 from seedtune.teachers import Request, Teacher
 
 _SCORE = re.compile(r"(?:score|rating|评分|分数|得分)\s*[:：=]?\s*\**\s*([1-5])(?:\s*(?:/|分|out of)\s*5?)?", re.IGNORECASE)
@@ -78,7 +79,11 @@ class LLMJudge:
         return result
 
     def stats(self) -> dict[str, Any]:
-        return {"parse_failures": self.parse_failures}
+        out: dict[str, Any] = {"parse_failures": self.parse_failures}
+        if isinstance(self.teacher, CachedTeacher):
+            out["usage"] = usage_totals([self.teacher])
+            out["budget"] = self.teacher.budget.summary() if self.teacher.budget is not None else None
+        return out
 
 
 @register_filter("llm-judge", "a teacher scores quality 1-5 (rubric in English/Chinese), keeps its reason")
@@ -94,4 +99,8 @@ def _judge(config: Any, deps: dict[str, Any]) -> LLMJudge:
         from seedtune.teachers import from_string
 
         teacher = from_string(c.teacher, base_url=c.base_url)
+    prices = PriceTable.from_setting(c.prices, c.max_cost, key="curate.judge.prices")
+    if prices is not None:  # counted, and held to the budget before each request is sent
+        budget = Budget(c.max_cost, prices) if c.max_cost is not None else None
+        teacher = CachedTeacher(teacher, None, prices=prices, budget=budget)
     return LLMJudge(teacher, c.threshold, c.language, c.max_tokens, c.on_parse_error)

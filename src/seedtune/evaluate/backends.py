@@ -20,6 +20,7 @@ from typing import Any
 from seedtune.errors import SeedtuneError
 from seedtune.prompts.formats import AlpacaFormat, ChatTemplateFormat, PromptFormat, for_model, load_format
 from seedtune.teachers import Completion, Request, Teacher
+from seedtune.teachers.base import OnResult, generate_streaming
 
 _TEXT_FILES = ("config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",
                "special_tokens_map.json", "adapter_config.json", "prompt_format.json", "chat_template.jinja")
@@ -63,10 +64,12 @@ class LazyTeacher:
     def loaded(self) -> Teacher | None:
         return self._teacher
 
-    def generate(self, requests: Sequence[Request]) -> list[Completion]:
+    def generate(self, requests: Sequence[Request], on_result: OnResult | None = None) -> list[Completion]:
         if self._teacher is None:
             self._teacher = self._factory()
-        return self._teacher.generate(requests)
+        if on_result is None:
+            return self._teacher.generate(requests)
+        return generate_streaming(self._teacher, requests, on_result)
 
 
 @dataclass
@@ -120,8 +123,10 @@ def choose_format(directory: Path, prefer: str = "auto") -> PromptFormat:
 
 
 def open_model(spec: str, label: str, *, prefer_format: str = "auto", batch_size: int = 8, dtype: str | None = None,
-               base_url: str | None = None, teacher: Teacher | None = None, cache: Any = None) -> EvalModel:
-    """Resolve `spec` to an `EvalModel`; `teacher` overrides the backend (tests, custom servers)."""
+               base_url: str | None = None, teacher: Teacher | None = None, cache: Any = None,
+               prices: Any = None, budget: Any = None) -> EvalModel:
+    """Resolve `spec` to an `EvalModel`; `teacher` overrides the backend (tests, custom servers).
+    Endpoint models are counted at `prices` and held to `budget` (local ones cost nothing)."""
     from seedtune.cache import CachedTeacher
 
     directory = None
@@ -150,7 +155,10 @@ def open_model(spec: str, label: str, *, prefer_format: str = "auto", batch_size
         from seedtune.teachers.registry import from_string
 
         inner = LazyTeacher(model_id, lambda: from_string(spec, base_url=base_url, batch_size=batch_size))
-    wrapped = CachedTeacher(inner, cache) if cache is not None else inner
+    paid = directory is None and prices is not None
+    wrapped = inner
+    if cache is not None or paid:
+        wrapped = CachedTeacher(inner, cache, prices=prices if paid else None, budget=budget if paid else None)
     return EvalModel(label=label, spec=spec, teacher=wrapped, fmt=fmt, directory=directory, fingerprint=fp)
 
 

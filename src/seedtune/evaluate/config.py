@@ -41,6 +41,8 @@ class EvalConfig(StrictModel):
     train_data: list[str] = Field(default_factory=list, description="Training data files to check suite tasks against for contamination (besides each model's lineage.json).")
     cache: str | None = Field(None, description="Request cache file (SQLite); default: the shared cache in $SEEDTUNE_CACHE.")
     no_cache: bool = Field(False, description="Do not read or write the request cache.")
+    prices: str | dict[str, dict[str, float]] | None = Field(None, description="Price table {model: {input: $/1M, output: $/1M}} (inline or a YAML file) for the cost of openai: models and judges.")
+    max_cost: float | None = Field(None, gt=0, description="Hard budget for this evaluation's openai: requests (models and judge): a request that could cross it is not sent, and the run stops with what it spent.")
     bootstrap_samples: int = Field(1000, ge=100, description="Resamples for the paired bootstrap confidence intervals.")
     examples: int = Field(6, ge=0, description="Side-by-side examples in the report.")
 

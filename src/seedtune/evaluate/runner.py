@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from seedtune.cache import usage_totals
 from seedtune.io import write_json, write_jsonl
 from seedtune.prompts.formats import AlpacaFormat, ChatTemplateFormat
 from seedtune.teachers import Request, Teacher
@@ -65,11 +66,13 @@ def evaluate(config: EvalConfig, *, teachers: Mapping[str, Teacher] | None = Non
     suite = load_suite(config.suite).limited(config.limit)
     modes = parse_modes(config.modes)
     cache = _open_cache(config)
+    prices, budget = _budget(config)
 
     labels = labels_for(config.models, config.labels)
     _check_pairs(config.compare, labels)
     models = [open_model(spec, label, prefer_format=config.prompt_format, batch_size=config.batch_size,
-                         dtype=config.dtype, base_url=config.base_url, teacher=(teachers or {}).get(spec), cache=cache)
+                         dtype=config.dtype, base_url=config.base_url, teacher=(teachers or {}).get(spec), cache=cache,
+                         prices=prices, budget=budget)
               for spec, label in zip(config.models, labels)]
 
     contaminated = {m.label: _contamination(suite, m, config.train_data) for m in models}
@@ -106,7 +109,8 @@ def evaluate(config: EvalConfig, *, teachers: Mapping[str, Teacher] | None = Non
                 [{k: r[k] for k in ("model", "mode", "task", "instance", "raw_output", "extraction", "references")}
                  for r in failures])
 
-    judge_summary = _judge(config, rows, models, modes, judge, cache, progress) if (config.judge or judge) else None
+    judge_teacher = _judge_teacher(config, judge, cache, prices, budget) if (config.judge or judge) else None
+    judge_summary = _judge(config, rows, models, modes, judge_teacher, progress) if judge_teacher else None
     scores = aggregate(rows, suite, [m.label for m in models], [m.name for m in modes],
                        samples=config.bootstrap_samples, seed=config.seed, pairs=config.compare)
     scores["suite"] = {"name": suite.name, "tasks": len(suite.tasks), "instances": suite.n_instances,
@@ -116,6 +120,8 @@ def evaluate(config: EvalConfig, *, teachers: Mapping[str, Teacher] | None = Non
     scores["extraction_failures"] = _count_failures(failures)
     scores["judge"] = judge_summary
     scores["timing"] = timing
+    scores["cost"] = {**usage_totals([m.teacher for m in models] + [judge_teacher]),
+                      "budget": budget.summary() if budget is not None else None}
     judged = [t.id for t in suite.tasks if t.metric == "judge"]
     if judged and not (judge_summary and judge_summary.get("single")):
         scores["notes"] = [f"{len(judged)} task(s) are meant to be scored by an LLM judge; without --judge they were "
@@ -141,6 +147,14 @@ def _check_pairs(pairs: Sequence[tuple[str, str]], labels: Sequence[str]) -> Non
 
                 raise ConfigError(f"compare names {label!r}, which is not a model label", key="compare",
                                   hint=f"the labels are: {', '.join(labels)}")
+
+
+def _budget(config: EvalConfig) -> tuple[Any, Any]:
+    """The price table and the hard budget every paid request of this evaluation draws on."""
+    from seedtune.cache import Budget, PriceTable
+
+    prices = PriceTable.from_setting(config.prices, config.max_cost, key="eval.prices")
+    return prices, (Budget(config.max_cost, prices) if prices is not None and config.max_cost is not None else None)
 
 
 def _open_cache(config: EvalConfig) -> Any:
@@ -193,7 +207,7 @@ def _job(model: EvalModel, task: Task, inst: Instance, mode: Mode, demos: list, 
 
 def _generate(model: EvalModel, requests: list[Request], chunk: int, progress: Progress | None) -> tuple[list, int]:
     """All of a model's requests in large chunks: the backend batches and length-sorts inside a
-    chunk, and each finished chunk is in the cache before the next starts (resume after a kill)."""
+    chunk; each answer is in the cache as soon as its batch is decoded (resume after a kill)."""
     out = []
     before = getattr(model.teacher, "misses", 0)
     for start in range(0, len(requests), chunk):
@@ -231,19 +245,26 @@ def _count_failures(failures: list[dict[str, Any]]) -> dict[str, dict[str, int]]
     return counts
 
 
-def _judge(config: EvalConfig, rows: list[dict[str, Any]], models: list[EvalModel], modes: list[Mode],
-           judge_teacher: Teacher | None, cache: Any, progress: Progress | None) -> dict[str, Any]:
-    """Single-answer scores on every row, pairwise B-vs-A per mode; results go into the rows too."""
+def _judge_teacher(config: EvalConfig, judge_teacher: Teacher | None, cache: Any, prices: Any, budget: Any) -> Teacher:
+    """The judge behind the cache; an endpoint judge is counted at `prices` and held to `budget`."""
     if judge_teacher is None:
         from seedtune.teachers.registry import from_string
 
         # base_url is the evaluated servers' address; only an openai: judge is one of them.
         judge_teacher = from_string(config.judge, base_url=config.base_url if config.judge.startswith("openai:") else None,
                                     batch_size=config.batch_size, dtype=config.judge_dtype)
-    if cache is not None:
+    paid = prices is not None and (config.judge or "").startswith("openai:")
+    if cache is not None or paid:
         from seedtune.cache import CachedTeacher
 
-        judge_teacher = CachedTeacher(judge_teacher, cache)
+        judge_teacher = CachedTeacher(judge_teacher, cache, prices=prices if paid else None,
+                                      budget=budget if paid else None)
+    return judge_teacher
+
+
+def _judge(config: EvalConfig, rows: list[dict[str, Any]], models: list[EvalModel], modes: list[Mode],
+           judge_teacher: Teacher, progress: Progress | None) -> dict[str, Any]:
+    """Single-answer scores on every row, pairwise B-vs-A per mode; results go into the rows too."""
     judge_id = config.judge or getattr(judge_teacher, "model_id", "judge")
     verdict = resolve_verdict(config.judge_verdict, judge_id)
     judge = Judge(judge_teacher, max_tokens=config.judge_max_tokens, verdict=verdict)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from seedtune.errors import InputError, SeedtuneError
+from seedtune.io import jsonl_lines
 from seedtune.textsim import detect_lang
 
 # "judge": open-ended tasks scored by the LLM judge's 1-10 rating (rescaled to [0, 1]); without a
@@ -123,7 +124,7 @@ def _load_file(path: Path) -> list[Task]:
 
 def _read_json_lines(path: Path) -> list[dict[str, Any]]:
     rows = []
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    for lineno, line in enumerate(jsonl_lines(path.read_text(encoding="utf-8")), 1):
         if not line.strip():
             continue
         try:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from seedtune.formats.base import ReadContext, RowError
-from seedtune.io import atomic_writer
+from seedtune.io import atomic_writer, dumps_line, jsonl_lines
 
 
 @dataclass
@@ -59,7 +59,7 @@ def iter_rows(path: Path, ctx: ReadContext) -> Iterator[Row]:
 
 
 def _line_rows(text: str, ctx: ReadContext) -> Iterator[Row]:
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(jsonl_lines(text), start=1):
         if not line.strip():
             continue
         try:
@@ -95,7 +95,7 @@ def sniff_first(path: Path, limit: int = 1 << 16) -> tuple[str, Any]:
     if stripped.startswith("["):
         first = _first_array_element(path)
         return "array", first
-    for line in head.splitlines():
+    for line in jsonl_lines(head):
         if line.strip():
             try:
                 return "lines", json.loads(line)
@@ -130,7 +130,7 @@ def write_rows(path: Path, rows: Iterable[dict[str, Any]], *, as_array: bool) ->
             handle.write("\n]\n" if count else "]\n")
         else:
             for row in rows:
-                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+                handle.write(dumps_line(row))
                 count += 1
     return count
 

@@ -65,9 +65,26 @@ def read_input(path: str | Path, method: str) -> list[Any]:
                                  empty_hint="give a file with at least one instruction")
 
 
+def check_not_input(input_path: str | Path, output_path: str | Path) -> None:
+    """OUT (or a side file beside it) must not be the input: a run appends to and rebuilds OUT."""
+    import os
+
+    from seedtune.errors import InputError
+    from seedtune.generate.common import side_path
+
+    source, out = Path(input_path), Path(output_path)
+    if str(input_path) == "seeds" or not source.is_file():
+        return
+    for target in (out, side_path(out, "rejected.jsonl"), side_path(out, "stats.json")):
+        if target.exists() and os.path.samefile(source, target):
+            raise InputError(f"the output {target.name} is the input file: generating into it would change "
+                             "what is being read", path=target, hint="write to a new output file")
+
+
 def run_method(method: str, input_path: str | Path, output_path: str | Path, config: Any,
                progress: bool = True) -> dict[str, Any]:
     """Run one generation method end to end; returns the summary also written to `<out>.stats.json`."""
+    check_not_input(input_path, output_path)
     if method == "convert":
         from seedtune.generate.convert import convert_dataset
 

@@ -2,16 +2,23 @@
 
 How a run survives SIGKILL: every method is a deterministic function of (inputs, config, the
 teacher's answers). All randomness comes from `derive_seed(seed, round, position)`, never from
-global RNG state, and every teacher answer is committed to the request cache before it is used.
-A rerun of the same command therefore replays the same decisions — stored answers come from the
-cache, so nothing is requested twice — and `ReplaySink` appends only the records beyond those
-the output file already holds. The result equals an uninterrupted run, byte for byte.
+global RNG state, and every teacher answer is committed to the request cache the moment it
+arrives. A rerun of the same command therefore replays the same decisions — stored answers come
+from the cache, so nothing is requested twice — and `ReplaySink` appends only the records beyond
+those the output file already holds. The result equals an uninterrupted run, byte for byte.
+
+A rerun with a changed config (a higher target, another temperature) is normal too: the output
+is rebuilt from the cache, answers already paid for are reused, and only new requests are sent.
+A file at the output path is only ever changed when `<out>.stats.json` says this method made it.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import random
+import sys
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -24,7 +31,7 @@ from pydantic import Field
 
 from seedtune.config import StrictModel
 from seedtune.errors import InputError, SeedtuneError
-from seedtune.io import JsonlAppender, write_json
+from seedtune.io import JsonlAppender, dumps_line, jsonl_lines, write_json
 from seedtune.records import Record
 from seedtune.teachers.base import Completion, Request, Teacher
 
@@ -44,8 +51,8 @@ class TeacherConfig(StrictModel):
     tpm: float | None = Field(None, gt=0, description="Tokens-per-minute limit (openai: teachers).")
     timeout: float = Field(120.0, gt=0, description="Seconds before one HTTP request is abandoned and retried.")
     cache: str | None = Field(None, description="Request cache file (SQLite); default: the seedtune cache directory.")
-    prices: str | None = Field(None, description="YAML/JSON price table {model: {input: $/1M, output: $/1M}} for cost reports.")
-    max_cost: float | None = Field(None, gt=0, description="Stop cleanly once the run's answers cost this much (needs prices).")
+    prices: str | dict[str, dict[str, float]] | None = Field(None, description="Price table {model: {input: $/1M, output: $/1M}}, inline or a YAML/JSON file, for cost reports and max_cost.")
+    max_cost: float | None = Field(None, gt=0, description="Hard budget: a request whose worst-case cost could cross it is not sent, and the run stops cleanly (needs prices).")
 
 
 def derive_seed(seed: int, *parts: Any) -> int:
@@ -109,12 +116,11 @@ def pick_lang(setting: str, text: str) -> str:
 
 
 def open_teacher(config: TeacherConfig, teacher: Teacher | None = None) -> Any:
-    """The configured teacher (or the one given, for tests and library use) behind the request cache."""
-    from seedtune.cache import CachedTeacher, PriceTable, RequestCache
+    """The configured teacher (or the one given, for tests and library use) behind the request
+    cache, with the hard budget when `max_cost` is set (a budget stop returns a partial answer)."""
+    from seedtune.cache import Budget, CachedTeacher, PriceTable, RequestCache
 
-    if config.max_cost is not None and not config.prices:
-        raise SeedtuneError("--max-cost needs a price table to know what answers cost",
-                            hint="pass --prices prices.yaml with {MODEL: {input: $/1M, output: $/1M}}")
+    prices = PriceTable.from_setting(config.prices, config.max_cost)
     if teacher is None:
         from seedtune.teachers import from_string
 
@@ -126,8 +132,8 @@ def open_teacher(config: TeacherConfig, teacher: Teacher | None = None) -> Any:
             kw = {"concurrency": config.concurrency, "rpm": config.rpm, "tpm": config.tpm,
                   "timeout": config.timeout, "api_key_env": config.api_key_env}
         teacher = from_string(config.teacher, base_url=config.base_url, **kw)
-    prices = PriceTable.load(config.prices) if config.prices else None
-    return CachedTeacher(teacher, RequestCache(config.cache), prices=prices)
+    budget = Budget(config.max_cost, prices) if config.max_cost is not None and prices is not None else None
+    return CachedTeacher(teacher, RequestCache(config.cache), prices=prices, budget=budget, partial_ok=True)
 
 
 # -- resumable output -------------------------------------------------------------------------------
@@ -136,40 +142,93 @@ def open_teacher(config: TeacherConfig, teacher: Teacher | None = None) -> Any:
 class ReplaySink:
     """Append-only JSONL that a replayed run writes into without duplicating what is already there.
 
-    The i-th record a run emits must equal the i-th row of an existing file (same id); those are
-    skipped, later ones appended and fsynced per batch. A mismatch means the file came from a
-    different command, and we stop rather than mix two runs.
+    The i-th record a run emits is compared with the i-th row of the existing file (by id); equal
+    rows are skipped, later records appended and fsynced per batch. At the first difference (the
+    config changed) the sink rebuilds instead: the equal prefix and everything after go to a
+    hidden sibling that replaces the file when the run completes; an interrupted rebuild leaves
+    the old file as it was (the answers are in the cache, so the next run rebuilds quickly).
+    Only construct one on a file known to be this command's output: appending repairs a torn tail.
     """
 
     def __init__(self, path: Path):
         self.path = path
-        self.appender = JsonlAppender(path)
-        self.existing_ids = [row.get("id") for row in self.appender.existing()]
+        text = path.read_bytes().decode("utf-8") if path.exists() else ""
+        self._lines = [line for line in jsonl_lines(text)[:-1] if line.strip()]  # whole lines only
+        self.existing_ids = [json.loads(line).get("id") for line in self._lines]
         self.position = 0
         self.appended = 0
+        self.rebuilt = False
+        self._appender: JsonlAppender | None = None
+        self._rebuild: Any = None
+        self._rebuild_path = path.with_name(f".{path.name}.rebuild")
+        self._rebuild_path.unlink(missing_ok=True)  # left by a rebuild that was killed: ours, and stale
 
     def emit(self, records: Sequence[Record]) -> None:
         new = []
         for record in records:
-            if self.position < len(self.existing_ids):
-                if self.existing_ids[self.position] != record.id:
-                    raise InputError(f"row {self.position + 1} differs from what this command generates, so the "
-                                     "file was made by a different command or seed", path=self.path,
-                                     line=self.position + 1,
-                                     hint="write to a new output file, or delete this one to start over")
-            else:
-                new.append(record)
+            if self._rebuild is None and self.position < len(self.existing_ids):
+                if self.existing_ids[self.position] == record.id:
+                    self.position += 1
+                    continue
+                self._start_rebuild()
+            new.append(record)
             self.position += 1
         if new:
-            self.appender.append_batch(new)
-            self.appended += len(new)
+            self._write(new)
+
+    def _start_rebuild(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._rebuild = self._rebuild_path.open("w", encoding="utf-8")  # a leftover from a killed rebuild is replaced
+        self._rebuild.writelines(line + "\n" for line in self._lines[: self.position])
+        self.rebuilt = True
+
+    def _write(self, records: Sequence[Record]) -> None:
+        if self._rebuild is not None:
+            self._rebuild.writelines(dumps_line(r) for r in records)
+            self._rebuild.flush()
+        else:
+            if self._appender is None:
+                self._appender = JsonlAppender(self.path)
+            self._appender.append_batch(records)
+        self.appended += len(records)
 
     @property
     def resumed(self) -> int:
         return min(self.position, len(self.existing_ids))
 
-    def close(self) -> None:
-        self.appender.close()
+    def close(self, complete: bool = True) -> None:
+        """`complete`: the run ended normally, so the file must hold exactly what it emitted."""
+        if complete and self._rebuild is None and self.position < len(self.existing_ids):
+            self._start_rebuild()  # fewer records than the file holds (e.g. a lower target): drop the rest
+        if self._appender is not None:
+            self._appender.close()
+        if self._rebuild is not None:
+            self._rebuild.flush()
+            os.fsync(self._rebuild.fileno())
+            self._rebuild.close()
+            if complete:
+                os.replace(self._rebuild_path, self.path)
+            else:
+                self._rebuild_path.unlink(missing_ok=True)
+        if complete and not self.path.exists():
+            self.path.touch()  # a finished run always leaves its file, even with nothing in it
+
+
+def claim_output(out: Path, method: str) -> None:
+    """Make sure a file at `out` (or its rejected side file) is this method's own output before
+    anything touches it, then mark it as ours in `<out>.stats.json` (rewritten at the end)."""
+    stats = side_path(out, "stats.json")
+    held = [p for p in (out, side_path(out, "rejected.jsonl")) if p.exists() and (p.is_dir() or p.stat().st_size)]
+    if held:
+        try:
+            owner = json.loads(stats.read_text(encoding="utf-8")) if stats.is_file() else {}
+        except (OSError, ValueError):
+            owner = {}
+        if not isinstance(owner, dict) or owner.get("method") != method or owner.get("output") != out.name:
+            raise InputError(f"{held[0].name} already holds data that `generate {method}` did not write "
+                             f"(no {stats.name} from it beside the file), so it is left untouched", path=held[0],
+                             hint="write to a new output file (seedtune only resumes or rebuilds its own output)")
+    write_json(stats, {"method": method, "output": out.name, "complete": False})
 
 
 def side_path(out: Path, kind: str) -> Path:
@@ -199,6 +258,7 @@ class Run:
         self.out = out
         self.config = config
         self.teacher = open_teacher(config, teacher)
+        claim_output(out, method)
         self.accepted = ReplaySink(out)
         self.rejected = ReplaySink(side_path(out, "rejected.jsonl"))
         self.reasons: Counter[str] = Counter()
@@ -211,11 +271,12 @@ class Run:
         return self.teacher.model_id
 
     def ask(self, requests: Sequence[Request]) -> list[Completion]:
-        """Answers for a batch (cache first); the cost budget is checked after every batch."""
+        """Answers for a batch (cache first), in order. With a budget, only the prefix it admits is
+        answered: the run then stops, and callers handle the records they got answers for."""
         completions = self.teacher.generate(requests)
-        max_cost = self.config.max_cost
-        if max_cost is not None and self.teacher.usage["cost"] >= max_cost and self.stopped_for is None:
-            self.stopped_for = f"max_cost {max_cost} reached (spent {self.teacher.usage['cost']:.4f})"
+        budget = self.teacher.budget
+        if budget is not None and budget.stopped and self.stopped_for is None:
+            self.stopped_for = budget.stopped
         self._update()
         return completions
 
@@ -237,9 +298,11 @@ class Run:
             self._progress.update(self.accepted.position, self.rejected.position, self.teacher.usage)
 
     def finish(self, **extra: Any) -> dict[str, Any]:
-        """Close the files and write `<out>.stats.json`; returns the same summary."""
-        self.accepted.close()
-        self.rejected.close()
+        """Close the files and write `<out>.stats.json`; returns the same summary. Called while an
+        exception propagates, it keeps the files as they were (a rerun resumes from the cache)."""
+        complete = sys.exc_info()[0] is None
+        self.accepted.close(complete)
+        self.rejected.close(complete)
         if self._progress:
             self._progress.close()
         kept = self.accepted.position
@@ -249,6 +312,7 @@ class Run:
             "method": self.method, "output": self.out.name, "teacher": self.teacher_id,
             "accepted": kept, "rejected": self.rejected.position, "rejected_by_reason": dict(self.reasons),
             "resumed_rows": self.accepted.resumed, "appended_rows": self.accepted.appended,
+            "rebuilt": self.accepted.rebuilt or self.rejected.rebuilt,
             "tokens": {"prompt": usage["prompt_tokens"], "completion": usage["completion_tokens"]},
             "cost": round(usage["cost"], 6) if self.config.prices else None,
             "cost_per_kept": round(usage["cost"] / kept, 6) if self.config.prices and kept else None,
@@ -256,6 +320,8 @@ class Run:
             "cache": {"hits": self.teacher.hits, "misses": self.teacher.misses},
             "teacher_stats": inner.to_dict() if hasattr(inner, "to_dict") else inner,
             "stopped_early": self.stopped_for,
+            "budget": self.teacher.budget.summary() if self.teacher.budget is not None else None,
+            "complete": complete,
             "seconds": round(time.monotonic() - self.started, 2),
             **extra,
         }

@@ -151,7 +151,10 @@ def _evolve_chunk(run: Run, chunk: list[Record], start: int, round_: int, config
                         meta={"method": "evol-instruct", "operation": op,
                               "kind": "in-breadth" if op in IN_BREADTH else "in-depth",
                               "template_id": f"evol_{op}.{lang}", "request_key": completion.key})
-        if not evolved:
+        if completion.error is not None:
+            dropped.append(rejected(record, "provider_error", error=completion.error))
+            candidates.append(None)
+        elif not evolved:
             dropped.append(rejected(record, "empty_rewrite"))
             candidates.append(None)
         elif copied_wording(evolved):
@@ -171,10 +174,16 @@ def _evolve_chunk(run: Run, chunk: list[Record], start: int, round_: int, config
     next_pool = list(chunk)
     kept: list[Record] = []
     for i, answer in zip(live, answers):
+        if config.judge_equal and i not in judgements:
+            break  # the budget stopped the run before this one was judged
         record = candidates[i].with_(output=answer.text.strip(),
                                      meta={**candidates[i].meta, "response_request_key": answer.key,
                                            **({"judge_request_key": judgements[i].key} if i in judgements else {})})
         reason = None
+        error = answer.error or (judgements[i].error if i in judgements else None)
+        if error is not None:
+            dropped.append(rejected(record, "provider_error", error=error))
+            continue
         if i in judgements and judged_equal(judgements[i].text):
             reason = "no_information_gain"
         elif sorry_and_short(record.output, config.sorry_max_words):

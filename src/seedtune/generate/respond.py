@@ -2,7 +2,8 @@
 
 This is how "Instruction Tuning with GPT-4" (Peng et al. 2023) rebuilt Alpaca: keep the
 instructions, replace the answers with a stronger teacher's. Records are processed in chunks;
-each chunk's answers are cached, then written, so a killed run resumes where it stopped. Every
+each answer is cached as it arrives and each chunk written when complete, so a killed run resumes
+where it stopped and pays again only for the requests that were in flight. Every
 request's seed derives from (run seed, record position), so a rerun asks the same questions.
 """
 
@@ -76,14 +77,23 @@ def _answer_chunk(run: Run, chunk: list[Record], start: int, config: RespondConf
                              temperature=config.temperature, top_p=config.top_p, n=config.n,
                              seed=derive_seed(config.seed, "respond", position)) for position, r in todo]
     completions = dict(zip((p for p, _ in todo), run.ask(requests))) if requests else {}
+    asked = {p for p, _ in todo}
     kept: list[Record] = []
     dropped: list[Record] = []
     for offset, record in enumerate(chunk):
         position = start + offset
-        if position not in completions:
+        if position not in asked:
             kept.append(record)  # already answered and skip_answered is on
             continue
+        if position not in completions:
+            break  # the budget stopped the run: this record and the rest stay undone
         completion = completions[position]
+        if completion.error is not None:  # the provider refused this one request: reject it, go on
+            dropped.append(rejected(answered(record, "").with_(
+                source="response", teacher=run.teacher_id, parent_ids=[record.id],
+                meta={**record.meta, "method": "respond", "request_key": completion.key}),
+                "provider_error", error=completion.error))
+            continue
         seen: set[str] = set()
         for sample, text in enumerate(completion.texts):
             finish = completion.finish_reasons[sample] if sample < len(completion.finish_reasons) else "stop"

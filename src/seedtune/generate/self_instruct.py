@@ -310,7 +310,9 @@ def _add_instances(run: Run, new: list[tuple[PoolTask, Record]], config: SelfIns
         return
     classify = [Request.user(render("si_classify", t.lang, instruction=t.instruction), max_tokens=4,
                              temperature=0.0) for t, _ in new]
-    flags = [is_yes(c.text) for c in run.ask(classify)]
+    classified = run.ask(classify)
+    refused = {i for i, c in enumerate(classified) if c.error is not None}
+    flags = [is_yes(c.text) for c in classified]
     requests = []
     for position, ((task, _), flag) in enumerate(zip(new, flags)):
         template = "si_instance_output_first" if flag else "si_instance_input_first"
@@ -319,8 +321,12 @@ def _add_instances(run: Run, new: list[tuple[PoolTask, Record]], config: SelfIns
                                      top_p=config.top_p, seed=derive_seed(config.seed, "instance", round_, position)))
     kept: list[Record] = []
     dropped: list[Record] = []
-    for (task, record), flag, request, completion in zip(new, flags, requests, run.ask(requests)):
+    for position, ((task, record), flag, request, completion) in enumerate(zip(new, flags, requests, run.ask(requests))):
         template = "si_instance_output_first" if flag else "si_instance_input_first"
+        error = classified[position].error if position in refused else completion.error
+        if error is not None:
+            dropped.append(rejected(record.with_(is_classification=flag), "provider_error", error=error))
+            continue
         instance = parse_instance(completion.text, flag)
         if instance is not None and copies_demonstration(instance, request):
             dropped.append(rejected(record.with_(is_classification=flag), "copied_example", reply=completion.text[:500]))

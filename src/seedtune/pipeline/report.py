@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from seedtune.io import sha256_file, write_json
+from seedtune.io import jsonl_lines, sha256_file, write_json
 from seedtune.pipeline.runner import RunContext
 from seedtune.report import Callout, Document, Paragraph, Table, write_report
 
@@ -27,7 +27,7 @@ def _load_json(path: Path) -> dict[str, Any]:
 def _load_rows(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [json.loads(line) for line in jsonl_lines(path.read_text(encoding="utf-8")) if line.strip()]
 
 
 def write_pipeline_report(ctx: RunContext, out: Path) -> dict[str, Any]:
@@ -81,6 +81,16 @@ def write_pipeline_report(ctx: RunContext, out: Path) -> dict[str, Any]:
     if kept:
         data.add(_length_table(kept))
 
+    train_tokens = sum(t.get("train_tokens") or 0 for t in trained.values()) or None
+    costs = run_costs(ctx, funnel, scores, train_tokens)
+    doc.section("Cost").add(Table(
+        ["stage", "prompt tokens", "completion tokens", "cost"],
+        [[stage, c["prompt_tokens"], c["completion_tokens"], _money(c["cost"])] for stage, c in costs["stages"].items()]
+        + [["total", costs["total"]["prompt_tokens"], costs["total"]["completion_tokens"], _money(costs["total"]["cost"])]],
+        caption=(f"Cost per kept record: {_money(costs['per_kept_record'])}; per trained token: "
+                 f"{_money(costs['per_trained_token'])}. Tokens and cost of every teacher and judge answer the run "
+                 "used (answers from the request cache included); cost needs a price table (prices).")))
+
     if trained:
         training = doc.section("Training")
         keys = ("records", "steps", "epochs", "train_tokens", "tokens_per_second", "final_loss", "eval_loss", "peak_rss_mb")
@@ -93,7 +103,7 @@ def write_pipeline_report(ctx: RunContext, out: Path) -> dict[str, Any]:
         eval_doc = build_document(scores, rows_, load_suite(cfg.eval.suite), cfg.eval.examples)
         doc.sections.extend(s for s in eval_doc.sections if s.title != "Summary")
     paths = write_report(doc, out, "report")
-    lineage = _lineage(ctx, scores, trained, kept)
+    lineage = {**_lineage(ctx, scores, trained, kept), "cost": costs}
     write_json(ctx.run_dir / "lineage.json", lineage)
     return {"report": str(paths["html"]), "headline": headline[0].text if headline else ""}
 
@@ -232,6 +242,39 @@ def _score(cell: dict[str, Any] | None) -> str:
 def _tone(cell: dict[str, Any]) -> str:
     lo, hi = cell["ci"]
     return "good" if lo > 0 else "bad" if hi < 0 else "muted"
+
+
+def run_costs(ctx: RunContext, funnel: dict[str, Any], scores: dict[str, Any], train_tokens: int | None) -> dict[str, Any]:
+    """Tokens and cost of every stage that called a teacher or judge, the total, and the cost per
+    kept record and per trained token. A stage without a price table has tokens but cost None."""
+    def entry(prompt: int, completion: int, cost: float | None) -> dict[str, Any]:
+        return {"prompt_tokens": int(prompt), "completion_tokens": int(completion),
+                "cost": None if cost is None else round(cost, 6)}
+
+    gen = ctx.outcomes["generate"].summary
+    methods = [gen[m] for m in ("self_instruct", "evol", "respond") if isinstance(gen.get(m), dict)]
+    priced = [m["cost"] for m in methods if m.get("cost") is not None]
+    stages = {"generate": entry(sum(m.get("tokens", {}).get("prompt", 0) for m in methods),
+                                sum(m.get("tokens", {}).get("completion", 0) for m in methods),
+                                sum(priced) if priced else None)}
+    judged = [step["usage"] for step in funnel.get("steps", []) if isinstance(step.get("usage"), dict)]
+    if judged:
+        stages["curate"] = entry(sum(u["prompt_tokens"] for u in judged), sum(u["completion_tokens"] for u in judged),
+                                 sum(u["cost"] for u in judged) if any(u.get("priced") for u in judged) else None)
+    spent = scores.get("cost")
+    if isinstance(spent, dict):
+        stages["eval"] = entry(spent["prompt_tokens"], spent["completion_tokens"], spent["cost"] if spent.get("priced") else None)
+    costs = [c["cost"] for c in stages.values() if c["cost"] is not None]
+    total = entry(sum(c["prompt_tokens"] for c in stages.values()), sum(c["completion_tokens"] for c in stages.values()),
+                  sum(costs) if costs else None)
+    kept, trained = funnel.get("kept"), train_tokens
+    return {"stages": stages, "total": total,
+            "per_kept_record": total["cost"] / kept if total["cost"] is not None and kept else None,
+            "per_trained_token": total["cost"] / trained if total["cost"] is not None and trained else None}
+
+
+def _money(value: float | None) -> str:
+    return "n/a (no prices)" if value is None else f"{value:.6g}"
 
 
 def _headline(scores: dict[str, Any]) -> list[Any]:

@@ -141,7 +141,7 @@ def run_eval(ctx: RunContext, out: Path) -> dict[str, Any]:
     from seedtune.evaluate import evaluate
 
     result = evaluate(eval_config(ctx, out))
-    return {"predictions": len(result.predictions), "generated": result.generated,
+    return {"predictions": len(result.predictions), "generated": result.generated, "cost": result.scores.get("cost", {}).get("cost"),
             "extraction_failures": result.extraction_failures,
             "contaminated_tasks": sorted({t for hits in result.contamination.values() for t in hits})}
 
@@ -154,15 +154,37 @@ def run_report(ctx: RunContext, out: Path) -> dict[str, Any]:
     return write_pipeline_report(ctx, out)
 
 
+# Keys whose values are not inputs: where results go, and the request cache (it changes on every run).
+_NOT_INPUTS = frozenset({"cache", "output", "runs_dir", "name"})
+# Keys whose value may be a folder worth hashing (a local model, a folder of SuperNI tasks).
+_FOLDER_KEYS = frozenset({"model", "models", "suite", "against"})
+
+
+def named_files(section: Any, key: str = "") -> list[Path]:
+    """Every existing file (or model/suite folder) a config section names: seeds, suites, data,
+    price tables. They are hashed by content into the stage's fingerprint, so editing one reruns
+    the stage even though the YAML did not change."""
+    if isinstance(section, dict):
+        return [p for k, v in section.items() if k not in _NOT_INPUTS for p in named_files(v, k)]
+    if isinstance(section, list):
+        return [p for v in section for p in named_files(v, key)]
+    if isinstance(section, str) and section:
+        path = Path(section)
+        if path.is_file() or (key in _FOLDER_KEYS and path.is_dir()):
+            return [path]
+    return []
+
+
 def build_stages(config: PipelineConfig) -> list[Stage]:
     """The pipeline as data: names, folders, the config each stage fingerprints, its inputs."""
     dump = lambda section: (lambda ctx: json.loads(section.model_dump_json()))  # noqa: E731
+    files = lambda section: (lambda ctx: named_files(json.loads(section.model_dump_json())))  # noqa: E731
     return [
         Stage("generate", "1-generate", run_generate,
               lambda ctx: {"seeds": config.seeds, **json.loads(config.generate.model_dump_json())},
-              inputs=lambda ctx: [seeds_path(config)]),
-        Stage("curate", "2-curate", run_curate, dump(config.curate), depends=("generate",)),
-        Stage("train", "3-train", run_train, dump(config.train), depends=("curate",)),
-        Stage("eval", "4-eval", run_eval, dump(config.eval), depends=("train",)),
+              inputs=lambda ctx: [seeds_path(config), *named_files(json.loads(config.generate.model_dump_json()))]),
+        Stage("curate", "2-curate", run_curate, dump(config.curate), inputs=files(config.curate), depends=("generate",)),
+        Stage("train", "3-train", run_train, dump(config.train), inputs=files(config.train), depends=("curate",)),
+        Stage("eval", "4-eval", run_eval, dump(config.eval), inputs=files(config.eval), depends=("train",)),
         Stage("report", "report", run_report, lambda ctx: {"version": 1}, depends=("generate", "curate", "train", "eval")),
     ]

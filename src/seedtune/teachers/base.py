@@ -62,6 +62,9 @@ class Completion:
     # Per sample, when the request asked for top_logprobs: {token text: log-probability} of the
     # most likely first tokens (tokens that decode to the same text are merged).
     top_logprobs: list[dict[str, float]] = field(default_factory=list)
+    # Why the provider refused this one request (e.g. "HTTP 400: context too long"); the texts are
+    # then empty. Such a completion is never cached: the caller rejects its record and goes on.
+    error: str | None = None
 
     @property
     def text(self) -> str:
@@ -71,13 +74,42 @@ class Completion:
         return asdict(self)
 
 
+# Called with (request index, completion) the moment one answer is complete, before `generate`
+# returns: the request cache commits it there, so a kill loses only the requests still in flight.
+OnResult = Callable[[int, Completion], None]
+
+
 @runtime_checkable
 class Teacher(Protocol):
     model_id: str
 
     def generate(self, requests: Sequence[Request]) -> list[Completion]:
-        """Answer every request, in order. Implementations batch or run concurrently inside."""
+        """Answer every request, in order. Implementations batch or run concurrently inside.
+
+        Implementations may also accept `on_result: OnResult | None = None` and call it once per
+        request as soon as that answer is complete (`streams_results` tells whether one does)."""
         ...
+
+
+def streams_results(teacher: Teacher) -> bool:
+    """Whether `teacher.generate` takes `on_result` (reports each answer as it arrives)."""
+    import inspect
+
+    try:
+        return "on_result" in inspect.signature(teacher.generate).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def generate_streaming(teacher: Teacher, requests: Sequence[Request], on_result: OnResult) -> list[Completion]:
+    """`teacher.generate(requests)`, reporting each answer through `on_result` as soon as the teacher
+    can (teachers that cannot stream report them all when the call returns)."""
+    if streams_results(teacher):
+        return teacher.generate(requests, on_result=on_result)  # type: ignore[call-arg]
+    completions = teacher.generate(requests)
+    for index, completion in enumerate(completions):
+        on_result(index, completion)
+    return completions
 
 
 Reply = str | dict[str, float] | Callable[[Request], "str | dict[str, float]"]
@@ -111,9 +143,9 @@ class ScriptedTeacher:
             raise SeedtuneError("scripted teacher ran out of replies", hint="enqueue more replies in the test")
         return reply(request) if callable(reply) else reply
 
-    def generate(self, requests: Sequence[Request]) -> list[Completion]:
+    def generate(self, requests: Sequence[Request], on_result: OnResult | None = None) -> list[Completion]:
         out = []
-        for request in requests:
+        for index, request in enumerate(requests):
             self.seen.append(request)
             replies = [self._next(request) for _ in range(request.n)]
             texts = [max(r, key=r.get) if isinstance(r, dict) else r for r in replies]
@@ -125,4 +157,6 @@ class ScriptedTeacher:
                                   completion_tokens=sum(len(t.split()) for t in texts),
                                   finish_reasons=["stop"] * len(texts), key=request.key(self.model_id),
                                   top_logprobs=tops))
+            if on_result is not None:
+                on_result(index, out[-1])
         return out

@@ -19,15 +19,23 @@ import os
 import random
 import threading
 import time
-from collections import Counter
-from collections.abc import Sequence
+from collections import Counter, deque
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from seedtune.errors import SeedtuneError
-from seedtune.teachers.base import Completion, Request
+from seedtune.teachers.base import Completion, OnResult, Request
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "0.0.0.0", "[::1]")
+DEFAULT_ENDPOINT = "https://api.openai.com/v1"
+# Statuses that say "this request" is wrong (too long, refused by a content filter, malformed), not
+# the run: the record is rejected with the reason and the run goes on.
+PER_REQUEST_STATUSES = (400, 413, 422)
+
+
+class _Refused(Exception):
+    """The provider refused this one request; retrying would get the same answer."""
 
 
 class _Retryable(Exception):
@@ -50,56 +58,97 @@ class TeacherStats:
     completion_tokens: int = 0
     estimated_usage: int = 0
     length_finishes: int = 0
+    refused: int = 0  # requests the provider refused (HTTP 400/413/422): rejected, not retried
 
     def to_dict(self) -> dict[str, Any]:
         return {"requests": self.requests, "http_calls": self.http_calls, "retries": dict(self.retries),
                 "prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
-                "estimated_usage": self.estimated_usage, "length_finishes": self.length_finishes}
+                "estimated_usage": self.estimated_usage, "length_finishes": self.length_finishes,
+                "refused": self.refused}
 
 
 class RateLimiter:
-    """Token buckets for requests/minute and tokens/minute (refilled continuously).
+    """Requests/minute and tokens/minute over a sliding 60 s window, for the life of the process.
 
-    A request asks for 1 request slot and an estimate of its tokens up front (prompt chars / 4 +
-    max_tokens * n); `settle` puts back what the real usage did not spend.
+    Each request reserves a send time: the earliest moment at which it is still true that no 60 s
+    window holds more than `rpm` requests or `tpm` tokens (an estimate of prompt + max_tokens x n,
+    replaced by the real usage in `settle`). A token bucket would not do: it starts full, so a
+    fresh bucket lets `rpm` requests out at once, and right after a burst it refills into a second
+    minute's worth within the same sliding minute. Reservations sit behind a thread lock, not an
+    asyncio lock, so one limiter serves every event loop and thread (`generate` runs a new loop per
+    call). `clock` and `sleep` can be replaced, so a test can check the limit in simulated time.
     """
 
-    def __init__(self, rpm: float | None = None, tpm: float | None = None):
+    WINDOW = 60.0
+
+    def __init__(self, rpm: float | None = None, tpm: float | None = None, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], Awaitable[None]] | None = None):
         self.rpm, self.tpm = rpm, tpm
-        self._requests = float(rpm or 0)
-        self._tokens = float(tpm or 0)
-        self._stamp = time.monotonic()
-        self._lock = asyncio.Lock()
+        self.clock = clock
+        self.sleep = sleep or asyncio.sleep
+        self._lock = threading.Lock()
+        self._sent: deque[list[float]] = deque()  # [reserved send time, tokens], in send order
 
-    def _refill(self) -> None:
-        now = time.monotonic()
-        elapsed, self._stamp = now - self._stamp, now
-        if self.rpm:
-            self._requests = min(self.rpm, self._requests + elapsed * self.rpm / 60)
-        if self.tpm:
-            self._tokens = min(self.tpm, self._tokens + elapsed * self.tpm / 60)
+    def tighten(self, rpm: float | None, tpm: float | None) -> None:
+        """Another caller of the same endpoint and model names limits: the stricter ones hold."""
+        with self._lock:
+            self.rpm = min(x for x in (self.rpm, rpm) if x) if (self.rpm or rpm) else None
+            self.tpm = min(x for x in (self.tpm, tpm) if x) if (self.tpm or tpm) else None
 
-    async def acquire(self, tokens: int) -> None:
+    def reserve(self, tokens: int) -> list[float] | None:
+        """Book the earliest allowed send time for a request of `tokens`; None when nothing is limited."""
         if not self.rpm and not self.tpm:
-            return
-        tokens = min(tokens, int(self.tpm)) if self.tpm else tokens  # a request larger than the bucket must still pass
-        async with self._lock:
-            while True:
-                self._refill()
-                need_r = 1 - self._requests if self.rpm else 0
-                need_t = tokens - self._tokens if self.tpm else 0
-                if need_r <= 0 and need_t <= 0:
-                    if self.rpm:
-                        self._requests -= 1
-                    if self.tpm:
-                        self._tokens -= tokens
-                    return
-                wait = max(need_r * 60 / self.rpm if self.rpm else 0, need_t * 60 / self.tpm if self.tpm else 0)
-                await asyncio.sleep(min(max(wait, 0.001), 5.0))
+            return None
+        with self._lock:
+            tokens = min(tokens, int(self.tpm)) if self.tpm else tokens  # a request larger than the limit must still pass
+            start = max(self.clock(), self._sent[-1][0] if self._sent else 0.0)
+            while self._sent and self._sent[0][0] <= start - self.WINDOW:
+                self._sent.popleft()
+            per_window = max(1, int(self.rpm or 0))
+            if self.rpm and len(self._sent) >= per_window:
+                start = max(start, self._sent[-per_window][0] + self.WINDOW)
+            if self.tpm:
+                in_window = [entry for entry in self._sent if entry[0] > start - self.WINDOW]
+                used = sum(entry[1] for entry in in_window)
+                for entry in in_window:  # wait for the oldest to leave the window until this one fits
+                    if used + tokens <= self.tpm:
+                        break
+                    used -= entry[1]
+                    start = max(start, entry[0] + self.WINDOW)
+            booking = [start, float(tokens)]
+            self._sent.append(booking)
+            return booking
 
-    def settle(self, estimated: int, actual: int) -> None:
-        if self.tpm:
-            self._tokens = min(self.tpm, self._tokens + estimated - actual)
+    async def acquire(self, tokens: int) -> list[float] | None:
+        booking = self.reserve(tokens)
+        if booking is not None:
+            delay = booking[0] - self.clock()
+            if delay > 0:
+                await self.sleep(delay)
+        return booking
+
+    def settle(self, booking: list[float] | None, actual: int) -> None:
+        """The request used `actual` tokens (0 when it failed before the server counted any)."""
+        if booking is not None:
+            with self._lock:
+                booking[1] = float(actual)
+
+
+_LIMITERS: dict[tuple[str, str], RateLimiter] = {}
+_LIMITERS_LOCK = threading.Lock()
+
+
+def shared_limiter(endpoint: str, model: str, rpm: float | None = None, tpm: float | None = None,
+                   **kw: Any) -> RateLimiter:
+    """The one limiter of (endpoint, model) in this process: generation, curation and evaluation
+    teachers of the same model share it, so their requests add up against the same limits."""
+    with _LIMITERS_LOCK:
+        limiter = _LIMITERS.get((endpoint, model))
+        if limiter is None:
+            limiter = _LIMITERS[(endpoint, model)] = RateLimiter(rpm, tpm, **kw)
+            return limiter
+    limiter.tighten(rpm, tpm)
+    return limiter
 
 
 def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random) -> float:
@@ -147,6 +196,7 @@ class OpenAITeacher:
         self.backoff_base, self.backoff_cap = backoff_base, backoff_cap
         self.api_key_env = api_key_env
         self.stats = TeacherStats()
+        self.limiter = shared_limiter(base_url or DEFAULT_ENDPOINT, model, rpm, tpm)
         self._rng = random.Random(seed)  # jitter only; never affects answers
         self._check_key()
 
@@ -171,17 +221,19 @@ class OpenAITeacher:
 
     # -- public API ----------------------------------------------------------------------------
 
-    def generate(self, requests: Sequence[Request]) -> list[Completion]:
-        """Answer every request (in input order), at most `concurrency` in flight."""
+    def generate(self, requests: Sequence[Request], on_result: OnResult | None = None) -> list[Completion]:
+        """Answer every request (in input order), at most `concurrency` in flight; `on_result` hears
+        of each answer as it arrives, while its request still holds its concurrency slot."""
         if not requests:
             return []
         try:
             asyncio.get_running_loop()
         except RuntimeError:
-            return asyncio.run(self.agenerate(requests))
+            return asyncio.run(self.agenerate(requests, on_result))
         # Called from inside an event loop (e.g. a server): run ours on a private thread.
         box: list[Any] = []
-        thread = threading.Thread(target=lambda: box.append(_capture(lambda: asyncio.run(self.agenerate(requests)))))
+        thread = threading.Thread(
+            target=lambda: box.append(_capture(lambda: asyncio.run(self.agenerate(requests, on_result)))))
         thread.start()
         thread.join()
         ok, value = box[0]
@@ -189,16 +241,18 @@ class OpenAITeacher:
             raise value
         return value
 
-    async def agenerate(self, requests: Sequence[Request]) -> list[Completion]:
+    async def agenerate(self, requests: Sequence[Request], on_result: OnResult | None = None) -> list[Completion]:
         client = self._client()
-        limiter = RateLimiter(self.rpm, self.tpm)
         gate = asyncio.Semaphore(self.concurrency)
         try:
-            async def one(request: Request) -> Completion:
+            async def one(index: int, request: Request) -> Completion:
                 async with gate:
-                    return await self._complete(client, limiter, request)
+                    completion = await self._complete(client, self.limiter, request)
+                    if on_result is not None:
+                        on_result(index, completion)  # stored before the slot frees: in flight until then
+                    return completion
 
-            return list(await asyncio.gather(*(one(r) for r in requests)))
+            return list(await asyncio.gather(*(one(i, r) for i, r in enumerate(requests))))
         finally:
             await client.close()
 
@@ -211,7 +265,11 @@ class OpenAITeacher:
         tops: list[dict[str, float]] = []
         prompt_tokens = completion_tokens = 0
         while len(texts) < max(1, request.n):
-            got, p_tok, c_tok = await self._with_retries(client, limiter, request, max(1, request.n) - len(texts))
+            try:
+                got, p_tok, c_tok = await self._with_retries(client, limiter, request, max(1, request.n) - len(texts))
+            except _Refused as exc:
+                self.stats.refused += 1
+                return Completion(texts=[], key=request.key(self.model_id), error=str(exc))
             for text, finish, top in got:
                 texts.append(text)
                 finishes.append(finish)
@@ -231,14 +289,17 @@ class OpenAITeacher:
         estimate = _estimate_prompt_tokens(request) + request.max_tokens * n
         attempt = 0
         while True:
-            await limiter.acquire(estimate)
+            booking = await limiter.acquire(estimate)
             try:
                 self.stats.http_calls += 1
                 result = await self._call(client, request, n)
-                limiter.settle(estimate, result[1] + result[2])
+                limiter.settle(booking, result[1] + result[2])
                 return result
+            except _Refused:
+                limiter.settle(booking, 0)
+                raise
             except _Retryable as exc:
-                limiter.settle(estimate, 0)
+                limiter.settle(booking, 0)
                 if attempt >= self.max_retries:
                     raise SeedtuneError(f"{self.model_id}: gave up after {attempt + 1} attempts ({exc})",
                                         hint="check the server, lower --concurrency, or raise max_retries") from exc
@@ -282,6 +343,8 @@ class OpenAITeacher:
             status = exc.status_code
             if status >= 500 or status in (408, 409):
                 raise _Retryable("server", f"HTTP {status}", retry_after(exc.response.headers)) from exc
+            if status in PER_REQUEST_STATUSES:
+                raise _Refused(f"HTTP {status}: {_short(exc)}") from exc
             hint = {401: f"check the key in ${self.api_key_env}", 403: "the key may lack access to this model",
                     404: "check the model name and --base-url (it usually ends in /v1)"}.get(status, "check the request parameters")
             raise SeedtuneError(f"{self.model_id}: HTTP {status}: {_short(exc)}", hint=hint) from exc

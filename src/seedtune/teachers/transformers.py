@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from seedtune.errors import SeedtuneError
-from seedtune.teachers.base import Completion, Request
+from seedtune.teachers.base import Completion, OnResult, Request
 
 
 def load_model(name_or_path: str, dtype: str | None = None) -> tuple[Any, Any, Path | None]:
@@ -195,8 +195,10 @@ class HFTeacher:
 
     # -- generation ----------------------------------------------------------------------------
 
-    def generate(self, requests: Sequence[Request]) -> list[Completion]:
-        """Answer every request in input order; rows are sorted by prompt length into batches."""
+    def generate(self, requests: Sequence[Request], on_result: OnResult | None = None) -> list[Completion]:
+        """Answer every request in input order; rows are sorted by prompt length into batches.
+
+        `on_result` hears of each request as soon as its last sample is decoded (write-through)."""
         rows = []  # one row per sampled sequence: (request index, sample index, ids, add_special)
         prompt_tokens: list[int] = []
         for index, request in enumerate(requests):
@@ -212,6 +214,8 @@ class HFTeacher:
 
         rows.sort(key=lambda r: (group(r[0]), len(r[2])))
         texts: dict[tuple[int, int], tuple[str, str, int, dict[str, float] | None]] = {}
+        pending = [max(1, r.n) for r in requests]  # samples still to decode, per request
+        out: list[Completion | None] = [None] * len(requests)
         start = 0
         while start < len(rows):
             group_key = group(rows[start][0])
@@ -222,19 +226,24 @@ class HFTeacher:
             results = self._generate_batch([requests[r[0]] for r in batch], [r[1] for r in batch], [r[2] for r in batch])
             for (index, sample, _), result in zip(batch, results):
                 texts[(index, sample)] = result
+                pending[index] -= 1
+                if not pending[index]:
+                    samples = [texts[(index, s)] for s in range(max(1, requests[index].n))]
+                    out[index] = self._completion(requests[index], prompt_tokens[index], samples)
+                    if on_result is not None:
+                        on_result(index, out[index])
             start = end
-        out = []
-        for index, request in enumerate(requests):
-            samples = [texts[(index, s)] for s in range(max(1, request.n))]
-            completion = Completion(texts=[s[0] for s in samples], prompt_tokens=prompt_tokens[index],
-                                    completion_tokens=sum(s[2] for s in samples),
-                                    finish_reasons=[s[1] for s in samples], key=request.key(self.model_id),
-                                    top_logprobs=[s[3] for s in samples if s[3] is not None])
-            out.append(completion)
+        done = [c for c in out if c is not None]
         self.stats["requests"] += len(requests)
         self.stats["prompt_tokens"] += sum(prompt_tokens)
-        self.stats["completion_tokens"] += sum(c.completion_tokens for c in out)
-        return out
+        self.stats["completion_tokens"] += sum(c.completion_tokens for c in done)
+        return done
+
+    def _completion(self, request: Request, prompt_tokens: int,
+                    samples: list[tuple[str, str, int, dict[str, float] | None]]) -> Completion:
+        return Completion(texts=[s[0] for s in samples], prompt_tokens=prompt_tokens,
+                          completion_tokens=sum(s[2] for s in samples), finish_reasons=[s[1] for s in samples],
+                          key=request.key(self.model_id), top_logprobs=[s[3] for s in samples if s[3] is not None])
 
     def _generation_kwargs(self, requests: Sequence[Request], samples: Sequence[int], stops: list[str]) -> dict[str, Any]:
         from transformers import GenerationConfig, LogitsProcessorList
