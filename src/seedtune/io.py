@@ -179,3 +179,21 @@ def _json_default(obj: Any) -> Any:
     if hasattr(obj, "model_dump"):
         return obj.model_dump(mode="json")
     raise TypeError(f"cannot serialise {type(obj).__name__} to JSON")
+
+
+def read_text(path: str | Path, what: str = "file") -> str:
+    """A UTF-8 text file's content; a folder, a missing file or other bytes are one located error."""
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(f"this is a folder, but the {what} must be a file", path=path, hint=f"pass the {what}'s path")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise os_error(exc, path) from exc
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise InputError(f"the {what} is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})",
+                         path=path, line=line,
+                         hint="re-save it as UTF-8, e.g. `iconv -f latin1 -t utf-8 IN > OUT`") from None
