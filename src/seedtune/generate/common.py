@@ -20,9 +20,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
-from seedtune.config import StrictModel
+from seedtune.config import StrictModel, env_var_name
 from seedtune.errors import InputError, SeedtuneError
 from seedtune.io import JsonlAppender, write_json
 from seedtune.records import Record
@@ -46,6 +46,11 @@ class TeacherConfig(StrictModel):
     cache: str | None = Field(None, description="Request cache file (SQLite); default: the seedtune cache directory.")
     prices: str | None = Field(None, description="YAML/JSON price table {model: {input: $/1M, output: $/1M}} for cost reports.")
     max_cost: float | None = Field(None, gt=0, description="Stop cleanly once the run's answers cost this much (needs prices).")
+
+    @field_validator("api_key_env", mode="before")
+    @classmethod
+    def _a_name_not_a_key(cls, value: Any) -> Any:
+        return env_var_name(value, "api_key_env") if isinstance(value, str) else value
 
 
 def derive_seed(seed: int, *parts: Any) -> int:

@@ -31,6 +31,9 @@ def api_key_from_env(name: str | None) -> str | None:
     """The key held by environment variable `name` (None when no name is given)."""
     if not name:
         return None
+    from seedtune.config import env_var_name
+
+    name = env_var_name(name, "api_key_env")
     key = os.environ.get(name, "").strip()
     if not key:
         raise ConfigError(f"--api-key-env names {name!r}, but that environment variable is empty or not set",
