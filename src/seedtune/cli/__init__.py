@@ -71,6 +71,7 @@ for _module in (data, generate, curate, train, evaluate, run, chat, serve, model
     _LoopOrderGroup.order += [n for n in _registered_names(app) if n not in _before]
 
 
+INTERRUPTED = 130  # the shell's status for a process stopped by SIGINT (128 + 2)
 _DEBUG = False  # set by the global --debug flag: errors then show their traceback
 
 INTERRUPTED_HINT = ("rerun the same command to continue: generation, curation, evaluation and `seedtune run` "
@@ -83,31 +84,24 @@ def main() -> None:
     130 saying how to resume. `seedtune --debug ...` shows the traceback instead."""
     import os
 
-    import click
-
     # seedtune draws its own progress bars; transformers' per-load "Loading weights" bars would
     # interleave with them on every model load. Users can turn them back on with the variable.
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     try:
-        # standalone_mode=False: click would turn Ctrl-C into "Aborted!" with status 1.
-        code = app(standalone_mode=False)
-    except click.exceptions.Abort as exc:
-        if not isinstance(exc.__context__, KeyboardInterrupt):
-            _say("aborted", None)
-            sys.exit(1)
+        app()
+    except SystemExit as exc:
+        # Typer turns Ctrl-C into a silent exit with status 130; nothing else here exits 130.
+        if exc.code == INTERRUPTED:
+            _interrupted()
+        raise
+    except KeyboardInterrupt:  # pressed outside the command's own body (e.g. while importing)
         _interrupted()
-    except KeyboardInterrupt:
-        _interrupted()
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
     except SeedtuneError as exc:
         _fail(exc)
     except OSError as exc:  # disk full, permission denied, a path under a regular file, ...
         from seedtune.errors import os_error
 
         _fail(os_error(exc), cause=exc)
-    sys.exit(code if isinstance(code, int) else 0)
 
 
 def _fail(exc: SeedtuneError, cause: BaseException | None = None) -> None:
@@ -121,7 +115,7 @@ def _interrupted() -> None:
     if _DEBUG:
         raise
     _say("interrupted", INTERRUPTED_HINT)
-    sys.exit(130)
+    sys.exit(INTERRUPTED)
 
 
 def _say(message: str, hint: str | None) -> None:
