@@ -142,6 +142,18 @@ def _output_is_a_file(t: Path, env: dict) -> list[str]:
     return ["curate", str(t / "in.jsonl"), str(t / "notes.txt")]
 
 
+def _eval_output_is_a_file(t: Path, env: dict) -> list[str]:
+    jsonl(t / "suite.jsonl", [SUITE_ROW])
+    (t / "notes.txt").write_text("my notes\n")
+    return ["eval", "-m", env["model"], "--suite", str(t / "suite.jsonl"), "-o", str(t / "notes.txt")]
+
+
+def _train_output_under_a_file(t: Path, env: dict) -> list[str]:
+    jsonl(t / "d.jsonl", RECORDS)
+    (t / "notes.txt").write_text("my notes\n")
+    return ["train", "--model", env["model"], "--data", str(t / "d.jsonl"), "--output", str(t / "notes.txt" / "model")]
+
+
 def _cache_is_a_folder(t: Path, env: dict) -> list[str]:
     jsonl(t / "suite.jsonl", [SUITE_ROW])
     (t / "cache").mkdir()
@@ -239,7 +251,9 @@ CASES = {
     "train-refuses-pickled-bin-weights": Case(_train_pickled_weights, ("no safetensors weights", "pytorch_model.bin", "save_pretrained")),
     "output-folder-not-writable": Case(_not_writable, ("permission denied", "locked", "folder you can write to")),
     "disk-full": Case(_disk_full, ("no space left", "kept.jsonl", "free some space")),
-    "output-path-under-a-regular-file": Case(_output_under_a_file, ("notes.txt", "regular file, not a folder")),
+    "output-path-under-a-regular-file": Case(_output_under_a_file, ("notes.txt is a file", "notes.txt/out", "another output path")),
+    "eval-output-is-a-file": Case(_eval_output_is_a_file, ("notes.txt is a file", "output folder")),
+    "train-output-under-a-file": Case(_train_output_under_a_file, ("notes.txt is a file", "notes.txt/model")),
     "output-folder-is-a-file": Case(_output_is_a_file, ("notes.txt is a file", "output folder")),
     "cache-is-a-folder": Case(_cache_is_a_folder, ("request cache must be a file", "folder", "requests.sqlite")),
     "cache-is-not-sqlite": Case(_cache_not_sqlite, ("cache.sqlite", "cannot use this file as the request cache", "--cache")),

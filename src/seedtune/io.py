@@ -45,16 +45,20 @@ def atomic_writer(path: str | Path, mode: str = "w", encoding: str | None = "utf
 TEMP_SUFFIX = ".tmp"
 
 
-def ensure_dir(path: str | Path) -> Path:
-    """Create folder `path` (and its parents); a regular file in the way is one clear error."""
+def ensure_dir(path: str | Path, create: bool = True) -> Path:
+    """Create folder `path` (and its parents); a regular file in the way is one clear error.
+    With `create=False` only check that it could be created (nothing is left behind on failure)."""
     path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise SeedtuneError(f"{path} is a file, but an output folder is needed there",
+    blocker = next((p for p in (path, *path.parents) if p.exists()), None)
+    if blocker is not None and not blocker.is_dir():
+        raise SeedtuneError(f"{blocker} is a file, but an output folder is needed there"
+                            + (f" (for {path})" if blocker != path else ""),
                             hint="choose another output path (or move that file away)")
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise os_error(exc, path) from exc
+    if create:
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise os_error(exc, path) from exc
     return path
 
 

@@ -45,10 +45,11 @@ def train(config: TrainConfig, log: Callable[[str], None] | None = None, progres
     from accelerate import Accelerator
     from accelerate.utils import set_seed
 
-    from seedtune.io import refuse_output_over_input
+    from seedtune.io import ensure_dir, refuse_output_over_input
 
     # The model folder is written file by file: over the data or the base model it would destroy them.
     refuse_output_over_input(config.output, [config.data, config.model], flag="--output")
+    ensure_dir(config.output, create=False)  # a file in the way fails now, not after the last step
 
     # cpu=True when there is no GPU: accelerate then runs multi-process launches (torchrun /
     # `accelerate launch --multi_gpu` on a CPU box) as MULTI_CPU data parallel over gloo.
