@@ -10,32 +10,19 @@ from __future__ import annotations
 import errno
 import json
 import os
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from seedtune.cli import main
+from cli_kit import run_main
 
 RECORDS = [{"instruction": f"Name a colour that starts with the letter {c}.", "output": f"{c}... for example."}
            for c in "ABCDEF"]
 SUITE_ROW = {"id": "sum", "instruction": "What is the sum?", "metric": "exact_match",
              "instances": [{"input": "2 and 2", "output": "4"}]}
 FAKE_KEY = "sk-proj-Q3vT9xLm2Rk8WpZ4yN6bH1cJ"
-
-
-def run_main(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["seedtune", *args])
-    monkeypatch.setenv("COLUMNS", "400")  # rich must not wrap long paths in the middle
-    code = 0
-    try:
-        main()
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def flat(text: str) -> str:
