@@ -253,7 +253,7 @@ CASES = {
     "duplicate-task-ids": Case(_duplicate_task_ids, ("suite.jsonl", "two tasks have the id 'sum'", "own id")),
     "api-key-pasted-into-api-key-env": Case(_key_in_api_key_env, ("api_key_env", "looks like an API key", "NAME")),
     "api-key-in-pipeline-yaml": Case(_key_in_pipeline_yaml, ("api_key_env", "looks like an API key")),
-    "ctrl-c": Case(_interrupted, ("interrupted", "rerun the same command", "--resume"), code=130),
+    "ctrl-c": Case(_interrupted, ("interrupted", "rerun the same command", "request cache", "--resume"), code=130),
 }
 
 

@@ -74,9 +74,9 @@ for _module in (data, generate, curate, train, evaluate, run, chat, serve, model
 INTERRUPTED = 130  # the shell's status for a process stopped by SIGINT (128 + 2)
 _DEBUG = False  # set by the global --debug flag: errors then show their traceback
 
-INTERRUPTED_HINT = ("rerun the same command to continue: generation, curation, evaluation and `seedtune run` "
-                    "reuse every answer already paid for and every finished stage; `train` continues from its "
-                    "last checkpoint with --resume")
+INTERRUPTED_HINT = ("rerun the same command to continue: answers already in the request cache are not asked "
+                    "again and `seedtune run` skips finished stages; `train` continues from its last checkpoint "
+                    "with --resume")
 
 
 def main() -> None:
