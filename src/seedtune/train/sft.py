@@ -48,7 +48,7 @@ def train(config: TrainConfig, log: Callable[[str], None] | None = None, progres
     from seedtune.io import ensure_dir, refuse_output_over_input
 
     # The model folder is written file by file: over the data or the base model it would destroy them.
-    refuse_output_over_input(config.output, [config.data, config.model], flag="--output")
+    refuse_output_over_input(config.output, [p for p in (config.data, config.model) if Path(p).exists()], flag="--output")
     ensure_dir(config.output, create=False)  # a file in the way fails now, not after the last step
 
     # cpu=True when there is no GPU: accelerate then runs multi-process launches (torchrun /
