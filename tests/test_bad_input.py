@@ -303,7 +303,7 @@ def test_inspect_skip_writes_no_side_file_unless_asked(tmp_path, monkeypatch, ca
 def test_curate_skip_puts_rejected_rows_in_its_output_folder(tmp_path, monkeypatch, capsys):
     (tmp_path / "mixed.jsonl").write_text('{"instruction": "Say hi.", "output": "Hi."}\nnot json\n', encoding="utf-8")
     code, out, _ = run_main(monkeypatch, capsys, "curate", str(tmp_path / "mixed.jsonl"), str(tmp_path / "out"),
-                            "--on-error", "skip", "--filter", "exact")
+                            "--on-error", "skip", "--filter", "exact", "report=false")
     assert code == 0, out
     assert json.loads((tmp_path / "out" / "rejected.jsonl").read_text())["line"] == 2
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mixed.jsonl", "out"]
