@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
-from seedtune.cli import app, main
+from seedtune.cli import app
 from seedtune.formats import read_records
+
+from cli_kit import run_main
 
 FIXTURES = Path(__file__).parent / "fixtures" / "formats"
 runner = CliRunner()
@@ -19,18 +20,6 @@ runner = CliRunner()
 def flat(text: str) -> str:
     """Output with rich's line wrapping undone."""
     return " ".join(text.split())
-
-
-def run_main(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
-    """Run the console entry point (which turns SeedtuneError into exit 2) and capture output."""
-    monkeypatch.setattr(sys, "argv", ["seedtune", *args])
-    code = 0
-    try:
-        main()
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def test_data_help_lists_both_commands():

@@ -102,7 +102,9 @@ def test_skip_writes_side_file_and_counts(tmp_path):
     path = tmp_path / "mixed.jsonl"
     path.write_text('{"instruction": "ok 1"}\nnot json\n{"instruction": "ok 2"}\n{"instruction": ""}\n'
                     '{"output": "no instruction"}\n', encoding="utf-8")
-    report = read_records_with_report(path, on_error="skip")
+    unasked = read_records_with_report(path, on_error="skip")
+    assert unasked.n_rejected == 3 and unasked.rejected_path is None and not list(tmp_path.glob("*rejected*"))
+    report = read_records_with_report(path, on_error="skip", rejected_path=tmp_path / "mixed.rejected.jsonl")
     assert [r.instruction for r in report.records] == ["ok 1", "ok 2"]
     assert report.n_rejected == 3
     assert report.rejected_path == tmp_path / "mixed.rejected.jsonl"

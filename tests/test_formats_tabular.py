@@ -79,7 +79,7 @@ def test_parquet_bad_row_names_index_and_field(tmp_path):
     with pytest.raises(InputError) as info:
         read_records(tmp_path / "t.parquet")
     assert (info.value.index, info.value.field) == (1, "source") and "record 1" in str(info.value)
-    report = read_records_with_report(tmp_path / "t.parquet", on_error="skip")
+    report = read_records_with_report(tmp_path / "t.parquet", on_error="skip", rejected_path=tmp_path / "t.rejected.jsonl")
     assert report.n_records == 2 and report.rejected_path == tmp_path / "t.rejected.jsonl"
     side = json.loads(report.rejected_path.read_text().splitlines()[0])
     assert side["index"] == 1 and side["raw"]["source"] == "robot"

@@ -37,21 +37,37 @@ def default_cache_path() -> Path:
     return cache_dir() / "requests.sqlite"
 
 
+def _connect(path: Path) -> sqlite3.Connection:
+    """Open (or create) the cache database; a folder, another kind of file or an unwritable place
+    is one error that names the path, not an sqlite3 traceback."""
+    from seedtune.errors import InputError
+    from seedtune.io import ensure_dir
+
+    if path.is_dir():
+        raise InputError("the request cache must be a file, but this is a folder", path=path, field="cache",
+                         hint=f"pass a file path, e.g. --cache {path / 'requests.sqlite'}")
+    ensure_dir(path.parent)
+    try:
+        db = sqlite3.connect(path, check_same_thread=False, timeout=30)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("CREATE TABLE IF NOT EXISTS completions (key TEXT PRIMARY KEY, model TEXT, request TEXT, "
+                   "completion TEXT, prompt_tokens INTEGER, completion_tokens INTEGER, created REAL)")
+        db.commit()
+    except sqlite3.DatabaseError as exc:
+        raise InputError(f"cannot use this file as the request cache: {exc}", path=path, field="cache",
+                         hint="pass a new file path with --cache (seedtune creates it); keep this file, it is not "
+                              "a seedtune cache") from None
+    return db
+
+
 class RequestCache:
     def __init__(self, path: str | Path | None = None, sync_every: float = 1.0):
         self.path = Path(path) if path else default_cache_path()
         self.sync_every = sync_every
         self._synced = time.monotonic()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS completions (key TEXT PRIMARY KEY, model TEXT, request TEXT, "
-            "completion TEXT, prompt_tokens INTEGER, completion_tokens INTEGER, created REAL)"
-        )
-        self._db.commit()
+        self._db = _connect(self.path)
 
     def get(self, key: str) -> Completion | None:
         with self._lock:

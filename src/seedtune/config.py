@@ -29,8 +29,11 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.exists():
         raise InputError("file not found", path=path, hint="check the path")
+    from seedtune.io import read_text
+
+    text = read_text(path, "config file")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         raise InputError(f"not valid YAML: {getattr(exc, 'problem', exc)}", path=path,
@@ -113,3 +116,26 @@ def load_config(model: type[T], path: str | Path | None = None, overrides: Seque
         data = data.get(section, {}) or {}
     apply_overrides(data, overrides)
     return validate(model, data, source=str(path) if path else None, prefix=section or "")
+
+
+def env_var_name(value: str, key: str) -> str:
+    """`value` must name an environment variable (e.g. OPENAI_API_KEY), never be the secret: a key
+    pasted here would be written into the run's config.yaml and stage.json. The value is never
+    echoed back, since it may be a secret."""
+    import math
+    import re
+    from collections import Counter
+
+    text = value.strip()
+    counts = Counter(text)
+    entropy = -sum(c / len(text) * math.log2(c / len(text)) for c in counts.values()) if text else 0.0
+    mixed = sum(bool(re.search(p, text)) for p in ("[a-z]", "[A-Z]", "[0-9]")) == 3
+    looks_like_key = (text.lower().startswith(("sk-", "sk_", "pk-", "hf_", "ghp_", "xai-", "gsk_", "aiza"))
+                      or (len(text) >= 20 and mixed and entropy > 3.5))
+    if looks_like_key or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", text):
+        what = "looks like an API key itself" if looks_like_key else "is not an environment variable name"
+        raise ConfigError(f"the value {what}; it must be the NAME of the environment variable that holds "
+                          "the key (the value was not saved anywhere)", key=key,
+                          hint="export OPENAI_API_KEY=<your key> and set api_key_env: OPENAI_API_KEY (the default); "
+                               "if you pasted a real key, consider rotating it")
+    return text

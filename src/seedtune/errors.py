@@ -58,3 +58,33 @@ class ConfigError(SeedtuneError):
     def __init__(self, message: str, *, key: str | None = None, hint: str | None = None):
         self.key = key
         super().__init__(f"config key '{key}': {message}" if key else message, hint)
+
+
+# What to do about an operating-system error, by errno name: the message says what and where,
+# the hint what to change. Anything else keeps the system's own wording.
+_OS_HINTS = {
+    "EACCES": ("permission denied", "choose a folder you can write to (or fix its permissions), then rerun"),
+    "EPERM": ("operation not permitted", "choose a folder you can write to (or fix its permissions), then rerun"),
+    "EROFS": ("the file system is read-only", "choose an output folder on a writable disk, then rerun"),
+    "ENOSPC": ("no space left on the device", "free some space (or choose an output on another disk) and rerun "
+                                              "the same command: finished work is kept"),
+    "EDQUOT": ("disk quota exceeded", "free some space (or choose an output on another disk) and rerun"),
+    "ENOTDIR": ("a part of this path is a regular file, not a folder",
+                "choose an output path whose parent folders are folders (or move that file away)"),
+    "EISDIR": ("this is a folder, but a file is needed here", "pass a file path, not a folder"),
+    "ENOENT": ("no such file or folder", "check the path"),
+    "ENAMETOOLONG": ("the path is too long", "choose a shorter path"),
+}
+
+
+def os_error(exc: OSError, path: str | Path | None = None) -> SeedtuneError:
+    """An `OSError` as one user-facing message naming the path; `path` is used when the error has
+    none (a failed `write()` or `fsync()` does not say which file it was writing)."""
+    import errno as errno_names
+
+    name = errno_names.errorcode.get(exc.errno or 0, "")
+    what, hint = _OS_HINTS.get(name, (exc.strerror or str(exc), "check the path and rerun"))
+    where = exc.filename if exc.filename is not None else path
+    if getattr(exc, "filename2", None):
+        where = f"{where} -> {exc.filename2}"
+    return SeedtuneError(f"{where}: {what}" if where is not None else what, hint=hint)

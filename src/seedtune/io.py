@@ -8,6 +8,7 @@ content is complete. Append-only JSONL (for resumable generation) flushes and fs
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import os
 import tempfile
@@ -15,23 +16,80 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from seedtune.errors import InputError, SeedtuneError, os_error
+
 
 @contextlib.contextmanager
 def atomic_writer(path: str | Path, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO[Any]]:
     """Open a temporary sibling of `path` for writing; rename it over `path` only on success."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    ensure_dir(path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
+    except OSError as exc:
+        raise os_error(exc, path) from exc
     try:
         with os.fdopen(fd, mode, encoding=None if "b" in mode else encoding) as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(exc, OSError):  # disk full while writing: say which file, keep the old one
+            raise os_error(exc, path) from exc
         raise
+
+
+TEMP_SUFFIX = ".tmp"
+
+
+def ensure_dir(path: str | Path, create: bool = True) -> Path:
+    """Create folder `path` (and its parents); a regular file in the way is one clear error.
+    With `create=False` only check that it could be created (nothing is left behind on failure)."""
+    path = Path(path)
+    blocker = next((p for p in (path, *path.parents) if p.exists()), None)
+    if blocker is not None and not blocker.is_dir():
+        raise SeedtuneError(f"{blocker} is a file, but an output folder is needed there"
+                            + (f" (for {path})" if blocker != path else ""),
+                            hint="choose another output path (or move that file away)")
+    if create:
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise os_error(exc, path) from exc
+    return path
+
+
+def remove_stale_temps(folder: str | Path, names: Iterable[str]) -> list[Path]:
+    """Delete the temp files `atomic_writer` left for `names` in `folder` when a run was killed
+    mid-write (`.kept.jsonl.abc123.tmp`); returns what was removed. Only call this for outputs
+    this process owns: a concurrent writer of the same file would lose its temp file."""
+    removed = []
+    for name in names:
+        for tmp in Path(folder).glob(f".{glob.escape(name)}.*{TEMP_SUFFIX}"):
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+                removed.append(tmp)
+    return removed
+
+
+def same_file(a: str | Path, b: str | Path) -> bool:
+    """True when `a` and `b` name the same file or folder (symlinks and `..` resolved)."""
+    try:
+        return Path(a).resolve() == Path(b).resolve()
+    except OSError:
+        return False
+
+
+def refuse_output_over_input(output: str | Path, inputs: Iterable[str | Path | None], *, flag: str) -> None:
+    """An output path that is one of the inputs would overwrite (or mix into) the user's data:
+    refuse before any work, naming the flag to change."""
+    for item in inputs:
+        if item is not None and same_file(output, item):
+            raise InputError(f"{flag} is the same path as an input ({item}); refusing to write over it",
+                             path=output, field=flag, hint=f"pass a new path to {flag} (the input stays untouched)")
 
 
 def write_text(path: str | Path, text: str) -> None:
@@ -148,3 +206,21 @@ def _json_default(obj: Any) -> Any:
     if hasattr(obj, "model_dump"):
         return obj.model_dump(mode="json")
     raise TypeError(f"cannot serialise {type(obj).__name__} to JSON")
+
+
+def read_text(path: str | Path, what: str = "file") -> str:
+    """A UTF-8 text file's content; a folder, a missing file or other bytes are one located error."""
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(f"this is a folder, but the {what} must be a file", path=path, hint=f"pass the {what}'s path")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise os_error(exc, path) from exc
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise InputError(f"the {what} is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})",
+                         path=path, line=line,
+                         hint="re-save it as UTF-8, e.g. `iconv -f latin1 -t utf-8 IN > OUT`") from None

@@ -49,8 +49,11 @@ def _global_options(
     trust_remote_code: bool = typer.Option(
         False, "--trust-remote-code",
         help="Allow models whose repository ships Python code to run it (read it first). Off by default."),
+    debug: bool = typer.Option(False, "--debug", help="Show the Python traceback behind an error (for bug reports)."),
 ) -> None:
     """From a handful of seed tasks to an instruction-tuned model, with proof on unseen tasks."""
+    global _DEBUG
+    _DEBUG = debug
     if trust_remote_code:
         import os
 
@@ -68,8 +71,17 @@ for _module in (data, generate, curate, train, evaluate, run, chat, serve, model
     _LoopOrderGroup.order += [n for n in _registered_names(app) if n not in _before]
 
 
+INTERRUPTED = 130  # the shell's status for a process stopped by SIGINT (128 + 2)
+_DEBUG = False  # set by the global --debug flag: errors then show their traceback
+
+INTERRUPTED_HINT = ("rerun the same command to continue: answers already in the request cache are not asked "
+                    "again and `seedtune run` skips finished stages; `train` continues from its last checkpoint "
+                    "with --resume")
+
+
 def main() -> None:
-    """Entry point: user errors print one clear message (no traceback) and exit 2."""
+    """Entry point: user errors print one clear message (no traceback) and exit 2; Ctrl-C exits
+    130 saying how to resume. `seedtune --debug ...` shows the traceback instead."""
     import os
 
     # seedtune draws its own progress bars; transformers' per-load "Loading weights" bars would
@@ -77,14 +89,42 @@ def main() -> None:
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     try:
         app()
+    except SystemExit as exc:
+        # Typer turns Ctrl-C into a silent exit with status 130; nothing else here exits 130.
+        if exc.code == INTERRUPTED:
+            _interrupted()
+        raise
+    except KeyboardInterrupt:  # pressed outside the command's own body (e.g. while importing)
+        _interrupted()
     except SeedtuneError as exc:
-        from rich.console import Console
+        _fail(exc)
+    except OSError as exc:  # disk full, permission denied, a path under a regular file, ...
+        from seedtune.errors import os_error
 
-        console = Console(stderr=True)
-        console.print(f"[bold red]error:[/] {_escape(exc.message)}", highlight=False)
-        if exc.hint:
-            console.print(f"[yellow]hint:[/] {_escape(exc.hint)}", highlight=False)
-        sys.exit(2)
+        _fail(os_error(exc), cause=exc)
+
+
+def _fail(exc: SeedtuneError, cause: BaseException | None = None) -> None:
+    if _DEBUG:
+        raise cause or exc
+    _say(exc.message, exc.hint)
+    sys.exit(2)
+
+
+def _interrupted() -> None:
+    if _DEBUG:
+        raise
+    _say("interrupted", INTERRUPTED_HINT)
+    sys.exit(INTERRUPTED)
+
+
+def _say(message: str, hint: str | None) -> None:
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    console.print(f"[bold red]error:[/] {_escape(message)}", highlight=False)
+    if hint:
+        console.print(f"[yellow]hint:[/] {_escape(hint)}", highlight=False)
 
 
 def _escape(text: str) -> str:

@@ -19,7 +19,7 @@ def register(app: typer.Typer) -> None:
         against: Optional[Path] = typer.Option(None, "--against", help="Evaluation suite to decontaminate against (default: the shipped held-out suite)."),
         judge: Optional[str] = typer.Option(None, "--judge", help="Teacher for the llm-judge filter (hf:NAME, openai:MODEL); adds llm-judge."),
         config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML config; its 'curate' section is used when present."),
-        on_error: Optional[str] = typer.Option(None, "--on-error", help="Bad input rows: 'raise' (default) or 'skip' them into INPUT.rejected.jsonl."),
+        on_error: Optional[str] = typer.Option(None, "--on-error", help="Bad input rows: 'raise' (default) or 'skip' them into OUTPUT/rejected.jsonl."),
         list_filters: bool = typer.Option(False, "--list-filters", help="List the filters and exit."),
     ) -> None:
         """Filter records with a reason for every drop: duplicates, near-duplicates (ROUGE-L),

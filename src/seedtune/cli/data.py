@@ -89,7 +89,9 @@ def register(app: typer.Typer) -> None:
     def inspect_cmd(
         path: str = typer.Argument(..., help="File (or a save_to_disk dataset folder) to describe; 'seeds' for seedtune's own seed tasks."),
         from_format: Optional[str] = typer.Option(None, "--from", help=f"Format (default: detected). {FORMAT_HELP}"),
-        on_error: str = typer.Option("raise", "--on-error", help="raise | skip (bad rows go to STEM.rejected.jsonl)."),
+        on_error: str = typer.Option("raise", "--on-error", help="raise | skip (bad rows are counted; --rejected writes them)."),
+        rejected: Optional[str] = typer.Option(None, "--rejected", help="With --on-error skip: write the skipped rows "
+                                               "with their reasons to this file (default: none is written)."),
         column: Optional[List[str]] = typer.Option(None, "--column", help="FIELD=COLUMN mapping (repeatable)."),
         split: Optional[str] = typer.Option(None, "--split", help="Split to read from a DatasetDict folder."),
         as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON instead of tables."),
@@ -101,7 +103,8 @@ def register(app: typer.Typer) -> None:
             from seedtune.data import seed_tasks_path
 
             path = str(seed_tasks_path())
-        summary = inspect_file(path, format=from_format, on_error=on_error, **_read_options(column, split, None))
+        summary = inspect_file(path, format=from_format, on_error=on_error, rejected_path=rejected,
+                               **_read_options(column, split, None))
         if as_json:
             import json
 
@@ -122,7 +125,8 @@ def _print_summary(s: dict[str, Any]) -> None:
                   f"{s['multi_turn']} multi-turn, {s['with_system']} with a system prompt, "
                   f"{s['classification']} classification", highlight=False)
     if s["rejected"]:
-        console.print(f"[yellow]{s['rejected']} rows rejected[/]; reasons in {s['rejected_path']}", highlight=False)
+        where = f"reasons in {s['rejected_path']}" if s["rejected_path"] else "pass --rejected FILE to write them with reasons"
+        console.print(f"[yellow]{s['rejected']} rows rejected[/]; {where}", highlight=False)
 
     lengths = Table(title="Lengths (words; characters for CJK), non-empty values", title_justify="left")
     for col in ("field", "n", "min", "median", "mean", "p95", "max"):

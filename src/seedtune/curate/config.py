@@ -110,7 +110,7 @@ class CurateConfig(StrictModel):
     filters: list[str] = Field(default_factory=lambda: list(DEFAULT_FILTERS), description="Filters to run, by name (see `seedtune curate --list-filters`).")
     order: Literal["cost", "as-given"] = Field("cost", description="'cost': cheapest first (stable); 'as-given': exactly the order of `filters`.")
     input_format: str | None = Field(None, description="Input format; detected from the file when unset.")
-    on_error: Literal["raise", "skip"] = Field("raise", description="Bad input rows: stop with the file/line/field ('raise') or skip them into <input>.rejected.jsonl ('skip').")
+    on_error: Literal["raise", "skip"] = Field("raise", description="Bad input rows: stop with the file/line/field ('raise') or skip them into rejected.jsonl in the output folder ('skip').")
     trusted_sources: list[str] = Field(
         default_factory=lambda: ["seed"],
         description="Records from these sources (e.g. hand-written seed tasks; add 'human' to trust files without "

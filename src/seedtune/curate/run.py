@@ -5,6 +5,11 @@
       dropped.jsonl   every dropped record with filter, reason and score
       funnel.json     per-filter counts in/out, top reasons, timings, the resolved config
       diversity.md    (+ diversity.json, lengths.png, composition.png) of the kept records
+      rejected.jsonl  input rows that could not be read, with reasons (on_error="skip" only)
+
+The folder holds this run's files only: temp files a killed run left are removed first, and
+files of an earlier run that this run does not write (e.g. the diversity report after
+`report: false`) are removed afterwards, with a message.
 """
 
 from __future__ import annotations
@@ -17,8 +22,14 @@ from typing import Any
 from seedtune.curate.base import Dropped, build_filter
 from seedtune.curate.config import CurateConfig
 from seedtune.curate.funnel import FunnelResult, order_filters, run_funnel
-from seedtune.io import write_json, write_jsonl
+from seedtune.errors import InputError
+from seedtune.io import ensure_dir, remove_stale_temps, same_file, write_json, write_jsonl
 from seedtune.records import Record
+
+
+# Every file `curate` writes into its output folder (the diversity report's too).
+OUTPUT_FILES = ("kept.jsonl", "dropped.jsonl", "funnel.json", "rejected.jsonl",
+                "diversity.md", "diversity.json", "lengths.png", "composition.png")
 
 
 @dataclass
@@ -57,14 +68,12 @@ def curate(
     output_dir = Path(output_dir)
     messages: list[str] = []
     if isinstance(records, (str, Path)):
-        from seedtune.formats import read_records
-
-        path = Path(records)
-        items = read_records(path, format=config.input_format, on_error=config.on_error)
-        if not items:
-            messages.append(f"{path} has no records: nothing to curate; wrote empty outputs to {output_dir}")
-    else:
-        items = list(records)
+        _refuse_output_over(Path(records), output_dir)
+    ensure_dir(output_dir)
+    written = {"kept.jsonl", "dropped.jsonl", "funnel.json"}
+    if remove_stale_temps(output_dir, OUTPUT_FILES):
+        messages.append(f"removed temp files an interrupted run left in {output_dir}")
+    items = _read(Path(records), config, output_dir, messages, written) if isinstance(records, (str, Path)) else list(records)
 
     deps = {"teacher": teacher, "encoder": encoder, "suite": suite, "tokenizer": tokenizer}
     deps = {k: v for k, v in deps.items() if v is not None}
@@ -76,7 +85,6 @@ def curate(
     passed = ", ".join(f.name for f in filters)
     kept = [r if r.kept_reason else r.model_copy(update={"kept_reason": f"passed: {passed}"}) for r in result.kept]
     result.kept = kept
-    output_dir.mkdir(parents=True, exist_ok=True)
     write_jsonl(output_dir / "kept.jsonl", kept)
     write_jsonl(output_dir / "dropped.jsonl", result.dropped)
     summary = result.to_dict(len(items))
@@ -87,4 +95,43 @@ def curate(
         from seedtune.curate.diversity import write_diversity_report
 
         write_diversity_report(kept, output_dir, title=f"Diversity of the {len(kept)} kept records")
+        written.update({"diversity.md", "diversity.json"} | ({"lengths.png", "composition.png"} if kept else set()))
+    messages += _remove_older_outputs(output_dir, written)
     return CurateResult(kept, result.dropped, result, len(items), output_dir, messages)
+
+
+def _read(path: Path, config: CurateConfig, output_dir: Path, messages: list[str], written: set[str]) -> list[Record]:
+    """The input file's records; unreadable rows (on_error="skip") go to OUTPUT/rejected.jsonl."""
+    from seedtune.formats.api import read_records_with_report
+
+    report = read_records_with_report(path, format=config.input_format, on_error=config.on_error,
+                                      rejected_path=output_dir / "rejected.jsonl")
+    if report.rejected:
+        written.add("rejected.jsonl")
+        messages.append(f"skipped {report.n_rejected} unreadable rows of {path}; reasons in {report.rejected_path}")
+    if not report.records:
+        messages.append(f"{path} has no records: nothing to curate; wrote empty outputs to {output_dir}")
+    return report.records
+
+
+def _refuse_output_over(path: Path, output_dir: Path) -> None:
+    """`curate cur/kept.jsonl cur/` would replace its own input with the kept subset: refuse."""
+    if same_file(path, output_dir):
+        raise InputError("the output folder is the input file", path=path,
+                         hint="pass a new folder as OUTPUT, e.g. curated/")
+    clash = next((name for name in OUTPUT_FILES if same_file(output_dir / name, path)), None)
+    if clash:
+        raise InputError(f"the input is the {clash} this command would write into {output_dir}; "
+                         "refusing to overwrite it", path=path,
+                         hint=f"pass another output folder (or copy {path.name} elsewhere first)")
+
+
+def _remove_older_outputs(output_dir: Path, written: set[str]) -> list[str]:
+    """Delete our own files that an earlier run left and this one did not rewrite, so the folder
+    never mixes two runs' outputs; says which."""
+    old = [output_dir / n for n in OUTPUT_FILES if n not in written and (output_dir / n).exists()]
+    for path in old:
+        path.unlink()
+    if not old:
+        return []
+    return [f"removed {', '.join(p.name for p in old)} of an earlier run in {output_dir} (this run did not write them)"]

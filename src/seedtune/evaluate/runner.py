@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from seedtune.cache import usage_totals
-from seedtune.io import write_json, write_jsonl
+from seedtune.io import ensure_dir, refuse_output_over_input, write_json, write_jsonl
 from seedtune.prompts.formats import AlpacaFormat, ChatTemplateFormat
 from seedtune.teachers import Request, Teacher
 
@@ -63,6 +63,9 @@ def evaluate(config: EvalConfig, *, teachers: Mapping[str, Teacher] | None = Non
     """Run the evaluation `config` describes; `teachers` / `judge` / `encoder` replace the backends
     (by model spec) for tests or custom servers."""
     out = Path(config.output)
+    inputs = [config.suite, *config.models, *config.train_data]
+    refuse_output_over_input(out, [i for i in inputs if Path(str(i)).exists()], flag="--output")
+    ensure_dir(out)  # a file in the way fails now, not after every answer was generated
     suite = load_suite(config.suite).limited(config.limit)
     modes = parse_modes(config.modes)
     cache = _open_cache(config)

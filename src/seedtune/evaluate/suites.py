@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from seedtune.errors import InputError, SeedtuneError
-from seedtune.io import jsonl_lines
+from seedtune.io import jsonl_lines, read_text
 from seedtune.textsim import detect_lang
 
 # "judge": open-ended tasks scored by the LLM judge's 1-10 rating (rescaled to [0, 1]); without a
@@ -99,12 +99,27 @@ def load_suite(name_or_path: str | Path) -> Suite:
         tasks = [t for p in sorted(path.glob("*.json")) for t in _load_file(p)]
         if not tasks:
             raise InputError("no task JSON files in this folder", path=path)
-        return Suite(path.name, tasks, str(path))
-    return Suite(path.stem, _load_file(path), str(path))
+        return Suite(path.name, _checked(tasks, path), str(path))
+    return Suite(path.stem, _checked(_load_file(path), path), str(path))
+
+
+def _checked(tasks: list[Task], path: Path) -> list[Task]:
+    """An empty suite would "pass" with no scores, and two tasks with one id would be merged in
+    the scores: both are refused."""
+    if not tasks or not any(t.instances for t in tasks):
+        raise InputError("the suite has no tasks (or no instances): there is nothing to evaluate", path=path,
+                         hint="check the file; use --suite heldout for the built-in suite")
+    seen: dict[str, Task] = {}
+    for task in tasks:
+        if task.id in seen:
+            raise InputError(f"two tasks have the id {task.id!r}; their scores would be merged", path=path,
+                             field="id", hint="give every task its own id (or name)")
+        seen[task.id] = task
+    return tasks
 
 
 def _load_file(path: Path) -> list[Task]:
-    text = path.read_text(encoding="utf-8")
+    text = read_text(path, "suite file")
     stripped = text.lstrip()
     if path.suffix == ".json" and stripped.startswith("{"):
         try:
@@ -124,7 +139,7 @@ def _load_file(path: Path) -> list[Task]:
 
 def _read_json_lines(path: Path) -> list[dict[str, Any]]:
     rows = []
-    for lineno, line in enumerate(jsonl_lines(path.read_text(encoding="utf-8")), 1):
+    for lineno, line in enumerate(jsonl_lines(read_text(path, "suite file")), 1):
         if not line.strip():
             continue
         try:
@@ -175,6 +190,10 @@ def _superni_task(data: dict[str, Any], path: Path) -> Task:
     definition = " ".join(definition) if isinstance(definition, list) else str(definition)
     categories = data.get("Categories") or ["general"]
     category = str(categories[0] if isinstance(categories, list) else categories)
+    if not isinstance(data["Instances"], list) or not all(isinstance(i, dict) for i in data["Instances"]):
+        raise InputError(f"'Instances' must be a list of objects with input and output, got "
+                         f"{type(data['Instances']).__name__}", path=path, field="Instances",
+                         hint="see a Super-NaturalInstructions task file for the layout")
     instances = [
         Instance(id=str(inst.get("id", f"{path.stem}-{i}")), input=str(inst.get("input", "")),
                  references=[str(o) for o in (inst["output"] if isinstance(inst.get("output"), list) else [inst.get("output", "")])])

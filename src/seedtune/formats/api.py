@@ -16,7 +16,7 @@ from typing import Any
 from seedtune.errors import InputError
 from seedtune.formats.base import ReadContext, ReadReport, rejected_path_for
 from seedtune.formats.registry import detect_format, format_for_output, get_format
-from seedtune.io import write_jsonl
+from seedtune.io import same_file, write_jsonl
 from seedtune.records import Record
 
 
@@ -26,7 +26,8 @@ def read_records_with_report(path: str | Path, format: str | None = None, on_err
 
     `format=None` detects it. `on_error="raise"` stops at the first bad row with one InputError
     naming file, line (or record index) and field; `"skip"` keeps going and writes the bad rows
-    with their reasons to `rejected_path` (default `<input stem>.rejected.jsonl` beside the input).
+    with their reasons to `rejected_path` when one is given (never beside the input unasked: a
+    side file there would land in the user's data folder); the report holds them either way.
     Options: `columns={"instruction": "question"}` (any format), `source="converted"`, and per
     format `split=` (hf), `delimiter=` (csv/tsv).
     """
@@ -38,9 +39,9 @@ def read_records_with_report(path: str | Path, format: str | None = None, on_err
         raise ctx.fatal("file not found", hint="check the path")
     records = fmt.read(path, ctx, opts)
     report = ReadReport(path=path, format=fmt.name, records=records, rejected=ctx.rejected)
-    if ctx.rejected:
-        side = Path(rejected_path) if rejected_path is not None else rejected_path_for(path)
-        if _same_file(side, path):
+    if ctx.rejected and rejected_path is not None:
+        side = Path(rejected_path)
+        if same_file(side, path):
             raise InputError("the rejected-rows file would overwrite the input", path=side,
                              hint="pass a different rejected_path")
         write_jsonl(side, (r.to_dict() for r in ctx.rejected))
@@ -83,12 +84,14 @@ def write_records(path: str | Path, records: Iterable[Record], format: str | Non
     return fmt.write(path, records, opts)
 
 
-def inspect_file(path: str | Path, format: str | None = None, on_error: str = "raise", **opts: Any) -> dict[str, Any]:
+def inspect_file(path: str | Path, format: str | None = None, on_error: str = "raise",
+                 rejected_path: str | Path | None = None, **opts: Any) -> dict[str, Any]:
     """Read a file and describe it: format, counts, languages, lengths, categories, tasks, empties,
-    duplicate ids (`stats.inspect_records`), plus how many rows were rejected in skip mode."""
+    duplicate ids (`stats.inspect_records`), plus how many rows were rejected in skip mode (written
+    to `rejected_path` only when one is given)."""
     from seedtune.formats.stats import inspect_records
 
-    report = read_records_with_report(path, format=format, on_error=on_error, **opts)
+    report = read_records_with_report(path, format=format, on_error=on_error, rejected_path=rejected_path, **opts)
     summary = {"path": str(report.path), "format": report.format}
     summary.update(inspect_records(report.records))
     summary["rejected"] = report.n_rejected
@@ -122,12 +125,12 @@ def convert(source: str | Path, target: str | Path, from_format: str | None = No
     `on_error="skip"`) go to `<target stem>.rejected.jsonl` beside the target.
     """
     source, target = Path(source), Path(target)
-    if _same_file(source, target):
+    if same_file(source, target):
         raise InputError("the output is the input file; refusing to overwrite it", path=target,
                          hint="write to a new file name")
     to_name = get_format(to_format).name if to_format else format_for_output(target)
     side = rejected_path_for(target)
-    if _same_file(side, source):
+    if same_file(side, source):
         raise InputError("the rejected-rows file would overwrite the input", path=side,
                          hint="choose another output name")
     ropts = dict(read_options or {})
@@ -146,8 +149,3 @@ def _check_options(name: str, allowed: tuple[str, ...], opts: Mapping[str, Any])
                          field=unknown[0], hint=f"options for {name}: {', '.join(allowed)}")
 
 
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        return a.resolve() == b.resolve()
-    except OSError:
-        return False

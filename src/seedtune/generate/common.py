@@ -27,9 +27,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
-from seedtune.config import StrictModel
+from seedtune.config import StrictModel, env_var_name
 from seedtune.errors import InputError, SeedtuneError
 from seedtune.io import JsonlAppender, dumps_line, jsonl_lines, write_json
 from seedtune.records import Record
@@ -53,6 +53,11 @@ class TeacherConfig(StrictModel):
     cache: str | None = Field(None, description="Request cache file (SQLite); default: the seedtune cache directory.")
     prices: str | dict[str, dict[str, float]] | None = Field(None, description="Price table {model: {input: $/1M, output: $/1M}}, inline or a YAML/JSON file, for cost reports and max_cost.")
     max_cost: float | None = Field(None, gt=0, description="Hard budget: a request whose worst-case cost could cross it is not sent, and the run stops cleanly (needs prices).")
+
+    @field_validator("api_key_env", mode="before")
+    @classmethod
+    def _a_name_not_a_key(cls, value: Any) -> Any:
+        return env_var_name(value, "api_key_env") if isinstance(value, str) else value
 
 
 def derive_seed(seed: int, *parts: Any) -> int:

@@ -41,6 +41,19 @@ def trust_remote_code_default() -> bool:
     return os.environ.get(TRUST_ENV, "") == "1"
 
 
+def require_safetensors(path: Path) -> None:
+    """Refuse a model folder whose weights are pickles (`pytorch_model.bin`, `.pt`): loading a
+    pickle runs whatever code it carries, so seedtune reads safetensors only."""
+    path = Path(path)
+    if not any(path.glob("*.safetensors")):
+        pickles = sorted(p.name for p in path.glob("*") if p.suffix in (".bin", ".pt", ".pth", ".ckpt"))
+        raise SeedtuneError(
+            f"{path} has no safetensors weights" + (f" (only {', '.join(pickles)})" if pickles else ""),
+            hint="seedtune never unpickles weights; convert them once, in a trusted environment, with "
+                 "`AutoModelForCausalLM.from_pretrained(DIR).save_pretrained(NEW_DIR)` (it writes safetensors) "
+                 "and pass NEW_DIR")
+
+
 def load_causal_lm(name_or_path: str | Path, dtype: Any = None, device: str = "cpu",
                    trust_remote_code: bool | None = None) -> tuple[Any, Any]:
     """(model in eval mode on `device`, tokenizer) for a model name, directory or hub id."""
@@ -56,12 +69,7 @@ def load_causal_lm(name_or_path: str | Path, dtype: Any = None, device: str = "c
                                  "or pick a causal LM such as smollm2-135m-instruct or gemma-3-270m")
     torch_dtype = parse_dtype(dtype)
     path = resolve_model(name_or_path)
-    if not any(path.glob("*.safetensors")):
-        pickles = sorted(p.name for p in path.glob("*") if p.suffix in (".bin", ".pt", ".pth", ".ckpt"))
-        raise SeedtuneError(
-            f"{path} has no safetensors weights" + (f" (only {', '.join(pickles)})" if pickles else ""),
-            hint="seedtune never unpickles weights; convert them once with "
-                 "`AutoModelForCausalLM.from_pretrained(DIR).save_pretrained(NEW_DIR)` in a trusted environment")
+    require_safetensors(path)
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
         model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype, use_safetensors=True,

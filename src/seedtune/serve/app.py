@@ -5,8 +5,10 @@ chat messages with the model's saved prompt format, so the server answers exactl
 was trained), `ScriptedTeacher` in tests. Token counts and the context-length check use the
 teacher's tokenizer when it has one.
 
-Order of checks on every request: API key (401), body parse (400 bad JSON / 422 bad schema),
-model name (404), parameter values (400). Then the request joins the batcher's queue.
+Order of checks on every request: API key (401), body size (413), body parse (400 bad JSON /
+422 bad schema), model name (404), parameter values and prompts x n (400). Then the request joins
+the batcher's queue (503 when full) and waits at most `limits.request_timeout` (504); a client
+that disconnects meanwhile has its job cancelled.
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from seedtune.errors import SeedtuneError
 from seedtune.serve import protocol as p
-from seedtune.serve.batcher import Batcher, Event, sample_requests
+from seedtune.serve.batcher import Batcher, BatchJob, Event, QueueFull, rows_of, sample_requests
+from seedtune.serve.limits import ServeLimits
 from seedtune.teachers.base import Completion, Request, Teacher
 
 
@@ -79,9 +82,10 @@ class _Engine:
 
 
 def create_app(teacher: Teacher, model_name: str, *, api_key: str | None = None, max_batch: int = 8,
-               batch_window_ms: float = 25.0, aliases: Sequence[str] = ()) -> FastAPI:
+               batch_window_ms: float = 25.0, aliases: Sequence[str] = (), limits: ServeLimits | None = None) -> FastAPI:
     """The server for one model. `api_key` (if set) must come as `Authorization: Bearer <key>`."""
-    batcher = Batcher(teacher, max_batch=max_batch, window_ms=batch_window_ms)
+    limits = limits or ServeLimits()
+    batcher = Batcher(teacher, max_batch=max_batch, window_ms=batch_window_ms, max_queue=limits.max_queue)
     engine = _Engine(teacher)
     names = list(dict.fromkeys([model_name, *aliases]))
     created = int(time.time())
@@ -94,12 +98,15 @@ def create_app(teacher: Teacher, model_name: str, *, api_key: str | None = None,
     app = FastAPI(title="seedtune serve", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.batcher = batcher
     app.state.model_name = model_name
+    app.state.limits = limits
 
     # -- errors in OpenAI's shape ------------------------------------------------------------------
 
     @app.exception_handler(p.APIError)
     async def _api_error(_: HTTPRequest, exc: p.APIError) -> JSONResponse:
-        return JSONResponse(exc.body(), status_code=exc.status)
+        busy = exc.status in (429, 503)
+        return JSONResponse(exc.body(), status_code=exc.status,
+                            headers={"Retry-After": str(limits.retry_after)} if busy else None)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_: HTTPRequest, exc: StarletteHTTPException) -> JSONResponse:
@@ -125,7 +132,7 @@ def create_app(teacher: Teacher, model_name: str, *, api_key: str | None = None,
     async def parse(request: HTTPRequest, model: type[BaseModel]) -> Any:
         authorize(request)
         try:
-            data = json.loads(await request.body() or b"null")
+            data = json.loads(await _read_body(request, limits.max_body_bytes) or b"null")
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise p.APIError(400, f"the request body is not valid JSON: {exc}", code="invalid_json") from exc
         if not isinstance(data, dict):
@@ -172,24 +179,82 @@ def create_app(teacher: Teacher, model_name: str, *, api_key: str | None = None,
         body: p.ChatCompletionBody = await parse(request, p.ChatCompletionBody)
         explicit = body.max_tokens is not None or body.max_completion_tokens is not None
         req, prompt_tokens = engine.fit(p.chat_request(body), explicit)
+        _check_sequences([req], limits)
         if body.stream:
-            return _stream(batcher, engine, "chat", body.model, [req], [prompt_tokens], p.include_usage(body))
-        completions = await asyncio.wrap_future(batcher.submit([req]))
+            return _stream(batcher, engine, "chat", body.model, [req], [prompt_tokens], p.include_usage(body), limits)
+        completions = await _answer(request, batcher, [req], limits)
         return p.chat_response(p.new_id("chatcmpl"), body.model, _choices(completions),
                                *_counts(completions, prompt_tokens=[prompt_tokens]))
 
     @app.post("/v1/completions")
     async def completions(request: HTTPRequest) -> Any:
         body: p.CompletionBody = await parse(request, p.CompletionBody)
-        fitted = [engine.fit(r, body.max_tokens is not None, i) for i, r in enumerate(p.completion_requests(body))]
+        requests = p.completion_requests(body)
+        _check_sequences(requests, limits)  # before tokenizing: a huge list must not cost its encoding
+        fitted = [engine.fit(r, body.max_tokens is not None, i) for i, r in enumerate(requests)]
         reqs, prompt_tokens = [f[0] for f in fitted], [f[1] for f in fitted]
         if body.stream:
-            return _stream(batcher, engine, "text", body.model, reqs, prompt_tokens, p.include_usage(body))
-        done = await asyncio.wrap_future(batcher.submit(reqs))
+            return _stream(batcher, engine, "text", body.model, reqs, prompt_tokens, p.include_usage(body), limits)
+        done = await _answer(request, batcher, reqs, limits)
         return p.completion_response(p.new_id("cmpl"), body.model, _choices(done),
                                      *_counts(done, prompt_tokens=prompt_tokens))
 
     return app
+
+
+async def _read_body(request: HTTPRequest, limit: int) -> bytes:
+    """The body, refused with 413 as soon as it is known to exceed `limit` bytes: from its
+    Content-Length before reading anything, else while it streams in."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise p.APIError(413, f"the request body is {int(declared)} bytes; this server takes at most {limit}",
+                         code="request_too_large")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise p.APIError(413, f"the request body exceeds {limit} bytes, the most this server takes",
+                             code="request_too_large")
+    return bytes(body)
+
+
+def _check_sequences(requests: Sequence[Request], limits: ServeLimits) -> None:
+    rows = rows_of(requests)
+    if rows > limits.max_sequences:
+        raise p.APIError(400, f"this request asks for {rows} sequences (prompts x n); this server generates at "
+                              f"most {limits.max_sequences} per request: send fewer prompts or a smaller n",
+                         param="n", code="too_many_sequences")
+
+
+def _submit(submit: Any, *args: Any) -> Any:
+    try:
+        return submit(*args)
+    except QueueFull as exc:
+        raise p.APIError(503, str(exc), code="server_busy") from exc
+
+
+async def _answer(request: HTTPRequest, batcher: Batcher, requests: list[Request], limits: ServeLimits) -> list[Completion]:
+    """Wait for the batcher's answer; cancel the job when the client disconnects (nobody would
+    read it) or the request runs past its timeout (504)."""
+    job: BatchJob = _submit(batcher.submit_job, requests)
+    answer = asyncio.wrap_future(job.future)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limits.request_timeout
+    try:
+        while True:
+            done, _ = await asyncio.wait({answer}, timeout=max(0.0, min(0.25, deadline - loop.time())))
+            if done:
+                return answer.result()
+            if await request.is_disconnected():  # nobody will read the answer (nginx's 499 in the log)
+                raise p.APIError(499, "the client closed the connection; the generation was stopped",
+                                 code="client_closed_request")
+            if loop.time() >= deadline:
+                raise p.APIError(504, f"no answer within {limits.request_timeout:g} s; the generation was stopped",
+                                 code="timeout", type="server_error")
+    finally:
+        if not answer.done():
+            job.cancel()
+            answer.cancel()
 
 
 def _param(loc: Sequence[Any]) -> str | None:
@@ -214,7 +279,7 @@ def _sse(data: dict[str, Any] | str) -> str:
 
 
 def _stream(batcher: Batcher, engine: _Engine, kind: str, model: str, requests: list[Request],
-            prompt_tokens: list[int], with_usage: bool) -> StreamingResponse:
+            prompt_tokens: list[int], with_usage: bool, limits: ServeLimits) -> StreamingResponse:
     """Server-sent events in OpenAI's chunk format, ending with `data: [DONE]`.
 
     Each sequence is streamed in turn (choice index = request index * n + sample). Its finish
@@ -231,7 +296,8 @@ def _stream(batcher: Batcher, engine: _Engine, kind: str, model: str, requests: 
         except RuntimeError:  # the event loop is gone (server shutting down): nobody is listening
             pass
 
-    job = batcher.submit_stream(sequences, emit)
+    job = _submit(batcher.submit_stream, sequences, emit)
+    deadline = loop.time() + limits.request_timeout
     rid = p.new_id("chatcmpl" if kind == "chat" else "cmpl")
     created = int(time.time())
 
@@ -247,7 +313,12 @@ def _stream(batcher: Batcher, engine: _Engine, kind: str, model: str, requests: 
         started: set[int] = set()
         try:
             while True:
-                event, index, payload = await events.get()
+                try:
+                    event, index, payload = await asyncio.wait_for(events.get(), max(0.0, deadline - loop.time()))
+                except asyncio.TimeoutError:
+                    yield _sse(p.error_body(f"no answer within {limits.request_timeout:g} s; the generation was stopped",
+                                            type="server_error", code="timeout"))
+                    return
                 if event == "error":
                     yield _sse(p.error_body(f"generation failed: {payload}", type="server_error"))
                     return

@@ -15,6 +15,7 @@ import socket
 from pathlib import Path
 
 from seedtune.errors import ConfigError, SeedtuneError
+from seedtune.serve.limits import ServeLimits
 
 
 def is_loopback(host: str) -> bool:
@@ -31,6 +32,9 @@ def api_key_from_env(name: str | None) -> str | None:
     """The key held by environment variable `name` (None when no name is given)."""
     if not name:
         return None
+    from seedtune.config import env_var_name
+
+    name = env_var_name(name, "api_key_env")
     key = os.environ.get(name, "").strip()
     if not key:
         raise ConfigError(f"--api-key-env names {name!r}, but that environment variable is empty or not set",
@@ -66,7 +70,7 @@ def served_name(model: str) -> str:
 
 def serve(model: str, host: str = "127.0.0.1", port: int = 8000, api_key_env: str | None = None,
           max_batch: int = 8, batch_window_ms: float = 25.0, name: str | None = None, dtype: str | None = None,
-          log_level: str = "info") -> None:
+          log_level: str = "info", limits: ServeLimits | None = None) -> None:
     """Serve `model` (a directory or an embedded default name) until interrupted."""
     import uvicorn
 
@@ -83,7 +87,7 @@ def serve(model: str, host: str = "127.0.0.1", port: int = 8000, api_key_env: st
     teacher = HFTeacher(model, batch_size=max_batch, dtype=dtype)
     model_id = name or served_name(model)
     app = create_app(teacher, model_id, api_key=key, max_batch=max_batch, batch_window_ms=batch_window_ms,
-                     aliases=[model])
+                     aliases=[model], limits=limits)
     shown = f"[{host}]" if ":" in host else host
     print(f"serving {model_id!r} ({type(teacher.prompt_format).__name__}) at http://{shown}:{port}/v1"
           f"{' (API key required)' if key else ''}; Ctrl-C stops", flush=True)

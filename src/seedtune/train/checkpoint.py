@@ -3,6 +3,12 @@
 The data order is a pure function of (seed, epoch), so the step number alone says where in the
 data we are; restoring the RNG states makes dropout replay identically. Together, a resumed run
 reaches the same weights as an uninterrupted one.
+
+Safety: a checkpoint folder may come from anywhere (a shared drive, a colleague), and unpickling
+runs code. So every file loads with `torch.load(weights_only=True)`, which accepts only tensors
+and plain containers: the optimizer and scheduler state dicts are already that, and the RNG
+states are stored as tensors and numbers rather than the pickled objects Python and numpy hand
+out. A file that needs more than that is refused, never executed.
 """
 
 from __future__ import annotations
@@ -70,23 +76,46 @@ def load(path: Path, model: Any, optimizer: Any, scheduler: Any, rank: int = 0) 
     with torch.no_grad():
         for k, v in weights.items():
             params[k].copy_(v)
-    optimizer.load_state_dict(torch.load(path / "optimizer.pt", weights_only=False))
-    scheduler.load_state_dict(torch.load(path / "scheduler.pt", weights_only=False))
+    optimizer.load_state_dict(load_plain(path / "optimizer.pt"))
+    scheduler.load_state_dict(load_plain(path / "scheduler.pt"))
     rng = path / f"rng-{rank}.pt"
-    _set_rng_state(torch.load(rng if rng.exists() else path / "rng-0.pt", weights_only=False))
+    _set_rng_state(load_plain(rng if rng.exists() else path / "rng-0.pt"))
     return json.loads((path / "state.json").read_text())
 
 
+def load_plain(path: Path) -> Any:
+    """`torch.load` that never unpickles code: tensors and plain containers only."""
+    import pickle
+
+    from seedtune.errors import SeedtuneError
+
+    try:
+        return torch.load(path, weights_only=True, map_location="cpu")
+    except (pickle.UnpicklingError, RuntimeError, AttributeError, TypeError, ValueError, EOFError) as exc:
+        raise SeedtuneError(
+            f"{path} is not a checkpoint file seedtune can load safely: it holds pickled objects "
+            "(loading them could run arbitrary code) or it is damaged",
+            hint=f"resume only from checkpoints this seedtune wrote; delete {path.parent} (or pass a new --output) "
+                 "and train again without --resume") from None
+
+
 def _rng_state() -> dict[str, Any]:
-    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    """Every RNG as tensors and numbers, so it loads with weights_only=True."""
+    version, internal, gauss = random.getstate()
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    state = {"python_version": version, "python_state": torch.tensor(internal, dtype=torch.int64),
+             "python_gauss": gauss, "numpy_kind": kind, "numpy_keys": torch.from_numpy(keys.astype(np.int64)),
+             "numpy_pos": int(pos), "numpy_has_gauss": int(has_gauss), "numpy_gauss": float(cached),
+             "torch": torch.get_rng_state()}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
 
 
 def _set_rng_state(state: dict[str, Any]) -> None:
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    random.setstate((state["python_version"], tuple(state["python_state"].tolist()), state["python_gauss"]))
+    np.random.set_state((state["numpy_kind"], state["numpy_keys"].numpy().astype(np.uint32), state["numpy_pos"],
+                         state["numpy_has_gauss"], state["numpy_gauss"]))
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])

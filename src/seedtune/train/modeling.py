@@ -34,8 +34,11 @@ def load_base(name_or_path: str, dtype: torch.dtype, qlora: bool = False) -> tup
     """(model, tokenizer, resolved dir). QLoRA loads the frozen base in 4-bit on CUDA."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from seedtune.models.loading import require_safetensors
+
     path = resolve(name_or_path)
-    kwargs: dict[str, Any] = {"dtype": dtype}
+    require_safetensors(path)
+    kwargs: dict[str, Any] = {"dtype": dtype, "use_safetensors": True}
     if qlora:
         if not torch.cuda.is_available():
             raise SeedtuneError("QLoRA needs a CUDA GPU (bitsandbytes 4-bit kernels)",

@@ -50,7 +50,7 @@ def _merge(model: Any, adapter_dir: Path, base_path: Path | None, dtype: torch.d
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
-    base = AutoModelForCausalLM.from_pretrained(base_path, dtype=dtype)
+    base = AutoModelForCausalLM.from_pretrained(base_path, dtype=dtype, use_safetensors=True)
     return PeftModel.from_pretrained(base, adapter_dir).merge_and_unload()
 
 

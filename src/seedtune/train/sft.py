@@ -45,6 +45,12 @@ def train(config: TrainConfig, log: Callable[[str], None] | None = None, progres
     from accelerate import Accelerator
     from accelerate.utils import set_seed
 
+    from seedtune.io import ensure_dir, refuse_output_over_input
+
+    # The model folder is written file by file: over the data or the base model it would destroy them.
+    refuse_output_over_input(config.output, [p for p in (config.data, config.model) if Path(p).exists()], flag="--output")
+    ensure_dir(config.output, create=False)  # a file in the way fails now, not after the last step
+
     # cpu=True when there is no GPU: accelerate then runs multi-process launches (torchrun /
     # `accelerate launch --multi_gpu` on a CPU box) as MULTI_CPU data parallel over gloo.
     accelerator = Accelerator(cpu=not torch.cuda.is_available())
