@@ -78,7 +78,7 @@ _SCRIPTS = [
 ]
 _FUNCTION_WORDS = {
     "latn": {
-        "en": "the and of to is in that it for was with you are this on be not have",
+        "en": "the a an and of to is in that it for was with you are this on be not have",
         "de": "der die und das ist nicht ein eine ich zu mit sie den von es auf",
         "fr": "le la les et est des une un que pas pour dans il qui du au",
         "es": "el la los las y es que de en un una por con para no del se",
