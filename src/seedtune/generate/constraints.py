@@ -272,6 +272,9 @@ def _result(record: Record, constraints: list[Constraint], text: str, lang: str,
             "families": sorted({family_of(c.id) for c in constraints})}
     out = record.with_(instruction=constrained_instruction(record, constraints, lang), output=text,
                        source="constraints", parent_ids=[record.id], lang=lang, teacher=teacher, meta=meta,
+                       # a constrained variant is an instance of its parent's task: deduplication
+                       # groups it with the parent instead of dropping it as a near-copy
+                       task=record.task or record.id,
                        messages=None, kept_reason=None, scores={})
     if not verdict.prompt_strict:
         failed = [c.id for c, ok in zip(constraints, verdict.strict) if not ok]
