@@ -15,7 +15,6 @@ bootstrap intervals of B - A on the same prompts and instructions.
 
 from __future__ import annotations
 
-import json
 import random
 from collections import defaultdict
 from collections.abc import Sequence
@@ -24,7 +23,7 @@ from typing import Any
 
 from seedtune.errors import InputError
 from seedtune.evaluate.stats import bootstrap_ci, paired_compare
-from seedtune.evaluate.suites import Instance, Suite, Task
+from seedtune.evaluate.suites import Instance, Suite, Task, json_object_line
 from seedtune.textsim import detect_lang
 from seedtune.verifiable import ConstraintError, Constraint, family_of, is_heldout, make_constraint, score
 
@@ -53,7 +52,9 @@ def read_ifeval(path: str | Path, *, name: str | None = None, on_error: str = "r
         if not line.strip():
             continue
         try:
-            tasks.append(_task(_json_line(line, path, lineno), path, lineno))
+            row = json_object_line(line, path, lineno, hint="each line must be one JSON object; fix the line "
+                                                             "or pass --on-error skip to leave it out")
+            tasks.append(_task(row, path, lineno))
         except InputError as err:
             if on_error != "skip":
                 raise
@@ -62,17 +63,6 @@ def read_ifeval(path: str | Path, *, name: str | None = None, on_error: str = "r
         raise InputError("no usable prompts in this file", path=path,
                          hint="each line needs key, prompt, instruction_id_list and kwargs")
     return Suite(name or path.stem, tasks, str(path), skipped=skipped)
-
-
-def _json_line(line: str, path: Path, lineno: int) -> dict[str, Any]:
-    try:
-        row = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"not valid JSON ({exc.msg} at column {exc.colno})", path=path, line=lineno,
-                         hint="each line must be one JSON object; fix the line or pass --on-error skip") from None
-    if not isinstance(row, dict):
-        raise InputError(f"expected a JSON object, got {type(row).__name__}", path=path, line=lineno)
-    return row
 
 
 def _task(row: dict[str, Any], path: Path, lineno: int) -> Task:

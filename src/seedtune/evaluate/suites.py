@@ -145,18 +145,23 @@ def _load_file(path: Path) -> list[Task]:
     return _record_tasks(path)
 
 
+def json_object_line(line: str, path: Path, lineno: int, hint: str = "each line must be one JSON object") -> dict[str, Any]:
+    """One JSONL line as a dict, or an InputError naming the file and line."""
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"not valid JSON: {exc.msg}", path=path, line=lineno, hint=hint) from None
+    if not isinstance(row, dict):
+        raise InputError("each line must be a JSON object", path=path, line=lineno, hint=hint)
+    return row
+
+
 def _read_json_lines(path: Path) -> list[dict[str, Any]]:
     rows = []
     for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():
             continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"not valid JSON: {exc.msg}", path=path, line=lineno,
-                             hint="each line must be one JSON object") from exc
-        if not isinstance(row, dict):
-            raise InputError("each line must be a JSON object", path=path, line=lineno)
+        row = json_object_line(line, path, lineno)
         row["_line"] = lineno
         rows.append(row)
     return rows
