@@ -192,3 +192,30 @@ def test_cli_on_error_skip(tmp_path, tiny_model_dir):
     assert result.exit_code == 0, result.output
     scores = json.loads((tmp_path / "o" / "scores.json").read_text())
     assert scores["instructions"]["ifeval:input_data"]["suite"]["skipped"] == 1
+
+
+def test_suite_and_suites_config():
+    cfg = EvalConfig(models=["m"], output="o", suite="heldout-if")
+    assert cfg.suites == ["heldout-if"] and cfg.suite == "heldout-if"
+    cfg = EvalConfig(models=["m"], output="o", suites="heldout,heldout-if")
+    assert cfg.suites == ["heldout", "heldout-if"] and cfg.suite == "heldout"
+    assert EvalConfig.model_validate(cfg.model_dump()).suites == cfg.suites  # a dumped config reloads
+    from seedtune.errors import ConfigError
+
+    with pytest.raises(ConfigError) as err:
+        EvalConfig(models=["m"], output="o", suite="x.jsonl", suites=["heldout"])
+    assert err.value.key == "suite"
+
+
+def test_two_reference_suites_are_refused_and_few_shot_only_is_refused(tmp_path, ifeval_file):
+    from seedtune.errors import ConfigError
+
+    teacher = ScriptedTeacher(default="x")
+    with pytest.raises(ConfigError) as err:
+        evaluate(EvalConfig(models=["m"], suites=["heldout", "heldout"],
+                            output=str(tmp_path / "o"), no_cache=True), teachers={"m": teacher})
+    assert err.value.key == "suites"
+    with pytest.raises(ConfigError) as err:
+        evaluate(EvalConfig(models=["m"], suites=[f"ifeval:{ifeval_file}"], modes=["few:2"], output=str(tmp_path / "o"),
+                            no_cache=True), teachers={"m": teacher})
+    assert err.value.key == "modes"

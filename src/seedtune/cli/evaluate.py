@@ -41,6 +41,8 @@ def register(app: typer.Typer) -> None:
                  "batch_size": batch_size, "limit": limit, "judge": judge, "base_url": base_url,
                  "models": model or None, "labels": label or None, "train_data": train_data or None}
         data = merge_section(config, "eval", flags, overrides or [])
+        if suite and not any(o.split("=", 1)[0].endswith("suite") for o in overrides or []):
+            data.pop("suite", None)  # --suite flags replace a config file's `suite:` as well as its `suites:`
         from seedtune.errors import ConfigError
 
         if not data.get("models"):

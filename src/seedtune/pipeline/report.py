@@ -125,7 +125,8 @@ def _lineage(ctx: RunContext, scores: dict[str, Any], metrics: dict[str, Any]) -
     seeds = seeds_path(cfg)
     kept = ctx.stage_dir("curate") / "kept.jsonl"
     gen = cfg.generate
-    teachers = sorted({c.teacher.teacher for c in (gen.self_instruct, gen.evol, gen.respond) if c is not None})
+    teachers = sorted({c.teacher.teacher for c in (gen.self_instruct, gen.evol, gen.respond, gen.constraints)
+                       if c is not None and c.teacher is not None})
     overall = {model: {mode: cell["overall"]["score"] if "overall" in cell else cell.get("prompt_loose")
                        for mode, cell in modes.items()}
                for model, modes in scores.get("results", {}).items()}
