@@ -7,7 +7,7 @@ our own that differ from the phrasing generated training data uses (`seedtune.ve
 so the suite tests following a kind of instruction, not recognising a sentence. Half the prompts of
 each language carry constraints from the training families ("seen"), the other half only from the
 held-out families; yes/no questions always carry the fixed-reply constraint. Length bounds are
-kept within what ~160 new tokens can meet, so a short answer budget does not fail them by itself.
+kept within what ~128 new tokens can meet, so a short answer budget does not fail them by itself.
 The draw is seeded: rerunning writes the same file.
 """
 
