@@ -40,7 +40,7 @@ CASES: dict[str, tuple[dict, str, str]] = {
     "detectable_format:title": ({}, "<<Autumn>>\nLeaves fall.", "Autumn\nLeaves fall."),
     "zh:title_brackets": ({}, "《秋天》\n树叶落了。", "秋天\n树叶落了。"),
     "startend:quotation": ({}, '"Leaves fall in autumn."', "Leaves fall in autumn."),
-    "startend:end_checker": ({"end_phrase": "Is there anything else?"}, "Done. Is there anything else?", "Is there anything else? Done."),
+    "startend:end_checker": ({"end_phrase": "Ask me more any time."}, "Done. Ask me more any time.", "Ask me more any time. Done."),
     "detectable_content:postscript": ({"postscript_marker": "P.S."}, "See you.\n\nP.S. Bring an umbrella.", "See you. Bring an umbrella."),
     "detectable_format:number_bullet_lists": ({"num_bullets": 3}, "* apples\n* pears\n- plums", "* apples\n* pears"),
     "punctuation:no_comma": ({}, "Apples and pears.", "Apples, pears."),

@@ -122,7 +122,7 @@ def _zh_title(text, rng, lang, record):
     return ({}, f"《{name}》\n{text}") if len(name) >= 2 else None
 
 
-_END_PHRASES = {"en": ("Is there anything else I can help with?", "Let me know if you have more questions.",
+_END_PHRASES = {"en": ("Happy to help further if you need it.", "Let me know if you have more questions.",
                        "I hope this helps."),
                 "zh": ("还有其他问题吗？", "希望对你有帮助。", "以上就是我的回答。")}
 _POSTSCRIPTS = {"en": (("P.S.", "Feel free to ask a follow-up question."), ("P.P.S", "Thanks for reading.")),
