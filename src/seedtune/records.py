@@ -14,12 +14,12 @@ from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-Source = Literal["seed", "human", "converted", "self-instruct", "evol-instruct", "response"]
-SOURCES: tuple[str, ...] = ("seed", "human", "converted", "self-instruct", "evol-instruct", "response")
+Source = Literal["seed", "human", "converted", "self-instruct", "evol-instruct", "response", "constraints"]
+SOURCES: tuple[str, ...] = ("seed", "human", "converted", "self-instruct", "evol-instruct", "response", "constraints")
 # What users call a source in a config (the generate section's names, plurals): the source it means.
 SOURCE_ALIASES = {"seeds": "seed", "self_instruct": "self-instruct", "selfinstruct": "self-instruct",
                   "evol": "evol-instruct", "evol_instruct": "evol-instruct", "respond": "response",
-                  "responses": "response"}
+                  "responses": "response", "constraint": "constraints"}
 Role = Literal["system", "user", "assistant"]
 
 

@@ -32,7 +32,7 @@ def _load_rows(path: Path) -> list[dict[str, Any]]:
 
 def write_pipeline_report(ctx: RunContext, out: Path) -> dict[str, Any]:
     from seedtune.evaluate.report import build_document
-    from seedtune.evaluate.suites import load_suite
+    from seedtune.evaluate.suites import load_suite, verifiable_name
     from seedtune.formats import read_records
 
     cfg = ctx.config
@@ -65,7 +65,7 @@ def write_pipeline_report(ctx: RunContext, out: Path) -> dict[str, Any]:
     data = doc.section("Generation and curation")
     gen = ctx.outcomes["generate"].summary
     rows = [["seed tasks", gen.get("seeds")]]
-    for method in ("self_instruct", "evol", "respond"):
+    for method in ("self_instruct", "evol", "respond", "constraints"):
         if method in gen:
             summary = gen[method]
             rows.append([f"{method.replace('_', '-')} accepted", summary.get("accepted")])
@@ -100,7 +100,8 @@ def write_pipeline_report(ctx: RunContext, out: Path) -> dict[str, Any]:
 
     if scores:
         rows_ = _load_rows(eval_dir / "predictions.jsonl")
-        eval_doc = build_document(scores, rows_, load_suite(cfg.eval.suite), cfg.eval.examples)
+        reference = next((s for s in cfg.eval.suites if not verifiable_name(s)), None)
+        eval_doc = build_document(scores, rows_, load_suite(reference) if reference else None, cfg.eval.examples)
         doc.sections.extend(s for s in eval_doc.sections if s.title != "Summary")
     paths = write_report(doc, out, "report")
     lineage = {**_lineage(ctx, scores, trained, kept), "cost": costs}
@@ -283,6 +284,9 @@ def _headline(scores: dict[str, Any]) -> list[Any]:
     blocks = []
     for d in scores.get("deltas", {}).get("models", []):
         blocks.append(_delta_callout(d))
+    from seedtune.evaluate.report_if import summary_callouts
+
+    blocks += summary_callouts(scores.get("instructions") or {})
     judge = scores.get("judge") or {}
     check = judge.get("check") or {}
     if judge.get("skipped"):  # failed its check on known pairs: no verdicts were asked for
@@ -312,8 +316,10 @@ def _lineage(ctx: RunContext, scores: dict[str, Any], trained: dict[str, dict[st
     seeds = seeds_path(cfg)
     kept_path = ctx.stage_dir("curate") / "kept.jsonl"
     gen = cfg.generate
-    teachers = sorted({c.teacher.teacher for c in (gen.self_instruct, gen.evol, gen.respond) if c is not None})
-    overall = {model: {mode: cell["overall"]["score"] for mode, cell in modes.items()}
+    teachers = sorted({c.teacher.teacher for c in (gen.self_instruct, gen.evol, gen.respond, gen.constraints)
+                       if c is not None and c.teacher is not None})
+    overall = {model: {mode: cell["overall"]["score"] if "overall" in cell else cell.get("prompt_loose")
+                       for mode, cell in modes.items()}
                for model, modes in scores.get("results", {}).items()}
     models = tuned_models(ctx)
     lineage = {
@@ -338,6 +344,9 @@ def _lineage(ctx: RunContext, scores: dict[str, Any], trained: dict[str, dict[st
                    for label, path in models.items()},
         "training": {k: next(iter(trained.values()), {}).get(k) for k in ("train_tokens", "final_loss", "tokens_per_second")},
         "scores": overall,
+        "instructions": {name: {m: {mode: {k: cell[k] for k in ("prompt_strict", "prompt_loose", "inst_strict", "inst_loose")}
+                                    for mode, cell in per_mode.items()} for m, per_mode in block["results"].items()}
+                         for name, block in (scores.get("instructions") or {}).items()},
         "judge": _judge_lineage(scores.get("judge")),
         "stages": {name: o.fingerprint for name, o in ctx.outcomes.items()},
     }
