@@ -88,9 +88,9 @@ class LabelConfig(StrictModel):
 
 class DecontamConfig(StrictModel):
     against: str | None = Field(None, description="Evaluation suite file to decontaminate against (any record format), or 'heldout' (default when unset): the shipped held-out suite.")
-    ngram: int = Field(13, ge=1, description="n-gram length for overlap (13, as in GPT-3's contamination analysis).")
+    ngram: int = Field(13, ge=1, description="n-gram length for overlap over instruction + input + output (13, as in GPT-3's contamination analysis); the rule is seedtune.overlap's, shared with eval.")
     short_tokens: int = Field(20, ge=1, description="Instructions with at most this many tokens are also compared by ROUGE-L.")
-    rouge_threshold: float = Field(0.7, ge=0.0, le=1.0, description="ROUGE-L F against a suite instruction above which a short instruction is contaminated.")
+    rouge_threshold: float = Field(0.7, ge=0.0, le=1.0, description="ROUGE-L F against a suite instruction at or above which a short instruction is contaminated.")
 
 
 class JudgeConfig(StrictModel):
