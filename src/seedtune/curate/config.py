@@ -100,6 +100,12 @@ class JudgeConfig(StrictModel):
     language: Literal["auto", "en", "zh"] = Field("auto", description="Rubric language: 'auto' follows each record's language.")
     max_tokens: int = Field(256, ge=16, description="Tokens the judge may write.")
     on_parse_error: Literal["keep", "drop"] = Field("keep", description="What to do with a record whose judgement has no readable score (always counted).")
+    check: int = Field(20, ge=0, description="Known pairs from the shipped held-out suite the judge is tested on before it may drop anything (0: no check).")
+    on_unreliable: Literal["refuse", "warn"] = Field("refuse", description="A judge that fails its check: stop before dropping anything ('refuse'), or run it with a loud warning in funnel.json ('warn').")
+    chunk_size: int = Field(64, ge=1, description="Records judged per teacher call; each finished chunk is kept in the request cache, so a killed run resumes there.")
+    cache: str | None = Field(None, description="Request cache file (SQLite) for the judge's answers; default: the shared seedtune cache.")
+    batch_size: int | None = Field(None, ge=1, description="Sequences per forward batch (local judges).")
+    dtype: str | None = Field(None, description="Weights dtype for local judges: float32 (default) or bfloat16.")
 
 
 class CurateConfig(StrictModel):

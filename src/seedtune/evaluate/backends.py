@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from seedtune.errors import SeedtuneError
-from seedtune.prompts.formats import AlpacaFormat, ChatTemplateFormat, PromptFormat, for_model, load_format
+from seedtune.prompts.formats import AlpacaFormat, PromptFormat, for_model, load_format
 from seedtune.teachers import Completion, Request, Teacher
 
 _TEXT_FILES = ("config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",
@@ -88,19 +88,17 @@ class EvalModel:
 
 
 def resolve_dir(spec: str) -> Path | None:
-    """Local directory of a model spec, or None for endpoint models."""
-    kind, sep, name = spec.partition(":")
-    if sep and kind in ("openai", "vllm"):
+    """Local directory of a model spec, or None for a model behind another teacher kind (an
+    endpoint, vLLM, a registered plugin). A bare name is an `hf:` model name or directory."""
+    from seedtune.models import resolve_model
+    from seedtune.teachers import parse
+
+    parsed = parse(spec, bare="hf")
+    if parsed.kind != "hf":
         return None
-    name = name if sep and kind == "hf" else spec
-    if Path(name).is_dir():
-        return Path(name)
-    try:
-        from seedtune.models import resolve_model
-    except ImportError as exc:
-        raise SeedtuneError(f"model {spec!r} is not a local directory",
-                            hint="give the path of a model directory (config.json + weights)") from exc
-    return Path(resolve_model(name))
+    if Path(parsed.name).is_dir():
+        return Path(parsed.name)
+    return Path(resolve_model(parsed.name))
 
 
 def choose_format(directory: Path, prefer: str = "auto") -> PromptFormat:
@@ -147,15 +145,11 @@ def open_model(spec: str, label: str, *, prefer_format: str = "auto", batch_size
 
         inner = LazyTeacher(model_id, build)
     else:
-        from seedtune.teachers.registry import from_string
+        from seedtune.teachers import open_teacher
 
-        inner = LazyTeacher(model_id, lambda: from_string(spec, base_url=base_url, batch_size=batch_size))
+        inner = LazyTeacher(model_id, lambda: open_teacher(spec, base_url=base_url, batch_size=batch_size, dtype=dtype))
     wrapped = CachedTeacher(inner, cache) if cache is not None else inner
     return EvalModel(label=label, spec=spec, teacher=wrapped, fmt=fmt, directory=directory, fingerprint=fp)
-
-
-def is_chat(model: EvalModel) -> bool:
-    return model.fmt is None or isinstance(model.fmt, ChatTemplateFormat)
 
 
 def labels_for(specs: Sequence[str], given: Sequence[str] = ()) -> list[str]:

@@ -224,11 +224,12 @@ def _judge(config: EvalConfig, rows: list[dict[str, Any]], models: list[EvalMode
            judge_teacher: Teacher | None, cache: Any, progress: Progress | None) -> dict[str, Any]:
     """Single-answer scores on every row, pairwise B-vs-A per mode; results go into the rows too."""
     if judge_teacher is None:
-        from seedtune.teachers.registry import from_string
+        from seedtune.teachers import open_teacher, parse
 
-        # base_url is the evaluated servers' address; only an openai: judge is one of them.
-        judge_teacher = from_string(config.judge, base_url=config.base_url if config.judge.startswith("openai:") else None,
-                                    batch_size=config.batch_size, dtype=config.judge_dtype)
+        spec = parse(config.judge)
+        # base_url is the evaluated servers' address; only an endpoint judge is one of them.
+        judge_teacher = open_teacher(spec, base_url=config.base_url if spec.info.endpoint else None,
+                                     batch_size=config.batch_size, dtype=config.judge_dtype)
     if cache is not None:
         from seedtune.cache import CachedTeacher
 
