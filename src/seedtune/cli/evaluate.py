@@ -12,16 +12,16 @@ def register(app: typer.Typer) -> None:
     @app.command("eval")
     def eval_command(
         model: list[str] = typer.Option([], "--model", "-m", help="Model to evaluate (repeat; the first is the baseline A): a directory, an embedded name, hf:NAME, openai:MODEL, vllm:NAME."),
-        suite: Optional[str] = typer.Option(None, "--suite", "-s", help="'heldout' (default), or a suite file (Self-Instruct JSONL, SuperNI task JSON or folder, any record file)."),
-        modes: Optional[str] = typer.Option(None, "--modes", help="Comma-separated: zero, few:K, cot (default: zero)."),
+        suite: Optional[str] = typer.Option(None, "--suite", "-s", help="'heldout' (the shipped held-out suite), or a suite file (Self-Instruct JSONL, SuperNI task JSON or folder, any record file)."),
+        modes: Optional[str] = typer.Option(None, "--modes", help="Comma-separated: zero, few:K, cot."),
         limit: Optional[int] = typer.Option(None, "--limit", "-n", help="At most N instances per task."),
         output: Optional[Path] = typer.Option(None, "--output", "-o", help="Output directory."),
         label: list[str] = typer.Option([], "--label", help="Display name per --model, in the same order."),
-        demos: Optional[str] = typer.Option(None, "--demos", help="Few-shot demonstrations: random (fixed seed, default), first, nearest (embeddings)."),
+        demos: Optional[str] = typer.Option(None, "--demos", help="Few-shot demonstrations: random (fixed seed), first, nearest (embeddings)."),
         judge: Optional[str] = typer.Option(None, "--judge", help="Judge teacher, e.g. hf:smollm2-135m-instruct or openai:gpt-4o-mini."),
         train_data: list[str] = typer.Option([], "--train-data", help="Training data file(s) to check suite tasks against for contamination."),
         base_url: Optional[str] = typer.Option(None, "--base-url", help="Server URL for openai: models."),
-        batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Generation batch size for local models (default 8)."),
+        batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Generation batch size for local models."),
         config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML file with eval settings (an 'eval' section or top level)."),
         overrides: Optional[list[str]] = typer.Argument(None, help="Further settings as key=value, e.g. max_new_tokens=64 demos=first."),
     ) -> None:
