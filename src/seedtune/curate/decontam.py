@@ -12,26 +12,15 @@ from pathlib import Path
 from typing import Any
 
 from seedtune.curate.base import Dropped, FilterResult, preview, register_filter
-from seedtune.errors import InputError
 from seedtune.records import Record
 from seedtune.overlap import OverlapRule, SuiteIndex, SuiteItem, joined
 
 
 def load_suite(path: str | Path | None) -> tuple[list[Record], str]:
-    """Suite records from `path` (any record format), or the shipped held-out suite (`None` or
-    'heldout', the name `seedtune eval --suite` uses for it)."""
-    from seedtune.formats import read_records
+    """Suite records and their name (`formats.read_suite_records`, the one suite reader)."""
+    from seedtune.formats import read_suite_records
 
-    if path is None or str(path) == "heldout":
-        from seedtune.data import heldout_suite_path
-
-        suite = heldout_suite_path()
-        if not suite.exists():
-            raise InputError("the shipped held-out suite is missing from this installation", path=suite.name,
-                             hint="pass a suite file with --against SUITE (decontamination.against=...), "
-                                  "or drop 'decontamination' from the filters")
-        return read_records(suite), "shipped held-out suite"
-    return read_records(path), str(path)
+    return read_suite_records(path)
 
 
 class Decontaminate:

@@ -123,10 +123,9 @@ def _instance(r: Record) -> dict[str, Any]:
 
 
 def _check_records() -> list[Record]:
-    from seedtune.data import heldout_suite_path
-    from seedtune.formats import read_records
+    from seedtune.formats import read_suite_records
 
-    return read_records(heldout_suite_path())
+    return read_suite_records("heldout")[0]
 
 
 @register_filter("llm-judge", "a teacher scores quality 1-5 (rubric in English/Chinese), keeps its reason; checked first")
