@@ -14,6 +14,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from seedtune.lexicon import join_instruction
+
 Source = Literal["seed", "human", "converted", "self-instruct", "evol-instruct", "response"]
 SOURCES: tuple[str, ...] = ("seed", "human", "converted", "self-instruct", "evol-instruct", "response")
 Role = Literal["system", "user", "assistant"]
@@ -118,7 +120,7 @@ class Record(BaseModel):
         msgs = []
         if self.system:
             msgs.append({"role": "system", "content": self.system})
-        user = self.instruction if not self.input else f"{self.instruction}\n\n{self.input}"
+        user = join_instruction(self.instruction, self.input)
         msgs.append({"role": "user", "content": user})
         if self.output:
             msgs.append({"role": "assistant", "content": self.output})

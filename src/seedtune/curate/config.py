@@ -10,6 +10,7 @@ from typing import Literal
 from pydantic import Field
 
 from seedtune.config import StrictModel
+from seedtune.lexicon import NON_TEXT_WORDS
 
 # Cheapest first. minhash, embedding and llm-judge are opt-in: they need a large set, a model or
 # a teacher to be worth their cost.
@@ -57,11 +58,8 @@ class LengthConfig(StrictModel):
 
 class KeywordsConfig(StrictModel):
     words: list[str] = Field(
-        default_factory=lambda: [
-            "image", "images", "graph", "graphs", "picture", "pictures", "photo", "photos", "file", "files",
-            "map", "maps", "draw", "plot", "go to", "video", "audio", "diagram", "flowchart",
-            "图片", "图像", "照片", "视频", "音频", "文件", "地图", "画一", "画出", "绘制", "图表"],
-        description="Words or phrases a text-only model cannot satisfy (Self-Instruct's list plus Chinese). Latin ones match whole words.")
+        default_factory=lambda: list(NON_TEXT_WORDS),
+        description="Words or phrases a text-only model cannot satisfy (seedtune.lexicon: Self-Instruct's list plus Chinese, the list generation uses too). Latin ones match whole words.")
     extra: list[str] = Field(default_factory=list, description="More words to add to the default list.")
     fields: list[Literal["instruction", "input"]] = Field(default_factory=lambda: ["instruction"], description="Fields searched.")
 

@@ -34,6 +34,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any, Literal
 
+from seedtune.lexicon import normalise
 from seedtune.prompts.formats import render_sandboxed
 from seedtune.teachers import Completion, Request, Teacher
 
@@ -303,8 +304,7 @@ def known_pairs(instances: Sequence[Mapping[str, Any]], n: int, seed: int = 0) -
     return pairs
 
 
-def _norm(text: str) -> str:
-    return " ".join(text.lower().split())
+_norm = normalise  # seedtune.lexicon: "the same text"
 
 
 def check_judge(judge: Judge, pairs: Sequence[KnownPair]) -> dict[str, Any]:
