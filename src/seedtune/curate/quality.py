@@ -230,11 +230,9 @@ def _length(config: Any, deps: dict[str, Any]) -> Length:
             if not c.tokenizer:
                 raise ConfigError("unit 'tokens' needs a tokenizer", key="curate.length.tokenizer",
                                   hint="set length.tokenizer=MODEL (a name or path), or length.unit=auto")
-            from transformers import AutoTokenizer
+            from seedtune.models.loading import load_tokenizer
 
-            from seedtune.models import resolve_model
-
-            tokenizer = AutoTokenizer.from_pretrained(str(resolve_model(c.tokenizer)))
+            tokenizer = load_tokenizer(c.tokenizer)
         counter, unit = (lambda text: len(tokenizer(text, add_special_tokens=False)["input_ids"])), "tokens"
     return Length(c.min_instruction, c.max_instruction, c.min_output, c.max_output, counter, unit)
 

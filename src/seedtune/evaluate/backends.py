@@ -111,9 +111,9 @@ def choose_format(directory: Path, prefer: str = "auto") -> PromptFormat:
                             hint="use prompt_format=auto to fall back to the chat template or Alpaca")
     if prefer == "alpaca":
         return AlpacaFormat()
-    from transformers import AutoTokenizer
+    from seedtune.models.loading import load_tokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(directory)
+    tokenizer = load_tokenizer(directory)
     return for_model(tokenizer, "chat" if prefer == "chat" else "auto")
 
 
