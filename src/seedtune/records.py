@@ -2,7 +2,7 @@
 
 A record is (instruction, input, output), optionally with a system prompt and multi-turn
 `messages`, plus provenance: which source made it (seed, human, converted, self-instruct,
-evol-instruct, response), by which teacher, from which parents, in which round, and why it was
+evol, response), by which teacher, from which parents, in which round, and why it was
 kept. `id` is a content hash, so the same example gets the same id wherever it is produced.
 """
 
@@ -16,8 +16,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from seedtune.lexicon import join_instruction
 
-Source = Literal["seed", "human", "converted", "self-instruct", "evol-instruct", "response"]
-SOURCES: tuple[str, ...] = ("seed", "human", "converted", "self-instruct", "evol-instruct", "response")
+Source = Literal["seed", "human", "converted", "self-instruct", "evol", "response"]
+SOURCES: tuple[str, ...] = ("seed", "human", "converted", "self-instruct", "evol", "response")
+# One name per method, as the CLI spells it (`seedtune generate evol`); older files and other
+# spellings are read as these.
+SOURCE_ALIASES = {"evol-instruct": "evol", "evol_instruct": "evol", "self_instruct": "self-instruct"}
 Role = Literal["system", "user", "assistant"]
 
 
@@ -65,6 +68,11 @@ class Record(BaseModel):
         if not isinstance(value, str):
             raise ValueError(f"expected text, got {type(value).__name__}")
         return value
+
+    @field_validator("source", mode="before")
+    @classmethod
+    def _source(cls, value: Any) -> Any:
+        return SOURCE_ALIASES.get(value, value) if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _fill(self) -> "Record":

@@ -98,6 +98,11 @@ def evol_cmd(
          config, overrides, quiet)
 
 
+# Evol-Instruct is `evol`; the paper's spellings still work, unlisted.
+gen_app.command("evol-instruct", hidden=True)(evol_cmd)
+gen_app.command("evol_instruct", hidden=True)(evol_cmd)
+
+
 @gen_app.command("respond")
 def respond_cmd(
     inp: Path = typer.Argument(..., metavar="IN", help="Instructions to answer (any record format)."),

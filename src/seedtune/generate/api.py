@@ -14,9 +14,16 @@ from typing import Any
 
 
 METHODS = ("self-instruct", "evol", "respond", "convert")
+# Other spellings of a method (Evol-Instruct is `evol` in the CLI, the YAML and Record.source).
+METHOD_ALIASES = {"evol-instruct": "evol", "evol_instruct": "evol", "self_instruct": "self-instruct"}
+
+
+def method_name(method: str) -> str:
+    return METHOD_ALIASES.get(method, method)
 
 
 def config_model(method: str) -> type:
+    method = method_name(method)
     if method == "self-instruct":
         from seedtune.generate.self_instruct import SelfInstructConfig
 
@@ -36,7 +43,7 @@ def config_model(method: str) -> type:
 
 # Keys of a pipeline's `generate:` section: a file whose generate section holds them but not the
 # method asked for has no settings for that method.
-GENERATE_KEYS = frozenset({"include_seeds", "self_instruct", "evol", "respond", "convert"})
+GENERATE_KEYS = frozenset({"include_seeds", "self_instruct", "evol", "evol_instruct", "respond", "convert"})
 
 
 def build_config(method: str, options: dict[str, Any], teacher_options: dict[str, Any] | None = None,
@@ -46,7 +53,9 @@ def build_config(method: str, options: dict[str, Any], teacher_options: dict[str
 
     flags = dict(options)
     flags.update({f"teacher.{k}": v for k, v in (teacher_options or {}).items()})
-    data = merge_section(config_path, ["generate", method], flags, overrides, containers=(PIPELINE_KEYS, GENERATE_KEYS))
+    method = method_name(method)
+    data = merge_section(config_path, ["generate", method], flags, overrides, containers=(PIPELINE_KEYS, GENERATE_KEYS),
+                         aliases={"evol": ("evol_instruct", "evol-instruct")})
     return validate(config_model(method), data, source=str(config_path) if config_path else None)
 
 
@@ -65,6 +74,7 @@ def read_input(path: str | Path, method: str) -> list[Any]:
 def run_method(method: str, input_path: str | Path, output_path: str | Path, config: Any,
                progress: bool = True) -> dict[str, Any]:
     """Run one generation method end to end; returns the summary also written to `<out>.stats.json`."""
+    method = method_name(method)
     if method == "convert":
         from seedtune.generate.convert import convert_dataset
 

@@ -114,7 +114,7 @@ def evol_instruct(records: Sequence[Record], out: str | Path, config: EvolConfig
 
         raise ConfigError(f"unknown operation(s) {', '.join(unknown)}", key="operations",
                           hint=f"choose from: {', '.join(OPERATIONS)}")
-    run = Run("evol-instruct", out, config.teacher, teacher, progress=progress, total=len(records) * config.rounds)
+    run = Run("evol", out, config.teacher, teacher, progress=progress, total=len(records) * config.rounds)
     pool = list(records)
     try:
         for round_ in range(1, config.rounds + 1):
@@ -147,9 +147,9 @@ def _evolve_chunk(run: Run, chunk: list[Record], start: int, round_: int, config
     dropped: list[Record] = []
     for parent, op, lang, completion in zip(chunk, ops, langs, rewrites):
         evolved = parse_rewrite(completion.text)
-        record = Record(instruction=evolved or "(empty)", source="evol-instruct", teacher=run.teacher_id,
+        record = Record(instruction=evolved or "(empty)", source="evol", teacher=run.teacher_id,
                         round=round_, parent_ids=[parent.id], category=parent.category, task=parent.task,
-                        meta={"method": "evol-instruct", "operation": op,
+                        meta={"method": "evol", "operation": op,
                               "kind": "in-breadth" if op in IN_BREADTH else "in-depth",
                               "template_id": f"evol_{op}.{lang}", "request_key": completion.key})
         if not evolved:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, model_validator
+from pydantic import AliasChoices, Field, model_validator
 
 from seedtune.config import StrictModel, apply_overrides, load_yaml, validate
 from seedtune.curate.config import CurateConfig
@@ -27,7 +27,8 @@ class GenerateSection(StrictModel):
 
     include_seeds: bool = Field(True, description="Put the seed tasks themselves into the training pool.")
     self_instruct: SelfInstructConfig | None = Field(None, description="Self-Instruct settings; null skips it.")
-    evol: EvolConfig | None = Field(None, description="Evol-Instruct settings (evolves the self-instruct output, or the seeds); null skips it.")
+    evol: EvolConfig | None = Field(None, validation_alias=AliasChoices("evol", "evol_instruct", "evol-instruct"),
+                                    description="Evol-Instruct settings (evolves the self-instruct output, or the seeds); null skips it.")
     respond: RespondConfig | None = Field(None, description="Answer instructions that have no output yet; null skips it.")
 
 
