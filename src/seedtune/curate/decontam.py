@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from seedtune.curate.base import Dropped, FilterResult, preview, register_filter
-from seedtune.records import Record
 from seedtune.overlap import OverlapRule, SuiteIndex, SuiteItem, joined
+from seedtune.records import Record
 
 
 def load_suite(path: str | Path | None) -> tuple[list[Record], str]:

@@ -27,8 +27,6 @@ from typing import Any
 from seedtune.errors import SeedtuneError
 from seedtune.teachers.base import Completion, Request
 
-LOCAL_HOSTS = ("127.0.0.1", "localhost", "0.0.0.0", "[::1]")
-
 
 class _Retryable(Exception):
     """A failure worth another attempt; `cause` names it in the stats, `wait` is the server's wish."""
@@ -152,9 +150,6 @@ class OpenAITeacher:
 
     def __repr__(self) -> str:
         return f"OpenAITeacher(model={self.model!r}, base_url={self.base_url!r}, concurrency={self.concurrency})"
-
-    def _is_local(self) -> bool:
-        return bool(self.base_url) and any(h in self.base_url for h in LOCAL_HOSTS)
 
     def _check_key(self) -> None:
         if not os.environ.get(self.api_key_env) and not self.base_url:
