@@ -148,9 +148,9 @@ def validate(model: type[T], data: dict[str, Any], *, source: str | None = None,
 
 
 def load_config(model: type[T], path: str | Path | None = None, overrides: Sequence[str] = (), section: str | None = None) -> T:
-    """Load YAML (optionally one `section` of it), apply overrides, validate."""
-    data = load_yaml(path) if path else {}
+    """Load YAML (optionally one `section` of it), apply overrides, validate: `merge_section` with no flags."""
     if section:
-        data = data.get(section, {}) or {}
-    apply_overrides(data, overrides)
+        data = merge_section(path, section, {}, overrides)
+    else:
+        data = apply_overrides(load_yaml(path) if path else {}, overrides)
     return validate(model, data, source=str(path) if path else None, prefix=section or "")

@@ -154,13 +154,15 @@ def open_model(spec: str, label: str, *, prefer_format: str = "auto", batch_size
 
 def labels_for(specs: Sequence[str], given: Sequence[str] = ()) -> list[str]:
     """Short unique display names: the given ones, else the directory / model names."""
+    from seedtune.teachers import parse
+
     if given:
         if len(given) != len(specs) or len(set(given)) != len(given):
             raise SeedtuneError("--label must be given once per --model, with distinct names")
         return list(given)
     names = []
     for spec in specs:
-        base = spec.rstrip("/").split(":", 1)[-1]
+        base = parse(spec, bare="hf").name.rstrip("/")
         parts = Path(base).parts
         name = parts[-1] if parts else base
         if name in ("model", "merged", "adapter", "final") and len(parts) > 1:
