@@ -10,7 +10,7 @@ from seedtune.curate.decontam import Decontaminate
 from seedtune.curate.dedup import EmbeddingDedup
 from seedtune.curate.diversity import verb_object
 from seedtune.curate.judge import LLMJudge, parse_judgement
-from seedtune.errors import ConfigError
+from seedtune.errors import ConfigError, SeedtuneError
 from seedtune.records import Record
 from seedtune.teachers import ScriptedTeacher
 
@@ -150,6 +150,56 @@ def test_parse_judgement_variants() -> None:
     assert parse_judgement("Rating: 4 out of 5. Reason: fine")[0] == 4
     assert parse_judgement("3")[0] == 3
     assert parse_judgement("no idea")[0] is None
+
+
+CHECK = [Record(instruction=f"Task {i}.", input=f"wrong answer {i}", output=f"RIGHT answer {i}", task=f"t{i}")
+         for i in range(8)]
+
+
+def _oracle(request) -> str:
+    """A judge that knows the right answers: picks whichever pair answer says RIGHT, rates 4."""
+    prompt = request.messages[-1][1]
+    if "RIGHT" not in prompt:
+        return "Score: 4\nReason: fine."
+    return "[[A]]" if prompt.index("RIGHT") < prompt.rindex("wrong") else "[[B]]"
+
+
+def test_llm_judge_is_checked_first_and_refuses_when_it_fails() -> None:
+    records = [R("Explain tides."), R("Explain rain.")]
+    bad = ScriptedTeacher(default="Score: 1\nReason: Not helpful.")  # no pair verdicts: chance level
+    judge = LLMJudge(bad, threshold=3, check=8, check_records=CHECK)
+    with pytest.raises(SeedtuneError, match="known-right answer in 50%") as err:
+        judge(records)
+    assert "on_unreliable=warn" in err.value.hint
+    assert all("Explain" not in r.messages[-1][1] for r in bad.seen)  # nothing was rated, nothing dropped
+    warned = LLMJudge(ScriptedTeacher(default="Score: 1\nReason: Not helpful."), check=8, check_records=CHECK,
+                      on_unreliable="warn")
+    assert len(warned(records).dropped) == 2 and "50%" in warned.stats()["warning"]
+    good = LLMJudge(ScriptedTeacher(default=_oracle), check=8, check_records=CHECK, chunk_size=1)
+    out = good(records)
+    assert len(out.kept) == 2 and good.stats()["check"]["reliable"] and good.stats()["check"]["n"] == 8
+
+
+def test_llm_judge_from_config_goes_through_the_request_cache(tmp_path) -> None:
+    from seedtune.teachers import register
+
+    made: list[ScriptedTeacher] = []
+
+    def factory(name, base_url=None, **kw):
+        made.append(ScriptedTeacher(default=_oracle, model_id=f"plugin:{name}"))
+        return made[-1]
+
+    register("plugin-judge", factory)
+    cfg = CurateConfig.model_validate({"filters": ["llm-judge"], "report": False, "judge": {
+        "teacher": "plugin-judge:x", "cache": str(tmp_path / "c.sqlite"), "chunk_size": 2,
+        "on_unreliable": "warn"}})  # checked on the shipped suite, whose answers this oracle does not know
+    records = [R(f"Explain thing {i}.") for i in range(5)]
+    first = build_filter("llm-judge", cfg)
+    assert len(first(records).kept) == 5 and first.stats()["check"]["n"] == 20
+    assert first.stats()["requests"]["cache_misses"] == 5 + 2 * 20
+    again = build_filter("llm-judge", cfg)  # a rerun asks the teacher nothing
+    again(records)
+    assert again.stats()["requests"]["cache_misses"] == 0 and len(made[-1].seen) == 0
 
 
 def test_judge_without_teacher_is_a_config_error() -> None:

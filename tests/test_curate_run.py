@@ -59,7 +59,8 @@ def test_curate_writes_outputs_and_funnel_adds_up(tmp_path) -> None:
 
 def test_order_as_given_and_judge_in_the_funnel(tmp_path) -> None:
     teacher = ScriptedTeacher(default="Score: 1\nReason: Not helpful.")
-    cfg = CurateConfig(filters=["llm-judge", "exact"], order="as-given", report=False)
+    # judge.check=0: this scripted judge would fail its check (see test_curate_filters)
+    cfg = CurateConfig(filters=["llm-judge", "exact"], order="as-given", report=False, judge={"check": 0})
     result = curate(pool()[:3], tmp_path, cfg, teacher=teacher)
     assert [s.filter for s in result.funnel.steps] == ["llm-judge", "exact"]
     assert len(teacher.seen) == 3 and result.kept == []

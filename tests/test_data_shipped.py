@@ -165,7 +165,8 @@ def test_suite_counts(seeds, suite):
     langs = Counter(t["lang"] for t in suite)
     assert langs["zh"] / len(suite) >= 0.25 and langs["en"] > 0
     metrics = Counter(t["metric"] for t in suite)
-    assert set(metrics) == set(METRICS), metrics
+    # every metric but chrf, which is reported beside bleu on translation tasks rather than chosen
+    assert set(metrics) == set(METRICS) - {"chrf"}, metrics
     # most of the suite must be automatically checkable, not judged
     assert metrics["judge"] <= 0.2 * len(suite)
 

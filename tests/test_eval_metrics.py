@@ -75,3 +75,11 @@ def test_score_takes_best_reference_and_picks_metrics():
 def test_rouge_l_equals_rouge_score_on_any_non_cjk_text(pred, ref):
     """Accents, symbols, other scripts: both drop what is not [a-z0-9] after lowercasing."""
     assert rouge_l(pred, ref) == pytest.approx(_SCORER.score(ref, pred)["rougeL"].fmeasure, abs=1e-12)
+
+
+def test_one_metric_list_names_every_scorer_and_suites_accept_them_all():
+    from seedtune.data import METRICS, metric_name
+    from seedtune.evaluate import metrics as scorers
+
+    assert set(scorers._SCORERS) | {"accuracy", "judge"} == set(METRICS)
+    assert metric_name("ROUGE-L") == "rouge_l" and metric_name("chrF") == "chrf" and metric_name("nope") is None

@@ -74,7 +74,7 @@ def test_rounds_eliminations_and_provenance(tmp_path):
     assert second["instruction"].startswith("Explain tides. and go")
     assert second["output"] == f"A full answer to: {second['instruction']}"
     for r in kept + dropped:
-        assert r["source"] == "evol-instruct" and r["teacher"] == "evol-fake"
+        assert r["source"] == "evol" and r["teacher"] == "evol-fake"
         assert r["meta"]["operation"] in ("constraints", "deepen", "concretize", "reasoning", "complicate_input", "breadth")
         assert r["meta"]["template_id"].startswith("evol_") and len(r["meta"]["request_key"]) == 64
     # A failed evolution leaves its parent in the pool: round 2 rewrites the original again.
@@ -100,3 +100,20 @@ def test_chinese_instructions_use_chinese_templates(tmp_path):
     evol_instruct([Record(instruction="解释潮汐的成因。")], tmp_path / "z.jsonl", cfg(tmp_path, rounds=1),
                   teacher=teacher, progress=False)
     assert "提示" in teacher.seen[0].messages[-1][1]
+
+
+def test_one_name_evol_with_the_old_spellings_as_aliases(tmp_path):
+    from typer.testing import CliRunner
+
+    from seedtune.cli import app
+    from seedtune.generate.api import build_config
+    from seedtune.pipeline.config import GenerateSection
+    from seedtune.records import Record
+
+    assert Record(instruction="x", source="evol-instruct").source == "evol"
+    assert GenerateSection.model_validate({"evol_instruct": {"rounds": 2}}).evol.rounds == 2
+    cfg = tmp_path / "p.yaml"
+    cfg.write_text("name: x\ngenerate:\n  evol_instruct: {rounds: 3}\n")
+    assert build_config("evol-instruct", {}, {}, cfg).rounds == 3
+    help_text = CliRunner().invoke(app, ["generate", "evol-instruct", "--help"]).output
+    assert "--rounds" in help_text

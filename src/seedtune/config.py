@@ -60,31 +60,72 @@ def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str,
     """Apply dotted overrides to a nested dict (in place) and return it."""
     for text in overrides:
         keys, value = parse_override(text)
-        node = data
-        for k in keys[:-1]:
-            child = node.get(k)
-            if child is None:
-                child = node[k] = {}
-            if not isinstance(child, dict):
-                raise ConfigError(f"cannot set a sub-key of a {type(child).__name__}", key=".".join(keys))
-            node = child
-        node[keys[-1]] = value
+        set_dotted(data, ".".join(keys), value)
     return data
 
 
-def merge_section(path: str | Path | None, section: str, flags: dict[str, Any],
-                  overrides: Sequence[str] = ()) -> dict[str, Any]:
-    """What a stage command runs with: the YAML file's `section` (or its top level when it has no
-    such section), then the flags the user gave (None = not given), then `key=value` overrides.
-    Overrides may carry the section prefix (`train.lora_r=8`) or not (`lora_r=8`)."""
-    data: dict[str, Any] = {}
-    if path:
-        loaded = load_yaml(path)
-        chosen = loaded.get(section, loaded)
-        data = dict(chosen) if isinstance(chosen, dict) else {}
-    data.update({k: v for k, v in flags.items() if v is not None})
-    prefix = f"{section}."
-    return apply_overrides(data, [o[len(prefix):] if o.startswith(prefix) else o for o in overrides])
+# Top-level keys of a pipeline YAML (`seedtune run`): a file holding any of them is a pipeline
+# file, and a stage command given one reads only its own section (or nothing, if it has none).
+PIPELINE_KEYS = frozenset({"name", "runs_dir", "seeds", "generate", "curate", "train", "eval"})
+
+
+def yaml_key(name: str) -> str:
+    """The YAML spelling of a CLI name: `self-instruct` -> `self_instruct`."""
+    return name.replace("-", "_")
+
+
+def section_of(data: dict[str, Any], path: Sequence[str], containers: Sequence[frozenset[str]] = (),
+               aliases: dict[str, Sequence[str]] | None = None) -> dict[str, Any]:
+    """The settings `path` (e.g. ['generate', 'self_instruct']) names in a loaded YAML.
+
+    Each level is followed when the file has it (under its YAML spelling or an alias). A file
+    without the level is a file for this stage alone, whose top level is the section, unless it
+    holds the keys of a container at that level (`containers[i]`: a pipeline file, or a pipeline's
+    `generate:` with other methods): then it has no settings for this stage."""
+    node: Any = data
+    for depth, part in enumerate(path):
+        names = [yaml_key(part), part, *((aliases or {}).get(yaml_key(part), ()))]
+        found = next((n for n in names if isinstance(node, dict) and n in node), None)
+        if found is None:
+            marks = containers[depth] if depth < len(containers) else frozenset()
+            return {} if isinstance(node, dict) and marks & node.keys() else dict(node or {})
+        node = node[found]
+    return dict(node) if isinstance(node, dict) else {}
+
+
+def set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
+    """data['a']['b'] = value for 'a.b', creating (and refusing to overwrite non-dict) parents."""
+    keys = dotted.split(".")
+    node = data
+    for k in keys[:-1]:
+        child = node.get(k)
+        if child is None:
+            child = node[k] = {}
+        if not isinstance(child, dict):
+            raise ConfigError(f"cannot set a sub-key of a {type(child).__name__}", key=dotted)
+        node = child
+    node[keys[-1]] = value
+
+
+def merge_section(path: str | Path | None, section: str | Sequence[str], flags: dict[str, Any],
+                  overrides: Sequence[str] = (), *, containers: Sequence[frozenset[str]] = (PIPELINE_KEYS,),
+                  aliases: dict[str, Sequence[str]] | None = None) -> dict[str, Any]:
+    """What every stage command runs with, in one precedence: the YAML file's section (see
+    `section_of`), then the flags the user gave (None = not given; dotted keys such as
+    `near_dup.threshold` set one nested value), then `key=value` overrides. Overrides may carry
+    the section prefix (`train.lora_r=8`, `generate.self_instruct.target=5`) or not (`lora_r=8`)."""
+    parts = [section] if isinstance(section, str) else list(section)
+    data: dict[str, Any] = section_of(load_yaml(path), parts, containers, aliases) if path else {}
+    for key, value in flags.items():
+        if value is not None:
+            set_dotted(data, key, value)
+    prefixes = [".".join(yaml_key(p) for p in parts[:i]) + "." for i in range(len(parts), 0, -1)]
+    prefixes += [".".join(parts[:i]) + "." for i in range(len(parts), 0, -1)]
+    stripped = []
+    for text in overrides:
+        prefix = next((p for p in prefixes if text.startswith(p)), "")
+        stripped.append(text[len(prefix):])
+    return apply_overrides(data, stripped)
 
 
 def validate(model: type[T], data: dict[str, Any], *, source: str | None = None, prefix: str = "") -> T:
@@ -110,11 +151,11 @@ def validate(model: type[T], data: dict[str, Any], *, source: str | None = None,
 
 
 def load_config(model: type[T], path: str | Path | None = None, overrides: Sequence[str] = (), section: str | None = None) -> T:
-    """Load YAML (optionally one `section` of it), apply overrides, validate."""
-    data = load_yaml(path) if path else {}
+    """Load YAML (optionally one `section` of it), apply overrides, validate: `merge_section` with no flags."""
     if section:
-        data = data.get(section, {}) or {}
-    apply_overrides(data, overrides)
+        data = merge_section(path, section, {}, overrides)
+    else:
+        data = apply_overrides(load_yaml(path) if path else {}, overrides)
     return validate(model, data, source=str(path) if path else None, prefix=section or "")
 
 

@@ -2,7 +2,7 @@
 
 A record is (instruction, input, output), optionally with a system prompt and multi-turn
 `messages`, plus provenance: which source made it (seed, human, converted, self-instruct,
-evol-instruct, response), by which teacher, from which parents, in which round, and why it was
+evol, response), by which teacher, from which parents, in which round, and why it was
 kept. `id` is a content hash, so the same example gets the same id wherever it is produced.
 """
 
@@ -14,12 +14,15 @@ from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-Source = Literal["seed", "human", "converted", "self-instruct", "evol-instruct", "response", "constraints"]
-SOURCES: tuple[str, ...] = ("seed", "human", "converted", "self-instruct", "evol-instruct", "response", "constraints")
-# What users call a source in a config (the generate section's names, plurals): the source it means.
-SOURCE_ALIASES = {"seeds": "seed", "self_instruct": "self-instruct", "selfinstruct": "self-instruct",
-                  "evol": "evol-instruct", "evol_instruct": "evol-instruct", "respond": "response",
-                  "responses": "response", "constraint": "constraints"}
+from seedtune.lexicon import join_instruction
+
+Source = Literal["seed", "human", "converted", "self-instruct", "evol", "response", "constraints"]
+SOURCES: tuple[str, ...] = ("seed", "human", "converted", "self-instruct", "evol", "response", "constraints")
+# One name per method, as the CLI spells it (`seedtune generate evol`); older files and other
+# spellings are read as these.
+SOURCE_ALIASES = {"evol-instruct": "evol", "evol_instruct": "evol", "self_instruct": "self-instruct",
+                  "selfinstruct": "self-instruct", "seeds": "seed", "respond": "response", "responses": "response",
+                  "constraint": "constraints"}
 Role = Literal["system", "user", "assistant"]
 
 
@@ -88,6 +91,11 @@ class Record(BaseModel):
             raise ValueError(f"expected text, got {type(value).__name__}")
         return value
 
+    @field_validator("source", mode="before")
+    @classmethod
+    def _source(cls, value: Any) -> Any:
+        return SOURCE_ALIASES.get(value, value) if isinstance(value, str) else value
+
     @model_validator(mode="after")
     def _fill(self) -> "Record":
         if self.messages and not self.instruction:
@@ -150,7 +158,7 @@ class Record(BaseModel):
         msgs = []
         if self.system:
             msgs.append({"role": "system", "content": self.system})
-        user = self.instruction if not self.input else f"{self.instruction}\n\n{self.input}"
+        user = join_instruction(self.instruction, self.input)
         msgs.append({"role": "user", "content": user})
         if self.output:
             msgs.append({"role": "assistant", "content": self.output})

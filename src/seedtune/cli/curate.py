@@ -15,7 +15,7 @@ def register(app: typer.Typer) -> None:
         output: Path = typer.Argument(..., help="Output directory: kept.jsonl, dropped.jsonl, funnel.json, diversity.md."),
         overrides: Optional[list[str]] = typer.Argument(None, help="Config overrides as key=value, e.g. near_dup.threshold=0.6."),
         filters: Optional[list[str]] = typer.Option(None, "--filter", "-f", help="Run only these filters (repeat). Default: the config's list."),
-        threshold: Optional[float] = typer.Option(None, "--threshold", help="ROUGE-L threshold of near-dup-rouge (default 0.7)."),
+        threshold: Optional[float] = typer.Option(None, "--threshold", help="ROUGE-L threshold of near-dup-rouge (near_dup.threshold)."),
         against: Optional[Path] = typer.Option(None, "--against", help="Evaluation suite to decontaminate against (default: the shipped held-out suite)."),
         judge: Optional[str] = typer.Option(None, "--judge", help="Teacher for the llm-judge filter (hf:NAME, openai:MODEL); adds llm-judge."),
         config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML config; its 'curate' section is used when present."),
@@ -57,22 +57,13 @@ def _bad_on_error(value: str):  # noqa: ANN202
 
 
 def _load(model, config, overrides, filters, threshold, against, judge):  # noqa: ANN001, ANN202
-    """Config file (its `curate` section if it has one) + key=value overrides + the flags."""
-    from seedtune.config import apply_overrides, load_yaml, validate
+    """The one config path (`config.merge_section`): YAML's `curate` section < flags < key=value."""
+    from seedtune.config import merge_section, validate
 
-    data = load_yaml(config) if config else {}
-    if "curate" in data and isinstance(data["curate"], dict):
-        data = data["curate"]
-    # Accept both 'near_dup.threshold=0.6' and 'curate.near_dup.threshold=0.6'.
-    apply_overrides(data, [o[len("curate."):] if o.startswith("curate.") else o for o in overrides])
-    if filters:
-        data["filters"] = list(filters)
-    if threshold is not None:
-        data.setdefault("near_dup", {})["threshold"] = threshold
-    if against is not None:
-        data.setdefault("decontamination", {})["against"] = str(against)
-    if judge:
-        data.setdefault("judge", {})["teacher"] = judge
+    flags = {"filters": list(filters) if filters else None, "near_dup.threshold": threshold,
+             "decontamination.against": str(against) if against is not None else None, "judge.teacher": judge}
+    data = merge_section(config, "curate", flags, overrides)
+    if judge:  # --judge asks for the judge: add the filter to whatever list is in force
         names = list(data.get("filters") or model().filters)
         if "llm-judge" not in names:
             data["filters"] = names + ["llm-judge"]

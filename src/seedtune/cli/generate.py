@@ -15,12 +15,12 @@ gen_app = typer.Typer(help="Make instruction data with a teacher: Self-Instruct,
                       no_args_is_help=True)
 
 # Shared teacher flags (typer has no option groups, so each command lists them through these defaults).
-TEACHER = typer.Option(None, "--teacher", "-t", help="hf:NAME_OR_PATH | openai:MODEL | vllm:NAME (default hf:smollm2-135m-instruct).")
+TEACHER = typer.Option(None, "--teacher", "-t", help="hf:NAME_OR_PATH | openai:MODEL | vllm:NAME, or a registered kind (teacher.teacher).")
 BASE_URL = typer.Option(None, "--base-url", help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1.")
 CONCURRENCY = typer.Option(None, "--concurrency", "-j", help="Requests in flight (openai: teachers).")
 BATCH = typer.Option(None, "--batch-size", help="Sequences per forward batch (hf: teachers).")
-KEY_ENV = typer.Option(None, "--api-key-env", help="Environment variable with the API key (default OPENAI_API_KEY).")
-CACHE = typer.Option(None, "--cache", help="Request cache file (default: the seedtune cache directory).")
+KEY_ENV = typer.Option(None, "--api-key-env", help="Environment variable with the API key (never the key itself).")
+CACHE = typer.Option(None, "--cache", help="Request cache file (unset: the shared seedtune cache).")
 PRICES = typer.Option(None, "--prices", help="Price table YAML/JSON: {MODEL: {input: $/1M, output: $/1M}}.")
 MAX_COST = typer.Option(None, "--max-cost", help="Hard budget: no request whose worst case could cross it is sent; the run stops cleanly (needs --prices).")
 CONFIG = typer.Option(None, "--config", "-c", help="YAML config (its 'generate:' section, or the whole file).")
@@ -67,7 +67,7 @@ def self_instruct_cmd(
     inp: str = typer.Argument(..., metavar="IN", help="Seed tasks (any record format), or 'seeds' for ours."),
     out: Path = typer.Argument(..., metavar="OUT", help="Output JSONL (append-only; rerun to resume)."),
     overrides: Optional[list[str]] = OVERRIDES,
-    target: Optional[int] = typer.Option(None, "--target", "-n", help="New instructions to accept (default 100)."),
+    target: Optional[int] = typer.Option(None, "--target", "-n", help="New instructions to accept."),
     lang: Optional[str] = typer.Option(None, "--lang", help="auto | en | zh."),
     no_instances: bool = typer.Option(False, "--no-instances", help="Instructions only (answer later with respond)."),
     teacher: Optional[str] = TEACHER, base_url: Optional[str] = BASE_URL, concurrency: Optional[int] = CONCURRENCY,
@@ -87,7 +87,7 @@ def evol_cmd(
     inp: Path = typer.Argument(..., metavar="IN", help="Instructions to evolve (any record format)."),
     out: Path = typer.Argument(..., metavar="OUT", help="Output JSONL of surviving evolved, answered records."),
     overrides: Optional[list[str]] = OVERRIDES,
-    rounds: Optional[int] = typer.Option(None, "--rounds", "-m", help="Evolution rounds M (default 4)."),
+    rounds: Optional[int] = typer.Option(None, "--rounds", "-m", help="Evolution rounds M."),
     operations: Optional[str] = typer.Option(None, "--operations", help="Comma list: constraints,deepen,concretize,reasoning,complicate_input,breadth."),
     lang: Optional[str] = typer.Option(None, "--lang", help="auto | en | zh."),
     teacher: Optional[str] = TEACHER, base_url: Optional[str] = BASE_URL, concurrency: Optional[int] = CONCURRENCY,
@@ -103,14 +103,19 @@ def evol_cmd(
          config, overrides, quiet)
 
 
+# Evol-Instruct is `evol`; the paper's spellings still work, unlisted.
+gen_app.command("evol-instruct", hidden=True)(evol_cmd)
+gen_app.command("evol_instruct", hidden=True)(evol_cmd)
+
+
 @gen_app.command("respond")
 def respond_cmd(
     inp: Path = typer.Argument(..., metavar="IN", help="Instructions to answer (any record format)."),
     out: Path = typer.Argument(..., metavar="OUT", help="Output JSONL of answered records."),
     overrides: Optional[list[str]] = OVERRIDES,
-    n: Optional[int] = typer.Option(None, "--n", help="Answers sampled per instruction (default 1)."),
-    temperature: Optional[float] = typer.Option(None, "--temperature", help="Sampling temperature (default 0.7; 0 = greedy)."),
-    max_tokens: Optional[int] = typer.Option(None, "--max-tokens", help="Token budget per answer (default 512)."),
+    n: Optional[int] = typer.Option(None, "--n", help="Answers sampled per instruction."),
+    temperature: Optional[float] = typer.Option(None, "--temperature", help="Sampling temperature (0 = greedy)."),
+    max_tokens: Optional[int] = typer.Option(None, "--max-tokens", help="Token budget per answer."),
     system: Optional[str] = typer.Option(None, "--system", help="System prompt for every request."),
     teacher: Optional[str] = TEACHER, base_url: Optional[str] = BASE_URL, concurrency: Optional[int] = CONCURRENCY,
     batch_size: Optional[int] = BATCH, api_key_env: Optional[str] = KEY_ENV, cache: Optional[Path] = CACHE,
@@ -155,7 +160,7 @@ def convert_cmd(
     columns: Optional[str] = typer.Option(None, "--columns", help="role=column pairs, e.g. text=sentence,label=label."),
     labels: Optional[str] = typer.Option(None, "--labels", help="Label names for raw values, e.g. 0=negative,1=positive."),
     description: Optional[str] = typer.Option(None, "--description", help="What a generation task asks (e.g. 'Summarize the article')."),
-    shots: Optional[int] = typer.Option(None, "--shots", help="Examples in a few-shot prompt (default 2)."),
+    shots: Optional[int] = typer.Option(None, "--shots", help="Examples in a few-shot prompt."),
     lang: Optional[str] = typer.Option(None, "--lang", help="auto | en | zh."),
     seed: Optional[int] = SEED, config: Optional[Path] = CONFIG,
 ) -> None:

@@ -20,7 +20,7 @@ def register(app: typer.Typer) -> None:
         data: Optional[Path] = typer.Option(None, "--data", "-d", help="Training records (JSONL, Alpaca JSON, ...)."),
         output: Optional[Path] = typer.Option(None, "--output", "-o", help="Output directory for the trained model."),
         config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML config (its 'train:' section or the whole file)."),
-        lora_r: Optional[int] = typer.Option(None, "--lora-r", help="LoRA rank (default 16)."),
+        lora_r: Optional[int] = typer.Option(None, "--lora-r", help="LoRA rank."),
         full: bool = typer.Option(False, "--full", help="Full fine-tuning instead of LoRA."),
         batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Rows per micro-batch per process."),
         max_length: Optional[int] = typer.Option(None, "--max-length", help="Longest sequence in tokens."),

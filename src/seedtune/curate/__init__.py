@@ -6,7 +6,8 @@
 Filters are registered by name (`filter_names()`); `build_filter(name, config)` makes one.
 """
 
-from seedtune.curate.base import Dropped, Filter, FilterResult, RecordFilter, build_filter, filter_names, register_filter
+from seedtune.curate.base import Dropped, Filter, FilterResult, RecordFilter, register_filter
+from seedtune.curate.catalog import build_filter, filter_names
 from seedtune.curate.config import DEFAULT_FILTERS, CurateConfig
 from seedtune.curate.run import CurateResult, curate
 

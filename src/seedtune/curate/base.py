@@ -14,7 +14,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from seedtune.errors import ConfigError
 from seedtune.records import Record
 
 
@@ -86,27 +85,6 @@ def register_filter(name: str, description: str) -> Callable[[Factory], Factory]
         return factory
 
     return wrap
-
-
-def filter_names() -> dict[str, str]:
-    """Every registered filter name with its one-line description."""
-    _load_builtins()
-    return dict(_DESCRIPTIONS)
-
-
-def build_filter(name: str, config: Any, deps: dict[str, Any] | None = None) -> Filter:
-    _load_builtins()
-    factory = _REGISTRY.get(name)
-    if factory is None:
-        known = ", ".join(sorted(_REGISTRY))
-        raise ConfigError(f"'{name}' is not a known filter", key="curate.filters",
-                          hint=f"choose from: {known}")
-    return factory(config, deps or {})
-
-
-def _load_builtins() -> None:
-    # Importing the modules runs their @register_filter decorators.
-    from seedtune.curate import decontam, dedup, judge, quality  # noqa: F401
 
 
 def preview(text: str, limit: int = 60) -> str:

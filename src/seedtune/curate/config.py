@@ -10,6 +10,7 @@ from typing import Literal
 from pydantic import Field
 
 from seedtune.config import StrictModel
+from seedtune.lexicon import NON_TEXT_WORDS
 
 # Cheapest first. minhash, embedding and llm-judge are opt-in: they need a large set, a model or
 # a teacher to be worth their cost.
@@ -57,11 +58,8 @@ class LengthConfig(StrictModel):
 
 class KeywordsConfig(StrictModel):
     words: list[str] = Field(
-        default_factory=lambda: [
-            "image", "images", "graph", "graphs", "picture", "pictures", "photo", "photos", "file", "files",
-            "map", "maps", "draw", "plot", "go to", "video", "audio", "diagram", "flowchart",
-            "图片", "图像", "照片", "视频", "音频", "文件", "地图", "画一", "画出", "绘制", "图表"],
-        description="Words or phrases a text-only model cannot satisfy (Self-Instruct's list plus Chinese). Latin ones match whole words.")
+        default_factory=lambda: list(NON_TEXT_WORDS),
+        description="Words or phrases a text-only model cannot satisfy (seedtune.lexicon: Self-Instruct's list plus Chinese, the list generation uses too). Latin ones match whole words.")
     extra: list[str] = Field(default_factory=list, description="More words to add to the default list.")
     fields: list[Literal["instruction", "input"]] = Field(default_factory=lambda: ["instruction"], description="Fields searched.")
 
@@ -88,9 +86,9 @@ class LabelConfig(StrictModel):
 
 class DecontamConfig(StrictModel):
     against: str | None = Field(None, description="Evaluation suite file to decontaminate against (any record format), or 'heldout' (default when unset): the shipped held-out suite.")
-    ngram: int = Field(13, ge=1, description="n-gram length for overlap (13, as in GPT-3's contamination analysis).")
+    ngram: int = Field(13, ge=1, description="n-gram length for overlap over instruction + input + output (13, as in GPT-3's contamination analysis); the rule is seedtune.overlap's, shared with eval.")
     short_tokens: int = Field(20, ge=1, description="Instructions with at most this many tokens are also compared by ROUGE-L.")
-    rouge_threshold: float = Field(0.7, ge=0.0, le=1.0, description="ROUGE-L F against a suite instruction above which a short instruction is contaminated.")
+    rouge_threshold: float = Field(0.7, ge=0.0, le=1.0, description="ROUGE-L F against a suite instruction at or above which a short instruction is contaminated.")
 
 
 class JudgeConfig(StrictModel):
@@ -102,6 +100,12 @@ class JudgeConfig(StrictModel):
     on_parse_error: Literal["keep", "drop"] = Field("keep", description="What to do with a record whose judgement has no readable score (always counted).")
     prices: str | dict[str, dict[str, float]] | None = Field(None, description="Price table {model: {input: $/1M, output: $/1M}} (inline or a YAML file) for the judge's cost.")
     max_cost: float | None = Field(None, gt=0, description="Hard budget for the judge: a request that could cross it is not sent, and curation stops with what it spent.")
+    check: int = Field(20, ge=0, description="Known pairs from the shipped held-out suite the judge is tested on before it may drop anything (0: no check).")
+    on_unreliable: Literal["refuse", "warn"] = Field("refuse", description="A judge that fails its check: stop before dropping anything ('refuse'), or run it with a loud warning in funnel.json ('warn').")
+    chunk_size: int = Field(64, ge=1, description="Records judged per teacher call; each finished chunk is kept in the request cache, so a killed run resumes there.")
+    cache: str | None = Field(None, description="Request cache file (SQLite) for the judge's answers; default: the shared seedtune cache.")
+    batch_size: int | None = Field(None, ge=1, description="Sequences per forward batch (local judges).")
+    dtype: str | None = Field(None, description="Weights dtype for local judges: float32 (default) or bfloat16.")
 
 
 class CurateConfig(StrictModel):

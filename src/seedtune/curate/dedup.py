@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from seedtune.curate.base import Dropped, FilterResult, preview, register_filter
-from seedtune.curate.quality import normalise
+from seedtune.lexicon import join_instruction, normalise
 from seedtune.records import Record
 from seedtune.textsim import NoveltyIndex, tokenize
 
@@ -21,7 +21,7 @@ def field_text(record: Record, field: str) -> str:
     if field == "instruction":
         return record.instruction
     if field == "instruction+input":
-        return record.instruction if not record.input else f"{record.instruction}\n{record.input}"
+        return join_instruction(record.instruction, record.input)
     return "\n".join(t for t in (record.instruction, record.input, record.output) if t)
 
 

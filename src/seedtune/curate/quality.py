@@ -12,15 +12,10 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from seedtune.curate.base import Dropped, FilterResult, RecordFilter, preview, register_filter
+from seedtune.lexicon import join_instruction, keyword_pattern, normalise, refusal_patterns
 from seedtune.records import Record
 from seedtune.textsim import detect_lang, length_units
 
-_CJK_CHAR = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af]")
-
-
-def normalise(text: str) -> str:
-    """Lowercase, punctuation dropped, whitespace collapsed: what 'the same text' means here."""
-    return " ".join(re.sub(r"[^\w]+", " ", text.lower()).split())
 
 
 _FENCED = re.compile(r"```.*?(?:```|$)", re.DOTALL)
@@ -36,7 +31,7 @@ def strip_code(text: str) -> str:
 
 
 def prompt_text(record: Record) -> str:
-    return record.instruction if not record.input else f"{record.instruction}\n{record.input}"
+    return join_instruction(record.instruction, record.input)
 
 
 class EmptyOutput(RecordFilter):
@@ -116,15 +111,6 @@ class Length(RecordFilter):
         return None
 
 
-def keyword_pattern(words: Sequence[str]) -> re.Pattern[str]:
-    """Latin words match as whole words (so 'map' does not hit 'mapping'); CJK ones as substrings."""
-    parts = []
-    for word in sorted({w.strip().lower() for w in words if w.strip()}, key=len, reverse=True):
-        escaped = re.escape(word).replace(r"\ ", r"\s+")
-        parts.append(escaped if _CJK_CHAR.search(word) else rf"\b{escaped}\b")
-    return re.compile("|".join(parts) or r"(?!)", re.IGNORECASE)
-
-
 class Keywords(RecordFilter):
     name, cost, heuristic = "keywords", 2, True
 
@@ -140,28 +126,11 @@ class Keywords(RecordFilter):
         return None
 
 
-# Phrases that mark an answer as a refusal or a model talking about itself: self-descriptions
-# anywhere in the first `head_chars`, apologies only when the answer opens with them.
-REFUSAL_ANYWHERE = [
-    r"as an ai\b", r"as an ai language model", r"as a language model", r"i am an ai\b", r"i'm an ai\b",
-    r"as an artificial intelligence", r"作为一个?(?:ai|人工智能)", r"作为一个?(?:ai|人工智能)?语言模型", r"我是一个?(?:ai|人工智能)",
-]
-REFUSAL_HEAD = [
-    r"i'?m sorry,? but", r"i am sorry,? but", r"i apologi[sz]e,? but", r"i cannot\b", r"i can ?not\b", r"i can't\b",
-    r"i am (?:unable|not able) to", r"i'm (?:unable|not able) to", r"i do not have (?:access|the ability)",
-    r"i don't have (?:access|the ability)", r"i won't be able to",
-    r"抱歉", r"对不起", r"我无法", r"我不能", r"我没有办法", r"很遗憾，我",
-]
-
-
 class Refusal(RecordFilter):
     name, cost, heuristic = "refusal", 2, True
 
     def __init__(self, extra: Sequence[str] = (), head_chars: int = 200):
-        self.anywhere = re.compile("|".join(REFUSAL_ANYWHERE + [re.escape(e) for e in extra]), re.IGNORECASE)
-        # Apologies count only when the answer opens with them: "The robot said: I cannot sleep"
-        # in a story is not a refusal.
-        self.head = re.compile(r"\A[\W_]*(?:" + "|".join(REFUSAL_HEAD) + ")", re.IGNORECASE)
+        self.anywhere, self.head = refusal_patterns(extra)  # the lists live in seedtune.lexicon
         self.head_chars = head_chars
 
     def check(self, record: Record) -> tuple[str, float | None] | None:
@@ -261,11 +230,9 @@ def _length(config: Any, deps: dict[str, Any]) -> Length:
             if not c.tokenizer:
                 raise ConfigError("unit 'tokens' needs a tokenizer", key="curate.length.tokenizer",
                                   hint="set length.tokenizer=MODEL (a name or path), or length.unit=auto")
-            from transformers import AutoTokenizer
+            from seedtune.models.loading import load_tokenizer
 
-            from seedtune.models import resolve_model
-
-            tokenizer = AutoTokenizer.from_pretrained(str(resolve_model(c.tokenizer)))
+            tokenizer = load_tokenizer(c.tokenizer)
         counter, unit = (lambda text: len(tokenizer(text, add_special_tokens=False)["input_ids"])), "tokens"
     return Length(c.min_instruction, c.max_instruction, c.min_output, c.max_output, counter, unit)
 

@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from seedtune.curate.base import Dropped, build_filter
+from seedtune.curate.base import Dropped
+from seedtune.curate.catalog import build_filter
 from seedtune.curate.config import CurateConfig
 from seedtune.curate.funnel import FunnelResult, order_filters, run_funnel
 from seedtune.errors import InputError

@@ -14,8 +14,9 @@ The third, `heldout_if.jsonl`, is the verifiable-instruction suite `heldout-if` 
 
 The loaders return plain dicts on purpose: this module sits on the bottom floor and must not
 depend on `seedtune.formats` (which turns these dicts into `Record`s). `check_tasks` holds the
-schema in one place so the shipped files, the tests and a user's own suite are held to the same
-rules.
+schema of the shipped files in one place (the tests hold them to it); a user's suite is read by
+`seedtune.evaluate.suites`, which is more lenient (other layouts, no category list) but scores
+with the same `METRICS`.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from seedtune.errors import InputError
 
 __all__ = [
     "METRICS",
+    "METRIC_ALIASES",
+    "metric_name",
     "CATEGORIES",
     "seed_tasks_path",
     "heldout_suite_path",
@@ -43,10 +46,20 @@ SEED_TASKS_FILE = "seed_tasks.jsonl"
 HELDOUT_SUITE_FILE = "heldout_suite.jsonl"
 HELDOUT_IF_FILE = "heldout_if.jsonl"
 
-# How a suite task is scored. "accuracy" is for classification (answer must be one of `labels`),
+# How a suite task is scored: the one list of metric names (suites, the scorers and the schema
+# check all use it). "accuracy" is for classification (answer must be one of `labels`),
 # "exact_match" for short checkable answers (numbers, names, sorted lists), "rouge_l" for
-# rewriting / summaries, "bleu" for translation, "judge" for open-ended answers.
-METRICS = ("exact_match", "accuracy", "rouge_l", "bleu", "judge")
+# rewriting / summaries, "bleu" and "chrf" for translation, "judge" for open-ended answers.
+METRICS = ("exact_match", "accuracy", "rouge_l", "bleu", "chrf", "judge")
+# Spellings other tools use for the same metrics.
+METRIC_ALIASES = {"rougel": "rouge_l", "rouge": "rouge_l", "em": "exact_match", "acc": "accuracy"}
+
+
+def metric_name(value: Any) -> str | None:
+    """The canonical name of a metric spelling ('ROUGE-L' -> 'rouge_l'), or None if unknown."""
+    name = str(value).lower().replace("-", "_")
+    name = METRIC_ALIASES.get(name, name)
+    return name if name in METRICS else None
 
 # The skills the shipped files cover; the suite uses a subset of the seeds' categories so that it
 # tests unseen *tasks* on familiar *skills*.

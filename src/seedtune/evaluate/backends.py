@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from seedtune.errors import SeedtuneError
-from seedtune.prompts.formats import AlpacaFormat, ChatTemplateFormat, PromptFormat, for_model, load_format
+from seedtune.prompts.formats import AlpacaFormat, PromptFormat, for_model, load_format
 from seedtune.teachers import Completion, Request, Teacher
 from seedtune.teachers.base import OnResult, generate_streaming
 
@@ -91,19 +91,17 @@ class EvalModel:
 
 
 def resolve_dir(spec: str) -> Path | None:
-    """Local directory of a model spec, or None for endpoint models."""
-    kind, sep, name = spec.partition(":")
-    if sep and kind in ("openai", "vllm"):
+    """Local directory of a model spec, or None for a model behind another teacher kind (an
+    endpoint, vLLM, a registered plugin). A bare name is an `hf:` model name or directory."""
+    from seedtune.models import resolve_model
+    from seedtune.teachers import parse
+
+    parsed = parse(spec, bare="hf")
+    if parsed.kind != "hf":
         return None
-    name = name if sep and kind == "hf" else spec
-    if Path(name).is_dir():
-        return Path(name)
-    try:
-        from seedtune.models import resolve_model
-    except ImportError as exc:
-        raise SeedtuneError(f"model {spec!r} is not a local directory",
-                            hint="give the path of a model directory (config.json + weights)") from exc
-    return Path(resolve_model(name))
+    if Path(parsed.name).is_dir():
+        return Path(parsed.name)
+    return Path(resolve_model(parsed.name))
 
 
 def choose_format(directory: Path, prefer: str = "auto") -> PromptFormat:
@@ -116,9 +114,9 @@ def choose_format(directory: Path, prefer: str = "auto") -> PromptFormat:
                             hint="use prompt_format=auto to fall back to the chat template or Alpaca")
     if prefer == "alpaca":
         return AlpacaFormat()
-    from transformers import AutoTokenizer
+    from seedtune.models.loading import load_tokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(directory)
+    tokenizer = load_tokenizer(directory)
     return for_model(tokenizer, "chat" if prefer == "chat" else "auto")
 
 
@@ -152,9 +150,9 @@ def open_model(spec: str, label: str, *, prefer_format: str = "auto", batch_size
 
         inner = LazyTeacher(model_id, build)
     else:
-        from seedtune.teachers.registry import from_string
+        from seedtune.teachers import open_teacher
 
-        inner = LazyTeacher(model_id, lambda: from_string(spec, base_url=base_url, batch_size=batch_size))
+        inner = LazyTeacher(model_id, lambda: open_teacher(spec, base_url=base_url, batch_size=batch_size, dtype=dtype))
     paid = directory is None and prices is not None
     wrapped = inner
     if cache is not None or paid:
@@ -162,19 +160,17 @@ def open_model(spec: str, label: str, *, prefer_format: str = "auto", batch_size
     return EvalModel(label=label, spec=spec, teacher=wrapped, fmt=fmt, directory=directory, fingerprint=fp)
 
 
-def is_chat(model: EvalModel) -> bool:
-    return model.fmt is None or isinstance(model.fmt, ChatTemplateFormat)
-
-
 def labels_for(specs: Sequence[str], given: Sequence[str] = ()) -> list[str]:
     """Short unique display names: the given ones, else the directory / model names."""
+    from seedtune.teachers import parse
+
     if given:
         if len(given) != len(specs) or len(set(given)) != len(given):
             raise SeedtuneError("--label must be given once per --model, with distinct names")
         return list(given)
     names = []
     for spec in specs:
-        base = spec.rstrip("/").split(":", 1)[-1]
+        base = parse(spec, bare="hf").name.rstrip("/")
         parts = Path(base).parts
         name = parts[-1] if parts else base
         if name in ("model", "merged", "adapter", "final") and len(parts) > 1:

@@ -1,13 +1,9 @@
 """The unseen-task protocol: is a suite task in the model's training data?
 
-A "zero-shot on unseen tasks" number means nothing if the task was trained on. Two checks, the
-same ones curation's decontamination filter uses, on `seedtune.textsim` tokens (CJK characters
-are tokens, so Chinese tasks are checked too):
-
-- any shared 13-gram between a task (instruction, inputs, references) and a training record
-  (the GPT-3 paper's contamination test, Brown et al. 2020, Appendix C);
-- an instruction whose ROUGE-L F with a training instruction is >= 0.7 (the Self-Instruct
-  novelty threshold), found with `NoveltyIndex` so large training sets stay fast.
+A "zero-shot on unseen tasks" number means nothing if the task was trained on. The rule is
+`seedtune.overlap`'s, the one curation's decontamination filter drops by: a shared 13-gram over
+instruction + input + output(s), or a short training instruction with ROUGE-L F >= 0.7 against
+the task's instruction. Each instance of a task is one suite item; a hit names the task.
 
 The training data comes from `--train-data` files and from the model's `lineage.json` (written by
 training: data file name + sha256). The file named there is looked for beside the model and in
@@ -23,19 +19,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from seedtune.io import sha256_file
-from seedtune.textsim import NoveltyIndex, ngrams, tokenize
+from seedtune.overlap import OverlapRule, SuiteIndex, SuiteItem, joined
 
 from seedtune.evaluate.suites import Suite
 
 log = logging.getLogger(__name__)
-NGRAM = 13
-ROUGE_THRESHOLD = 0.7
 
 
 @dataclass
 class TrainingData:
     instructions: list[str] = field(default_factory=list)
-    texts: list[str] = field(default_factory=list)  # instruction + input + output, for n-grams
+    texts: list[str] = field(default_factory=list)  # overlap.joined(instruction, input, output)
     sources: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # what could not be checked, and why
 
@@ -47,7 +41,7 @@ class TrainingData:
 @dataclass
 class Hit:
     task: str
-    reason: str  # "13-gram" or "rouge-l"
+    reason: str  # "13-gram" or "rouge-l" (overlap.Overlap.kind)
     score: float
     match: str  # the training text that matched (truncated)
 
@@ -78,7 +72,7 @@ def training_data(model_dir: Path | None, train_files: Sequence[str | Path] = ()
                 files.append(found)
     for path in dict.fromkeys(files):
         for rec in _read(path):
-            data.add(rec.instruction, "\n".join((rec.instruction, rec.input, rec.output)))
+            data.add(rec.instruction, joined(rec.instruction, rec.input, rec.output))
         data.sources.append(str(path))
     return data
 
@@ -97,7 +91,7 @@ def _inline_records(info: object) -> Iterable[dict]:
 
 
 def _joined(row: dict) -> str:
-    return "\n".join(str(row.get(k) or "") for k in ("instruction", "input", "output"))
+    return joined(*(str(row.get(k) or "") for k in ("instruction", "input", "output")))
 
 
 def _find_data_file(model_dir: Path, name: str, sha256: str | None) -> Path | None:
@@ -117,33 +111,18 @@ def _read(path: Path):
     return read_records(path)
 
 
-def check(suite: Suite, data: TrainingData) -> dict[str, Hit]:
-    """Contaminated task id -> the first evidence found (13-gram overlap, else instruction ROUGE-L)."""
+def check(suite: Suite, data: TrainingData, rule: OverlapRule = OverlapRule()) -> dict[str, Hit]:
+    """Contaminated task id -> the first evidence found, under `seedtune.overlap`'s rule."""
     hits: dict[str, Hit] = {}
     if not data.texts:
         return hits
-    # 13-grams of the (small) suite in memory; stream the (large) training texts past them.
-    owner: dict[tuple[str, ...], str] = {}
-    for task in suite.tasks:
-        for inst in task.instances:
-            text = "\n".join([task.instruction_for(inst), inst.input, *inst.references])
-            for gram in ngrams(tokenize(text), NGRAM):
-                owner.setdefault(gram, task.id)
-    for text in data.texts:
-        for gram in ngrams(tokenize(text), NGRAM):
-            task_id = owner.get(gram)
-            if task_id and task_id not in hits:
-                hits[task_id] = Hit(task_id, f"{NGRAM}-gram", 1.0, text[:200])
-    # Instruction similarity; F >= 0.7 counts (the index drops F > threshold, so nudge it down).
-    index = NoveltyIndex(threshold=ROUGE_THRESHOLD - 1e-9)
-    for instruction in data.instructions:
-        index.add(instruction)
-    for task in suite.tasks:
-        if task.id in hits:
-            continue
-        kept, score, nearest = index.check(task.instruction)
-        if not kept:
-            hits[task.id] = Hit(task.id, "rouge-l", round(score, 3), index.texts[nearest][:200] if nearest is not None else "")
+    index = SuiteIndex((SuiteItem(task.id, task.instruction_for(inst),
+                                  joined(task.instruction_for(inst), inst.input, inst.references))
+                        for task in suite.tasks for inst in task.instances), rule)
+    for instruction, text in zip(data.instructions, data.texts):
+        for hit in index.matches(instruction, text):
+            if hit.key not in hits:
+                hits[hit.key] = Hit(hit.key, hit.kind, round(hit.score, 3), text[:200])
     for hit in hits.values():
         log.warning("CONTAMINATION: suite task %r appears in the training data (%s, score %.2f): %r",
                     hit.task, hit.reason, hit.score, hit.match[:80])

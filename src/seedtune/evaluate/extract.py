@@ -10,8 +10,9 @@ silently scoring a whole rationale as if it were the answer.
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
+
+from seedtune.lexicon import squash
 
 # "The answer is (B).", "So the final answer is: 42", "Answer: positive", "答案是：正面", "答案：4"
 _FINAL_RE = re.compile(
@@ -106,8 +107,7 @@ def _letter(text: str, last: bool = False) -> Extraction | None:
     return Extraction(letters[-1] if last else letters[0], "option-letter")
 
 
-def _norm(text: str) -> str:
-    return "".join(ch for ch in text.lower() if not unicodedata.category(ch).startswith(("P", "Z"))).strip()
+_norm = squash  # seedtune.lexicon
 
 
 def _match_label(text: str, labels: list[str], last: bool = False) -> Extraction | None:

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from seedtune.lexicon import join_instruction
 from seedtune.errors import ConfigError
 from seedtune.prompts.formats import ChatTemplateFormat, PromptFormat
 from seedtune.records import Record
@@ -79,8 +80,8 @@ class Prompt:
         return "\n\n".join(f"[{role}]\n{content}" for role, content in self.messages)
 
 
-def user_text(instruction: str, input_text: str) -> str:
-    return instruction if not input_text else f"{instruction}\n\n{input_text}"
+def user_text(instruction: str, input_text: str) -> str:  # the one join, under the name eval uses
+    return join_instruction(instruction, input_text)
 
 
 def build_prompt(fmt: PromptFormat | None, task: Task, instance: Instance, demos: Sequence[tuple[Task, Instance]],

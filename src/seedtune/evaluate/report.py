@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from seedtune.lexicon import join_instruction
 from seedtune.report import Callout, Column, Details, Document, Figure, Paragraph, SideBySide, Table, write_report
 from seedtune.report.figures import grouped_bars
 
@@ -253,7 +254,7 @@ def _examples(rows: list[dict[str, Any]], models: list[str], modes: list[str], n
                 note = f"{other['metric']} {other['score']:.2f}"
                 tone = "good" if other["score"] >= 0.999 else "bad" if other["score"] <= 0.001 else ""
                 columns.append(Column(f"{m}", other["answer"], note, tone))
-        question = r["instruction"] + (f"\n\n{r['input']}" if r["input"] else "")
+        question = join_instruction(r["instruction"], r["input"])
         blocks.append(SideBySide(f"{title} · {r['task']} ({r['category']}, {r['mode']})", question, columns))
         blocks.append(Details("Prompt sent to " + models[0], r["prompt"]))
     return blocks

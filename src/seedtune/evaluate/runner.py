@@ -334,13 +334,16 @@ def _count_failures(failures: list[dict[str, Any]]) -> dict[str, dict[str, int]]
 
 def _judge_teacher(config: EvalConfig, judge_teacher: Teacher | None, cache: Any, prices: Any, budget: Any) -> Teacher:
     """The judge behind the cache; an endpoint judge is counted at `prices` and held to `budget`."""
+    endpoint = False
     if judge_teacher is None:
-        from seedtune.teachers.registry import from_string
+        from seedtune.teachers import open_teacher, parse
 
-        # base_url is the evaluated servers' address; only an openai: judge is one of them.
-        judge_teacher = from_string(config.judge, base_url=config.base_url if config.judge.startswith("openai:") else None,
-                                    batch_size=config.batch_size, dtype=config.judge_dtype)
-    paid = prices is not None and (config.judge or "").startswith("openai:")
+        spec = parse(config.judge)
+        endpoint = spec.info.endpoint
+        # base_url is the evaluated servers' address; only an endpoint judge is one of them.
+        judge_teacher = open_teacher(spec, base_url=config.base_url if endpoint else None,
+                                     batch_size=config.batch_size, dtype=config.judge_dtype)
+    paid = prices is not None and endpoint
     if cache is not None or paid:
         from seedtune.cache import CachedTeacher
 

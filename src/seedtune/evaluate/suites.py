@@ -21,13 +21,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from seedtune.errors import InputError, SeedtuneError
+from seedtune.data import METRICS, heldout_suite_path, metric_name
+from seedtune.errors import InputError
 from seedtune.io import jsonl_lines, read_text
 from seedtune.textsim import detect_lang
 
-# "judge": open-ended tasks scored by the LLM judge's 1-10 rating (rescaled to [0, 1]); without a
-# judge they fall back to ROUGE-L, and the row says so.
-METRICS = ("rouge_l", "exact_match", "accuracy", "bleu", "chrf", "judge")
+# METRICS, the one metric list, lives with the shipped data. "judge": open-ended tasks scored by
+# the LLM judge's 1-10 rating (rescaled to [0, 1]); without a judge they fall back to ROUGE-L.
 # "verifiable" tasks (heldout-if, ifeval:PATH) have no references: checkers score their answers.
 
 
@@ -108,11 +108,6 @@ def load_suite(name_or_path: str | Path, *, on_error: str = "raise") -> Suite:
         path = str(name_or_path)[len("ifeval:"):]
         return read_ifeval(path, name=f"ifeval:{Path(path).stem}", on_error=on_error)
     if str(name_or_path) == "heldout":
-        try:
-            from seedtune.data import heldout_suite_path
-        except ImportError as exc:
-            raise SeedtuneError("the built-in 'heldout' suite is not available in this install",
-                                hint="pass a suite file with --suite PATH") from exc
         path = Path(heldout_suite_path())
         return Suite("heldout", _self_instruct_tasks(_read_json_lines(path), path), str(path))
     path = Path(name_or_path)
@@ -242,11 +237,8 @@ def _superni_task(data: dict[str, Any], path: Path) -> Task:
 
 def _record_tasks(path: Path) -> list[Task]:
     """Any record file: group by `task`, else by instruction; each record is one instance."""
-    try:
-        from seedtune.formats import read_records
-    except ImportError as exc:  # the formats package is built alongside evaluation
-        raise InputError("cannot read this file as a suite", path=path,
-                         hint="use the Self-Instruct layout (instruction + instances) or a SuperNI task JSON") from exc
+    from seedtune.formats import read_records
+
     records = read_records(path)
     groups: dict[str, list[Any]] = {}
     for rec in records:
@@ -269,12 +261,11 @@ def _record_tasks(path: Path) -> list[Task]:
 
 def _metric(value: Any, labels: list[str], category: str, path: Path, line: int | None) -> str:
     if value:
-        value = str(value).lower().replace("-", "_")
-        value = {"rougel": "rouge_l", "rouge": "rouge_l", "em": "exact_match", "acc": "accuracy"}.get(value, value)
-        if value not in METRICS:
+        name = metric_name(value)
+        if name is None:
             raise InputError(f"unknown metric {value!r}", path=path, line=line, field="metric",
                              hint=f"use one of: {', '.join(METRICS)}")
-        return value
+        return name
     if labels:
         return "accuracy"
     if re.search(r"translat", str(category), re.I):

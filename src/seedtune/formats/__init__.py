@@ -18,6 +18,7 @@ from seedtune.formats.api import (
     write_records,
 )
 from seedtune.formats.base import ReadReport, Rejected
+from seedtune.formats.rows import read_rows, read_suite_records
 from seedtune.formats.registry import FORMATS, detect_format, format_for_output, get_format
 
 __all__ = [
@@ -34,6 +35,8 @@ __all__ = [
     "read_records",
     "read_records_with_report",
     "read_required_records",
+    "read_rows",
+    "read_suite_records",
     "write_records",
 ]
 

@@ -24,6 +24,7 @@ from seedtune.formats.mapping import (
     record_to_row,
     record_to_turns,
 )
+from seedtune.lexicon import join_instruction
 from seedtune.records import Record
 
 
@@ -57,7 +58,7 @@ def _read_row(value: Any, columns: Any, defaults: dict[str, Any]) -> Record:
             raise RowError(f"expected text, got {type(data[key]).__name__}", field=key)
     if not data.get("instruction"):
         raise RowError("missing or empty", field="instruction")
-    user = data["instruction"] if not data.get("input") else f"{data['instruction']}\n\n{data['input']}"
+    user = join_instruction(data["instruction"], data.get("input") or "")
     turns.append(("user", user))
     if data.get("output"):
         turns.append(("assistant", data["output"]))

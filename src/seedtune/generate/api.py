@@ -14,9 +14,16 @@ from typing import Any
 
 
 METHODS = ("self-instruct", "evol", "respond", "convert", "constraints")
+# Other spellings of a method (Evol-Instruct is `evol` in the CLI, the YAML and Record.source).
+METHOD_ALIASES = {"evol-instruct": "evol", "evol_instruct": "evol", "self_instruct": "self-instruct"}
+
+
+def method_name(method: str) -> str:
+    return METHOD_ALIASES.get(method, method)
 
 
 def config_model(method: str) -> type:
+    method = method_name(method)
     if method == "self-instruct":
         from seedtune.generate.self_instruct import SelfInstructConfig
 
@@ -38,22 +45,21 @@ def config_model(method: str) -> type:
     return ConvertConfig
 
 
+# Keys of a pipeline's `generate:` section: a file whose generate section holds them but not the
+# method asked for has no settings for that method.
+GENERATE_KEYS = frozenset({"include_seeds", "self_instruct", "evol", "evol_instruct", "respond", "convert"})
+
+
 def build_config(method: str, options: dict[str, Any], teacher_options: dict[str, Any] | None = None,
                  config_path: str | Path | None = None, overrides: Sequence[str] = ()) -> Any:
-    """Merge YAML (`generate.<method>` or `generate`), flags and overrides into the method's config."""
-    from seedtune.config import apply_overrides, load_yaml, validate
+    """YAML (`generate.<method>`, `generate`, or the whole file), then flags, then overrides, validated."""
+    from seedtune.config import PIPELINE_KEYS, merge_section, validate
 
-    data: dict[str, Any] = {}
-    if config_path:
-        loaded = load_yaml(config_path)
-        section = loaded.get("generate", loaded) or {}
-        data = dict(section.get(method, section) or {})
-    data.update({k: v for k, v in options.items() if v is not None})
-    if teacher_options:
-        teacher = dict(data.get("teacher") or {})
-        teacher.update({k: v for k, v in teacher_options.items() if v is not None})
-        data["teacher"] = teacher
-    apply_overrides(data, overrides)
+    flags = dict(options)
+    flags.update({f"teacher.{k}": v for k, v in (teacher_options or {}).items()})
+    method = method_name(method)
+    data = merge_section(config_path, ["generate", method], flags, overrides, containers=(PIPELINE_KEYS, GENERATE_KEYS),
+                         aliases={"evol": ("evol_instruct", "evol-instruct")})
     return validate(config_model(method), data, source=str(config_path) if config_path else None)
 
 
@@ -88,6 +94,7 @@ def check_not_input(input_path: str | Path, output_path: str | Path) -> None:
 def run_method(method: str, input_path: str | Path, output_path: str | Path, config: Any,
                progress: bool = True) -> dict[str, Any]:
     """Run one generation method end to end; returns the summary also written to `<out>.stats.json`."""
+    method = method_name(method)
     check_not_input(input_path, output_path)
     if method == "convert":
         from seedtune.generate.convert import convert_dataset

@@ -127,16 +127,13 @@ def open_teacher(config: TeacherConfig, teacher: Teacher | None = None) -> Any:
 
     prices = PriceTable.from_setting(config.prices, config.max_cost)
     if teacher is None:
-        from seedtune.teachers import from_string
+        from seedtune.teachers import open_teacher as open_spec
 
-        kind = config.teacher.partition(":")[0]
-        kw: dict[str, Any] = {"batch_size": config.batch_size, "dtype": config.dtype} if kind == "hf" else {}
-        if kind == "vllm":
-            kw = {"dtype": config.dtype}
-        if kind == "openai":
-            kw = {"concurrency": config.concurrency, "rpm": config.rpm, "tpm": config.tpm,
-                  "timeout": config.timeout, "api_key_env": config.api_key_env}
-        teacher = from_string(config.teacher, base_url=config.base_url, **kw)
+        # Every option goes to the teacher's kind, which keeps what it supports: a directory
+        # keeps its batch_size/dtype, a plugin kind gets what it asks for.
+        teacher = open_spec(config.teacher, base_url=config.base_url, batch_size=config.batch_size,
+                            dtype=config.dtype, concurrency=config.concurrency, rpm=config.rpm, tpm=config.tpm,
+                            timeout=config.timeout, api_key_env=config.api_key_env)
     budget = Budget(config.max_cost, prices) if config.max_cost is not None and prices is not None else None
     return CachedTeacher(teacher, RequestCache(config.cache), prices=prices, budget=budget, partial_ok=True)
 

@@ -10,8 +10,6 @@ output is a pure function of the input and config; it is written atomically.
 
 from __future__ import annotations
 
-import csv
-import json
 import re
 from pathlib import Path
 from typing import Any
@@ -52,37 +50,10 @@ class ConvertConfig(StrictModel):
 
 
 def read_rows(path: str | Path) -> list[dict[str, Any]]:
-    """Rows of a table as dicts: JSONL, JSON array, CSV, TSV or Parquet. Errors name the line."""
-    path = Path(path)
-    if not path.exists():
-        raise InputError("file not found", path=path, hint="check the path")
-    suffix = path.suffix.lower()
-    if suffix == ".parquet":
-        import pyarrow.parquet as pq
+    """Rows of a table as dicts: JSONL, JSON array, CSV, TSV or Parquet (`formats.read_rows`)."""
+    from seedtune.formats import read_rows as located_rows
 
-        return pq.read_table(path).to_pylist()
-    if suffix in (".csv", ".tsv"):
-        with path.open(encoding="utf-8", newline="") as handle:
-            return list(csv.DictReader(handle, delimiter="\t" if suffix == ".tsv" else ","))
-    text = path.read_text(encoding="utf-8")
-    if text.lstrip().startswith("["):
-        try:
-            rows = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"not valid JSON: {exc.msg}", path=path, line=exc.lineno, hint="fix the JSON syntax") from exc
-    else:
-        rows = []
-        for number, line in enumerate(text.splitlines(), 1):
-            if line.strip():
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError as exc:
-                    raise InputError(f"not valid JSON: {exc.msg}", path=path, line=number,
-                                     hint="each line must be one JSON object") from exc
-    for number, row in enumerate(rows, 1):
-        if not isinstance(row, dict):
-            raise InputError(f"expected an object, got {type(row).__name__}", path=path, index=number)
-    return rows
+    return [row.value for row in located_rows(path)]
 
 
 def _column_map(config: ConvertConfig, rows: list[dict[str, Any]], path: Path) -> dict[str, str]:

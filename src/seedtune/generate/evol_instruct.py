@@ -26,6 +26,7 @@ from pydantic import Field
 
 from seedtune.config import StrictModel
 from seedtune.generate.common import Run, TeacherConfig, derive_seed, pick_lang, rejected, render, rng_for
+from seedtune.lexicon import SORRY_WORDS, join_instruction
 from seedtune.records import Record
 from seedtune.teachers.base import Request, Teacher
 from seedtune.textsim import length_units
@@ -57,7 +58,7 @@ class EvolConfig(StrictModel):
 # Wording of our own templates (and the paper's) that a careless rewrite copies into the prompt.
 METHOD_WORDING = ("given prompt", "rewritten prompt", "new prompt", "#rewritten", "#given", "the prompt below",
                   "rewrite the prompt", "改写后的提示", "给定的提示", "新的提示", "下面的提示")
-SORRY = ("sorry", "i apologize", "i apologise", "as an ai", "抱歉", "对不起", "很遗憾")
+SORRY = SORRY_WORDS  # seedtune.lexicon
 STOP_WORDS = frozenset(
     "a an the and or but if of to in on at by for with as is are was were be been being it this that these those "
     "i you he she we they me him her us them my your his its our their so not no yes do does did ok okay "
@@ -113,7 +114,7 @@ def evol_instruct(records: Sequence[Record], out: str | Path, config: EvolConfig
 
         raise ConfigError(f"unknown operation(s) {', '.join(unknown)}", key="operations",
                           hint=f"choose from: {', '.join(OPERATIONS)}")
-    run = Run("evol-instruct", out, config.teacher, teacher, progress=progress, total=len(records) * config.rounds)
+    run = Run("evol", out, config.teacher, teacher, progress=progress, total=len(records) * config.rounds)
     pool = list(records)
     try:
         for round_ in range(1, config.rounds + 1):
@@ -146,9 +147,9 @@ def _evolve_chunk(run: Run, chunk: list[Record], start: int, round_: int, config
     dropped: list[Record] = []
     for parent, op, lang, completion in zip(chunk, ops, langs, rewrites):
         evolved = parse_rewrite(completion.text)
-        record = Record(instruction=evolved or "(empty)", source="evol-instruct", teacher=run.teacher_id,
+        record = Record(instruction=evolved or "(empty)", source="evol", teacher=run.teacher_id,
                         round=round_, parent_ids=[parent.id], category=parent.category, task=parent.task,
-                        meta={"method": "evol-instruct", "operation": op,
+                        meta={"method": "evol", "operation": op,
                               "kind": "in-breadth" if op in IN_BREADTH else "in-depth",
                               "template_id": f"evol_{op}.{lang}", "request_key": completion.key})
         if completion.error is not None:
@@ -201,4 +202,4 @@ def _evolve_chunk(run: Run, chunk: list[Record], start: int, round_: int, config
 
 
 def _full(record: Record) -> str:
-    return record.instruction if not record.input else f"{record.instruction}\n\n{record.input}"
+    return join_instruction(record.instruction, record.input)

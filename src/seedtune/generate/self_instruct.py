@@ -28,6 +28,7 @@ from pydantic import Field
 from seedtune.config import StrictModel
 from seedtune.errors import InputError
 from seedtune.generate.common import Run, TeacherConfig, derive_seed, rejected, render, rng_for
+from seedtune.lexicon import NON_TEXT_RE
 from seedtune.records import Record
 from seedtune.teachers.base import Request, Teacher
 from seedtune.textsim import NoveltyIndex, detect_lang, length_units
@@ -57,12 +58,8 @@ class SelfInstructConfig(StrictModel):
 
 # -- heuristic filters ------------------------------------------------------------------------------
 
-# Tasks a text-only model cannot do (the paper filters images, graphs, files, ...). Whole words only.
-NON_TEXT_WORDS = ("image", "images", "graph", "graphs", "picture", "pictures", "photo", "photos", "file", "files",
-                  "map", "maps", "draw", "plot", "go to", "video", "audio", "music", "flowchart", "diagram",
-                  "screenshot", "record yourself")
-NON_TEXT_ZH = ("图片", "图像", "照片", "视频", "音频", "音乐", "画一", "画出", "绘制", "地图", "流程图", "文件", "截图")
-_NON_TEXT_RE = re.compile(r"\b(" + "|".join(re.escape(w) for w in NON_TEXT_WORDS) + r")\b", re.IGNORECASE)
+# Tasks a text-only model cannot do (the paper filters images, graphs, files, ...): seedtune.lexicon's
+# NON_TEXT_WORDS, the list curation's `keywords` filter uses too.
 _CJK_START = re.compile(r"[\u4e00-\u9fff\u3400-\u4dbf]")
 # Lines where the teacher talks about our prompt instead of writing a task ("The tasks above are
 # numbered..."): small teachers do this a lot, and such a line is never a useful instruction.
@@ -81,7 +78,7 @@ def heuristic_reason(text: str, min_length: int = 3, max_length: int = 150) -> s
         return "too_short"
     if words > max_length:
         return "too_long"
-    if _NON_TEXT_RE.search(text) or any(w in text for w in NON_TEXT_ZH):
+    if NON_TEXT_RE.search(text):
         return "needs_non_text"
     if _ABOUT_PROMPT_RE.search(text):
         return "about_the_prompt"

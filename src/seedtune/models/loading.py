@@ -49,15 +49,31 @@ def require_safetensors(path: Path) -> None:
         pickles = sorted(p.name for p in path.glob("*") if p.suffix in (".bin", ".pt", ".pth", ".ckpt"))
         raise SeedtuneError(
             f"{path} has no safetensors weights" + (f" (only {', '.join(pickles)})" if pickles else ""),
-            hint="seedtune never unpickles weights; convert them once, in a trusted environment, with "
-                 "`AutoModelForCausalLM.from_pretrained(DIR).save_pretrained(NEW_DIR)` (it writes safetensors) "
-                 "and pass NEW_DIR")
+            hint="seedtune never unpickles weights; convert them once with "
+                 "`AutoModelForCausalLM.from_pretrained(DIR).save_pretrained(NEW_DIR)` in a trusted environment")
 
 
-def load_causal_lm(name_or_path: str | Path, dtype: Any = None, device: str = "cpu",
-                   trust_remote_code: bool | None = None) -> tuple[Any, Any]:
-    """(model in eval mode on `device`, tokenizer) for a model name, directory or hub id."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+def load_tokenizer(name_or_path: str | Path, trust_remote_code: bool | None = None) -> Any:
+    """The tokenizer of a model name, directory or hub id, with a pad token (EOS when it has none:
+    batched generation and training need one, and padding is masked)."""
+    from transformers import AutoTokenizer
+
+    if trust_remote_code is None:
+        trust_remote_code = trust_remote_code_default()
+    source = Path(name_or_path) if Path(name_or_path).is_dir() else resolve_model(name_or_path)
+    tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
+    if tokenizer.pad_token_id is None and tokenizer.eos_token is not None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load_causal_lm(name_or_path: str | Path, dtype: Any = None, device: str | None = "cpu",
+                   trust_remote_code: bool | None = None, *, eval_mode: bool = True,
+                   **model_kwargs: Any) -> tuple[Any, Any]:
+    """(model, tokenizer) for a model name, directory or hub id: the one loader every stage uses
+    (teachers, eval, serve, chat, training). `device=None` leaves placement to `model_kwargs`
+    (QLoRA's device_map); training passes `eval_mode=False` and e.g. `attn_implementation`."""
+    from transformers import AutoModelForCausalLM
 
     if trust_remote_code is None:
         trust_remote_code = trust_remote_code_default()
@@ -71,9 +87,9 @@ def load_causal_lm(name_or_path: str | Path, dtype: Any = None, device: str = "c
     path = resolve_model(name_or_path)
     require_safetensors(path)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+        tokenizer = load_tokenizer(path, trust_remote_code=trust_remote_code)
         model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype, use_safetensors=True,
-                                                     trust_remote_code=trust_remote_code)
+                                                     trust_remote_code=trust_remote_code, **model_kwargs)
     except ValueError as exc:
         if "trust_remote_code" in str(exc) and not trust_remote_code:
             raise SeedtuneError(f"{path} needs custom code from the model repository to load",
@@ -81,9 +97,18 @@ def load_causal_lm(name_or_path: str | Path, dtype: Any = None, device: str = "c
                                      "(Python: trust_remote_code=True)") from exc
         raise SeedtuneError(f"could not load {path} as a causal language model: {exc}",
                             hint="check that the directory holds a causal LM (config.json architectures)") from exc
-    if tokenizer.pad_token_id is None and tokenizer.eos_token is not None:
-        # Batched generation and training need a pad id; EOS is safe because padding is masked.
-        tokenizer.pad_token = tokenizer.eos_token
-    model.to(device)
-    model.eval()
+    if device is not None:
+        model.to(device)
+    if eval_mode:
+        model.eval()
     return model, tokenizer
+
+
+def load_adapter(base: Any, adapter_dir: Path) -> Any:
+    """A PEFT adapter on `base`, from safetensors only (a planted adapter_model.bin is never unpickled)."""
+    from peft import PeftModel
+
+    if not (Path(adapter_dir) / "adapter_model.safetensors").exists():
+        raise SeedtuneError(f"{adapter_dir} has no adapter_model.safetensors",
+                            hint="seedtune saves adapters as safetensors; retrain, or convert the adapter in a trusted environment")
+    return PeftModel.from_pretrained(base, adapter_dir)  # peft reads the safetensors file when it exists

@@ -68,11 +68,6 @@ class EmbeddedModel:
     aliases: tuple[str, ...] = field(default=())
 
     @property
-    def source_package(self) -> str:
-        """The package a user would recognise: the first wheel (parts follow it)."""
-        return self.wheels[0].name
-
-    @property
     def download_size(self) -> int:
         return sum(pin.size for pin in self.wheels)
 

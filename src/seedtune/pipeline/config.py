@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import AliasChoices, Field, model_validator
 
 from seedtune.config import StrictModel, apply_overrides, load_yaml, validate
 from seedtune.errors import ConfigError
@@ -50,7 +50,8 @@ class GenerateSection(StrictModel):
 
     include_seeds: bool = Field(True, description="Put the seed tasks themselves into the training pool.")
     self_instruct: SelfInstructConfig | None = Field(None, description="Self-Instruct settings; null skips it.")
-    evol: EvolConfig | None = Field(None, description="Evol-Instruct settings (evolves the self-instruct output, or the seeds); null skips it.")
+    evol: EvolConfig | None = Field(None, validation_alias=AliasChoices("evol", "evol_instruct", "evol-instruct"),
+                                    description="Evol-Instruct settings (evolves the self-instruct output, or the seeds); null skips it.")
     respond: RespondConfig | None = Field(None, description="Answer instructions that have no output yet; null skips it.")
     constraints: PipelineConstraints | None = Field(None, description="Verifiable-constraint data built from answered records (training families only); null skips it.")
 

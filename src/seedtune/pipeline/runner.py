@@ -108,8 +108,8 @@ def select_stages(stages: Sequence[Stage], start: str | None, until: str | None)
     return first, last
 
 
-def run_stages(ctx: RunContext, stages: Sequence[Stage], start: str | None = None, until: str | None = None,
-               force: Sequence[str] = ()) -> list[StageOutcome]:
+def run_stages(ctx: RunContext, stages: Sequence[Stage], start: str | None = None,
+               until: str | None = None) -> list[StageOutcome]:
     """Run stages in order; `--from` forces that stage (and so everything after it) to run."""
     first, last = select_stages(stages, start, until)
     outcomes = []
@@ -119,7 +119,7 @@ def run_stages(ctx: RunContext, stages: Sequence[Stage], start: str | None = Non
         upstream = [ctx.outcomes[d].fingerprint for d in stage.depends if d in ctx.outcomes]
         fp = fingerprint(section, stage.inputs(ctx), upstream)
         marker = _read_marker(folder)
-        forced = stage.name in force or (start is not None and i == first)
+        forced = start is not None and i == first
         if i < first or (marker and marker.get("fingerprint") == fp and not forced):
             if marker is None:
                 raise ConfigError(f"stage '{stage.name}' has not run yet in {ctx.run_dir}",

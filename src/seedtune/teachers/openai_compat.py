@@ -27,7 +27,6 @@ from typing import Any
 from seedtune.errors import SeedtuneError
 from seedtune.teachers.base import Completion, OnResult, Request
 
-LOCAL_HOSTS = ("127.0.0.1", "localhost", "0.0.0.0", "[::1]")
 DEFAULT_ENDPOINT = "https://api.openai.com/v1"
 # Statuses that say "this request" is wrong (too long, refused by a content filter, malformed), not
 # the run: the record is rejected with the reason and the run goes on.
@@ -202,9 +201,6 @@ class OpenAITeacher:
 
     def __repr__(self) -> str:
         return f"OpenAITeacher(model={self.model!r}, base_url={self.base_url!r}, concurrency={self.concurrency})"
-
-    def _is_local(self) -> bool:
-        return bool(self.base_url) and any(h in self.base_url for h in LOCAL_HOSTS)
 
     def _check_key(self) -> None:
         if not os.environ.get(self.api_key_env) and not self.base_url:

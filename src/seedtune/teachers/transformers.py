@@ -24,35 +24,12 @@ from seedtune.errors import SeedtuneError
 from seedtune.teachers.base import Completion, OnResult, Request
 
 
-def load_model(name_or_path: str, dtype: str | None = None) -> tuple[Any, Any, Path | None]:
-    """(model, tokenizer, local directory) for a model name or path.
+def load_model(name_or_path: str, dtype: str | None = None) -> tuple[Any, Any, Path]:
+    """(model, tokenizer, local directory) for a model name or path, through the one safe loader."""
+    from seedtune.models import load_causal_lm, resolve_model
 
-    Goes through `seedtune.models` (embedded defaults, HF directories); if that module is not
-    available, loads a local HF directory directly. This is the one place that knows how.
-    """
-    try:
-        from seedtune.models import load_causal_lm, resolve_model
-    except ImportError:
-        load_causal_lm = resolve_model = None
-    if load_causal_lm is not None:
-        model, tokenizer = load_causal_lm(name_or_path, dtype=dtype)
-        try:
-            directory = Path(resolve_model(name_or_path))
-        except Exception:  # resolution already succeeded inside load_causal_lm; a missing dir only loses the saved format
-            directory = None
-        return model, tokenizer, directory
-    path = Path(name_or_path)
-    if not path.is_dir():
-        raise SeedtuneError(f"model {name_or_path!r} is not a local directory",
-                            hint="give the path of a Hugging Face model directory (config.json + weights)")
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    torch_dtype = getattr(torch, dtype) if dtype else torch.float32
-    tokenizer = AutoTokenizer.from_pretrained(path)
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype)
-    model.eval()
-    return model, tokenizer, path
+    model, tokenizer = load_causal_lm(name_or_path, dtype=dtype)
+    return model, tokenizer, Path(resolve_model(name_or_path))
 
 
 def model_fingerprint(directory: Path | None) -> str:

@@ -20,12 +20,12 @@ class VLLMTeacher:
         except ImportError as exc:
             raise SeedtuneError("the vllm: teacher needs the vllm package, which is not installed",
                                 hint="pip install 'seedtune[gpu]' on a CUDA machine, or use hf:NAME on CPU") from exc
-        try:
-            from seedtune.models import resolve_model
+        from seedtune.models import resolve_model
+        from seedtune.models.loading import require_safetensors
 
-            path = str(resolve_model(name_or_path))
-        except ImportError:
-            path = name_or_path
+        directory = resolve_model(name_or_path)
+        require_safetensors(directory)  # the same rule as every other loader: weights are never unpickled
+        path = str(directory)
         self._vllm = vllm
         self.llm = vllm.LLM(model=path, dtype=dtype or "auto", **engine_kw)
         self.model_id = f"vllm:{name_or_path}"

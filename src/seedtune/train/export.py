@@ -146,9 +146,10 @@ def _add_hparams(writer: Any, cfg: dict[str, Any], arch: str) -> None:
 def _add_tokenizer(writer: Any, model_dir: Path, arch: str) -> None:
     """Vocabulary in id order with token types; BPE merges (byte-level) or SentencePiece scores."""
     import gguf
-    from transformers import AutoTokenizer
 
-    tok = AutoTokenizer.from_pretrained(model_dir)
+    from seedtune.models.loading import load_tokenizer
+
+    tok = load_tokenizer(model_dir)
     spec = json.loads(tok.backend_tokenizer.to_str())
     model = spec["model"]
     vocab = model["vocab"]

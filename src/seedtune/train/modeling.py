@@ -16,29 +16,19 @@ from seedtune.train.loss import head_loss_sum, reference_loss_sum, shift_targets
 
 
 def resolve(name_or_path: str) -> Path:
-    """A local model directory for a name: the models registry when present, else a path."""
-    try:
-        from seedtune.models import resolve_model
-    except ImportError:
-        resolve_model = None
-    if resolve_model is not None:
-        return Path(resolve_model(name_or_path))
-    path = Path(name_or_path)
-    if not (path / "config.json").exists():
-        raise SeedtuneError(f"model {name_or_path!r} is not a local model directory",
-                            hint="pass a directory with config.json, or an embedded default name")
-    return path
+    """A local model directory for a name (`seedtune.models.resolve_model`)."""
+    from seedtune.models import resolve_model
+
+    return Path(resolve_model(name_or_path))
 
 
 def load_base(name_or_path: str, dtype: torch.dtype, qlora: bool = False) -> tuple[Any, Any, Path]:
     """(model, tokenizer, resolved dir). QLoRA loads the frozen base in 4-bit on CUDA."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from seedtune.models.loading import require_safetensors
+    from seedtune.models.loading import load_causal_lm
 
     path = resolve(name_or_path)
-    require_safetensors(path)
-    kwargs: dict[str, Any] = {"dtype": dtype, "use_safetensors": True}
+    kwargs: dict[str, Any] = {}
+    device: str | None = "cpu"
     if qlora:
         if not torch.cuda.is_available():
             raise SeedtuneError("QLoRA needs a CUDA GPU (bitsandbytes 4-bit kernels)",
@@ -53,10 +43,11 @@ def load_base(name_or_path: str, dtype: torch.dtype, qlora: bool = False) -> tup
             load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.bfloat16,
             bnb_4bit_use_double_quant=True)
         kwargs["device_map"] = {"": torch.cuda.current_device()}
-    model = AutoModelForCausalLM.from_pretrained(path, attn_implementation="sdpa", **kwargs)
-    tokenizer = AutoTokenizer.from_pretrained(path)
-    if tokenizer.pad_token_id is None:
-        tokenizer.pad_token = tokenizer.eos_token  # safe: labels are structural, EOS stays trained
+        device = None  # placed by device_map
+    # The one safe loader (safetensors only, remote code only when asked); the pad token it sets
+    # is EOS when missing, safe here because labels are structural and EOS stays trained.
+    model, tokenizer = load_causal_lm(path, dtype=dtype, device=device, eval_mode=False, attn_implementation="sdpa",
+                                      **kwargs)
     return model, tokenizer, path
 
 

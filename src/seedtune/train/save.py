@@ -47,11 +47,10 @@ def _merge(model: Any, adapter_dir: Path, base_path: Path | None, dtype: torch.d
     trained against, so merging never costs the base weights precision."""
     if base_path is None:
         return model.merge_and_unload()
-    from peft import PeftModel
-    from transformers import AutoModelForCausalLM
+    from seedtune.models.loading import load_adapter, load_causal_lm
 
-    base = AutoModelForCausalLM.from_pretrained(base_path, dtype=dtype, use_safetensors=True)
-    return PeftModel.from_pretrained(base, adapter_dir).merge_and_unload()
+    base, _ = load_causal_lm(base_path, dtype=dtype, eval_mode=False)
+    return load_adapter(base, adapter_dir).merge_and_unload()
 
 
 def _stop_on(model: Any, end_id: int) -> None:
