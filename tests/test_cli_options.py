@@ -18,7 +18,7 @@ from seedtune.train.config import TrainConfig
 
 # Flags whose name is not the field's, or that are not config fields at all.
 RENAMED = {"curate": {"threshold": "near_dup", "against": "decontamination"},
-           "eval": {"model": "models", "label": "labels"},
+           "eval": {"model": "models", "label": "labels", "suite": "suites"},
            "train": {"no_packing": "packing"},
            "generate self-instruct": {"no_instances": "instances"},
            "generate convert": {"labels": "label_names"}}
@@ -35,7 +35,7 @@ KEY_VALUE_ONLY = {
               "tensorboard", "warmup_ratio", "weight_decay"},
     "eval": {"bootstrap_samples", "cache", "chunk_size", "cot_max_new_tokens", "dtype", "examples", "judge_check",
              "judge_dtype", "judge_max_tokens", "judge_modes", "judge_verdict", "max_new_tokens", "no_cache",
-             "prompt_format", "seed"},
+             "prompt_format", "seed", "suite", "compare", "if_max_new_tokens", "if_prompts", "judge_if_unreliable"},
     "generate self-instruct": {"in_context_generated", "in_context_seeds", "instance_max_tokens", "max_length",
                                "max_new_per_request", "max_rounds", "max_tokens", "min_length", "novelty_threshold",
                                "requests_per_round", "temperature", "top_p"},

@@ -163,7 +163,7 @@ def test_the_judge_never_spends_past_max_cost(tmp_path) -> None:
 
     def config(max_cost: float) -> CurateConfig:
         return CurateConfig(filters=["llm-judge"], report=False, trusted_sources=[],
-                            judge=JudgeConfig(prices=prices, max_cost=max_cost, max_tokens=16))
+                            judge=JudgeConfig(prices=prices, max_cost=max_cost, max_tokens=16, check=0))
 
     def paid(requests) -> float:  # what the scripted provider charged for what it was asked
         tokens = sum(len(c.split()) for r in requests for _, c in r.messages) + 4 * len(requests)  # 4-word replies

@@ -100,7 +100,7 @@ def test_variant_run_trains_two_models_and_reports_both(variant_yaml, tmp_path):
 
 def test_variant_sources_are_checked_when_the_config_loads(variant_yaml):
     config = load_pipeline(variant_yaml, ["train.variants.gen=[self_instruct, evol, Seeds]"])
-    assert config.train.variant_sources()["gen"] == ["evol-instruct", "seed", "self-instruct"]
+    assert config.train.variant_sources()["gen"] == ["evol", "seed", "self-instruct"]
     assert config.train.variant_sources()["all"] is None
     with pytest.raises(ConfigError, match="train.variants.odd.*'tweets' is not a record source"):
         load_pipeline(variant_yaml, ["train.variants.odd=[tweets]"])
@@ -127,7 +127,7 @@ def test_source_names_resolve_to_what_the_generators_write():
     from seedtune.records import resolve_source
 
     assert [resolve_source(n) for n in ("seeds", "self_instruct", "evol", "respond", "responses", "Human", "tweets")] == [
-        "seed", "self-instruct", "evol-instruct", "response", "response", "human", None]
+        "seed", "self-instruct", "evol", "response", "response", "human", None]
 
 
 def test_the_data_mix_counts_sources_by_kind_and_asks_for_an_ablation_when_there_is_none():
