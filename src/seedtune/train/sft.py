@@ -53,6 +53,11 @@ def train(config: TrainConfig, log: Callable[[str], None] | None = None, progres
     distributed.refuse_cpu_deepspeed()
     accelerator = Accelerator(cpu=not torch.cuda.is_available(), gradient_accumulation_steps=config.grad_accum)
     kind = sharding_kind(accelerator)
+    if kind != "none" and (config.save_every or config.resume):
+        # Checkpoints hold rank 0's parameters and optimizer state: under sharding those are
+        # shards, and a resume from them would be wrong. Refuse rather than write them.
+        raise SeedtuneError(f"resumable checkpoints are not supported under {kind} sharding yet",
+                            hint="set save_every=0 (and no resume) for sharded runs; the final model is saved in full")
     main = accelerator.is_main_process
     say = (log or print) if main else (lambda _msg: None)
     out = Path(config.output)
