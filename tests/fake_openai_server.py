@@ -10,6 +10,7 @@ retries of each cause a correct client must make:
   slow       sleeps `--slow` seconds before answering (longer than the client's timeout)
   truncated  HTTP 200 whose JSON body is cut in half
   nochoices  HTTP 200 with an empty `choices` list
+  ctx400     HTTP 400 shaped as `vllm serve` rejects a prompt + max_tokens over its context length
 
 Every answer is `echo: <last user message>` (`#i` appended for the i-th of n samples), so a test
 can check that each answer came back to the request that asked. GET /stats returns counters.
@@ -104,6 +105,12 @@ def make_handler(state: State, args: argparse.Namespace) -> type[BaseHTTPRequest
             if fault == "500":
                 self._send(500, b'{"error": {"message": "boom"}}')
                 return
+            if fault == "ctx400":  # vLLM's error body: top-level message, no "error" object
+                message = ("This model's maximum context length is 2048 tokens. However, you requested "
+                           f"{2048 + int(body.get('max_tokens') or 0)} tokens. Please reduce the length of the messages or completion.")
+                self._send(400, json.dumps({"object": "error", "message": message, "type": "BadRequestError",
+                                            "param": None, "code": 400}).encode())
+                return
             if fault == "slow":
                 time.sleep(args.slow)
             if args.latency:
@@ -128,6 +135,12 @@ def make_handler(state: State, args: argparse.Namespace) -> type[BaseHTTPRequest
                     {"token": f"alt{k}", "logprob": -3.0 - k, "bytes": None} for k in range(int(body.get("top_logprobs") or 0) - 1)]
                 for c in choices:
                     c["logprobs"] = {"content": [{"token": first, "logprob": -0.1, "bytes": None, "top_logprobs": alts}]}
+            if not chat and body.get("logprobs"):
+                # Legacy completions (vLLM serves them too): logprobs=k gives one {token: logprob} per position.
+                first = texts[0].split()[0]
+                tops = {first: -0.1, **{f"alt{k}": -3.0 - k for k in range(int(body["logprobs"]) - 1)}}
+                for c in choices:
+                    c["logprobs"] = {"tokens": [first], "token_logprobs": [-0.1], "top_logprobs": [tops], "text_offset": [0]}
             if fault == "nochoices":
                 choices = []
             reply = {"id": "fake", "object": "chat.completion" if chat else "text_completion", "created": 0,
