@@ -72,3 +72,36 @@ def test_fsdp_two_cpu_processes_save_what_one_process_trains(tmp_path, tiny_mode
         adapter = load_file(str(tmp_path / "two" / "adapter" / "adapter_model.safetensors"))
         assert adapter and all("lora_" in k for k in adapter)
         assert all(v.abs().sum() > 0 for k, v in adapter.items() if "lora_B" in k)  # trained, gathered, not shards
+
+
+@pytest.mark.gpu
+@pytest.mark.timeout(900)
+@pytest.mark.parametrize("config_name,full", [("fsdp.yaml", False), ("fsdp.yaml", True),
+                                              ("deepspeed_zero2.yaml", False), ("deepspeed_zero3.yaml", True)])
+def test_sharded_gpu_run_saves_what_one_process_trains(tmp_path, tiny_model_dir, config_name, full):
+    """On every GPU of the machine: accelerate's FSDP2 / ZeRO-2 / ZeRO-3 with gradient accumulation
+    equals one plain process at the same global batch (losses and the gathered, saved weights).
+    ZeRO-3 full fine-tuning also proves the head weight is gathered for the loss."""
+    if config_name.startswith("deepspeed"):
+        pytest.importorskip("deepspeed", reason="pip install deepspeed on the GPU machine")
+    n = torch.cuda.device_count()
+    _data(tmp_path / "data.jsonl")
+    kw = dict(full=full, max_steps=3, precision="fp32", learning_rate=1e-3, eval_fraction=0.1, lora_r=4, grad_accum=2)
+    one, _ = _launch(tmp_path, _cfg(tmp_path, tiny_model_dir, "one", batch_size=2 * n, **kw).model_dump(mode="json"),
+                     "one", None, 1)
+    sharded, log = _launch(tmp_path, _cfg(tmp_path, tiny_model_dir, "sharded", batch_size=2, **kw).model_dump(mode="json"),
+                           "sharded", str(ROOT / "examples" / "accelerate" / config_name), n)
+    assert f"sharding: {'deepspeed' if config_name.startswith('deepspeed') else 'fsdp'}" in log
+    assert sharded == pytest.approx(one, rel=1e-3)
+    _same_weights(tmp_path / "one", tmp_path / "sharded", atol=1e-4)
+
+
+def test_deepspeed_launch_without_gpu_says_where_it_runs(monkeypatch):
+    from seedtune.errors import SeedtuneError
+    from seedtune.train.distributed import refuse_cpu_deepspeed
+
+    monkeypatch.setenv("ACCELERATE_USE_DEEPSPEED", "true")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(SeedtuneError, match="needs CUDA GPUs") as info:
+        refuse_cpu_deepspeed()
+    assert "fsdp.yaml" in info.value.hint

@@ -71,9 +71,12 @@ def prepare(accelerator: Any, module: torch.nn.Module, make_optimizer: Callable[
     if kind == "deepspeed":
         # No dataloader goes through accelerate (the recipe packs rows itself), so DeepSpeed
         # cannot infer its micro-batch; the documented place to set it is the plugin's config.
+        # Accumulation is the recipe's grad_accum (DeepSpeed steps inside backward, once per
+        # `grad_accum` micro-batches), whatever the accelerate config file says.
         ds_config = accelerator.state.deepspeed_plugin.deepspeed_config
-        if ds_config.get("train_micro_batch_size_per_gpu", "auto") == "auto":
-            ds_config["train_micro_batch_size_per_gpu"] = micro_batch
+        ds_config["train_micro_batch_size_per_gpu"] = micro_batch
+        ds_config["gradient_accumulation_steps"] = accelerator.gradient_accumulation_steps
+        ds_config["train_batch_size"] = micro_batch * accelerator.gradient_accumulation_steps * accelerator.num_processes
     optimizer = make_optimizer([p for p in module.parameters() if p.requires_grad])
     wrapped, optimizer = accelerator.prepare(module, optimizer)
     if kind == "deepspeed" and _zero_stage(accelerator) == 3:
