@@ -74,6 +74,25 @@ def test_fsdp_two_cpu_processes_save_what_one_process_trains(tmp_path, tiny_mode
         assert all(v.abs().sum() > 0 for k, v in adapter.items() if "lora_B" in k)  # trained, gathered, not shards
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_fsdp_checkpoint_resumes_to_the_same_model(tmp_path, tiny_model_dir):
+    """Under FSDP on 2 CPU processes a checkpoint holds the gathered state (not rank 0's shards):
+    resuming from step 2 reaches the weights of the uninterrupted 4-step run."""
+    _data(tmp_path / "data.jsonl")
+    fsdp = str(ROOT / "examples" / "accelerate" / "fsdp.yaml")
+    kw = dict(max_steps=4, batch_size=2, precision="fp32", learning_rate=1e-3, eval_fraction=0.0, lora_r=4)
+    whole, _ = _launch(tmp_path, _cfg(tmp_path, tiny_model_dir, "whole", save_every=2, **kw).model_dump(mode="json"),
+                       "whole", fsdp, 2)
+    step2 = tmp_path / "whole" / "checkpoints" / "step-0000002"
+    assert (step2 / "trainable.safetensors").exists()
+    resumed, log = _launch(tmp_path, _cfg(tmp_path, tiny_model_dir, "resumed", resume=str(step2), **kw).model_dump(mode="json"),
+                           "resumed", fsdp, 2)
+    assert "resumed from step-0000002" in log
+    assert resumed == pytest.approx(whole, rel=1e-5)
+    _same_weights(tmp_path / "whole", tmp_path / "resumed", atol=1e-6)
+
+
 @pytest.mark.gpu
 @pytest.mark.timeout(900)
 @pytest.mark.parametrize("config_name,full", [("fsdp.yaml", False), ("fsdp.yaml", True),

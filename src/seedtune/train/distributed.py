@@ -98,6 +98,32 @@ def _register_head(module: Any) -> None:
     deepspeed.zero.register_external_parameter(module, head.weight)
 
 
+def checkpoint_state(wrapped: Any, optimizer: Any, kind: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
+    """(full trainable weights, full optimizer state) of an FSDP run for a resumable checkpoint;
+    a collective. None when not sharded (rank 0 saves its own objects)."""
+    if kind == "none":
+        return None
+    if kind == "deepspeed":
+        raise SeedtuneError("resumable checkpoints are not supported under DeepSpeed yet",
+                            hint="set save_every=0 for DeepSpeed runs (the final model is saved in full), or use FSDP")
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_state_dict
+
+    model_state, optim_state = get_state_dict(wrapped, optimizer, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+    trainable = {n for n, p in wrapped.named_parameters() if p.requires_grad}
+    return {k.removeprefix("model."): v for k, v in model_state.items() if k in trainable}, optim_state
+
+
+def restore_checkpoint(wrapped: Any, optimizer: Any) -> Callable[[dict[str, torch.Tensor], dict[str, Any]], None]:
+    """The inverse of `checkpoint_state`: every rank loads the full state and keeps its shard."""
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, set_state_dict
+
+    def restore(weights: dict[str, torch.Tensor], optim_state: dict[str, Any]) -> None:
+        set_state_dict(wrapped, optimizer, model_state_dict={f"model.{k}": v for k, v in weights.items()},
+                       optim_state_dict=optim_state, options=StateDictOptions(full_state_dict=True, strict=False))
+
+    return restore
+
+
 def full_state_dict(accelerator: Any, wrapped: Any, kind: str) -> dict[str, torch.Tensor] | None:
     """The trained model's full weights (keys as in `module.model`), on the main process only.
 

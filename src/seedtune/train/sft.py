@@ -53,11 +53,8 @@ def train(config: TrainConfig, log: Callable[[str], None] | None = None, progres
     distributed.refuse_cpu_deepspeed()
     accelerator = Accelerator(cpu=not torch.cuda.is_available(), gradient_accumulation_steps=config.grad_accum)
     kind = sharding_kind(accelerator)
-    if kind != "none" and (config.save_every or config.resume):
-        # Checkpoints hold rank 0's parameters and optimizer state: under sharding those are
-        # shards, and a resume from them would be wrong. Refuse rather than write them.
-        raise SeedtuneError(f"resumable checkpoints are not supported under {kind} sharding yet",
-                            hint="set save_every=0 (and no resume) for sharded runs; the final model is saved in full")
+    if kind == "deepspeed" and (config.save_every or config.resume):
+        distributed.checkpoint_state(None, None, kind)  # says what to do instead
     main = accelerator.is_main_process
     say = (log or print) if main else (lambda _msg: None)
     out = Path(config.output)
@@ -144,7 +141,9 @@ def train(config: TrainConfig, log: Callable[[str], None] | None = None, progres
     start, counters = 0, {"train_tokens": 0, "elapsed": 0.0, "losses": []}
     resume_from = _resume_path(config, ckpt_dir)
     if resume_from is not None:
-        counters.update(checkpoint.load(resume_from, module.model, optimizer, scheduler, accelerator.process_index))
+        restore = distributed.restore_checkpoint(wrapped, made[0]) if kind != "none" else None
+        counters.update(checkpoint.load(resume_from, module.model, optimizer, scheduler, accelerator.process_index,
+                                        restore=restore))
         start = counters.pop("step")
         say(f"resumed from {resume_from.name} at step {start}")
     writer = _tensorboard(out / "logs") if (config.tensorboard and main) else None
@@ -186,8 +185,9 @@ def train(config: TrainConfig, log: Callable[[str], None] | None = None, progres
                 writer.add_scalar("eval/loss", eval_loss, step + 1)
         if config.save_every and (step + 1) % config.save_every == 0 and step + 1 < total_steps:
             state = {"train_tokens": counters["train_tokens"], "elapsed": elapsed, "losses": losses}
+            gathered = distributed.checkpoint_state(wrapped, made[0], kind)  # every rank joins under FSDP
             path = checkpoint.save(ckpt_dir, step + 1, module.model, optimizer, scheduler, state,
-                                   rank=accelerator.process_index, keep=config.save_total_limit)
+                                   rank=accelerator.process_index, keep=config.save_total_limit, gathered=gathered)
             accelerator.wait_for_everyone()
             if not main:
                 checkpoint.save_rng(path, accelerator.process_index)
