@@ -1,5 +1,7 @@
 """GGUF files that llama.cpp itself runs: greedy tokens from llama.cpp (llama-cpp-python) match
-transformers' on a merged model - the same for f16, at least 90% for Q8_0.
+transformers' on a merged model - the same for f16; for Q8_0 at least 90% of llama.cpp's next-token
+choices agree along transformers' greedy continuation (free-running greedy text diverges for good
+after the first near-tie, so position-wise agreement of two free runs would measure luck).
 
 llama-cpp-python compiles llama.cpp when pip installs it (`pip install 'seedtune[llamacpp]'`);
 without it this test is skipped and says so.
@@ -24,8 +26,8 @@ def merged_model(tmp_path_factory):
     from seedtune.train import TrainConfig, train
 
     out = tmp_path_factory.mktemp("merged") / "model"
-    train(TrainConfig(model="smollm2-135m-instruct", data=str(seed_tasks_path()), output=str(out), max_steps=2,
-                      batch_size=2, max_length=256, tensorboard=False, eval_fraction=0.0), progress=False)
+    train(TrainConfig(model="smollm2-135m-instruct", data=str(seed_tasks_path()), output=str(out), max_steps=1,
+                      batch_size=1, max_length=128, tensorboard=False, eval_fraction=0.0), progress=False)
     return out
 
 
@@ -56,6 +58,20 @@ def _greedy_llamacpp(path, prompts_ids):
     return outs, llm
 
 
+def _forced_agreement(path, prompts_ids, reference) -> float:
+    """Share of positions where llama.cpp's top token, given transformers' greedy prefix, is
+    transformers' next token."""
+    llm = llama_cpp.Llama(model_path=str(path), n_ctx=512, n_threads=2, verbose=False, logits_all=True)
+    same = total = 0
+    for ids, ref in zip(prompts_ids, reference):
+        llm.reset()
+        llm.eval(ids + ref[:-1])
+        for k, want in enumerate(ref):
+            same += int(llm.scores[len(ids) - 1 + k].argmax() == want)
+            total += 1
+    return same / total
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_llamacpp_greedy_tokens_match_transformers(merged_model, tmp_path):
@@ -80,6 +96,4 @@ def test_llamacpp_greedy_tokens_match_transformers(merged_model, tmp_path):
     assert got == reference
 
     q8, _ = export_for_ollama(merged_model, "q8_0", tmp_path / "q8")
-    got, _ = _greedy_llamacpp(q8, prompts_ids)
-    same = sum(a == b for g, r in zip(got, reference) for a, b in zip(g, r))
-    assert same / sum(len(r) for r in reference) >= 0.9, (got, reference)
+    assert _forced_agreement(q8, prompts_ids, reference) >= 0.9
