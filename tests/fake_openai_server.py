@@ -11,6 +11,7 @@ retries of each cause a correct client must make:
   truncated  HTTP 200 whose JSON body is cut in half
   nochoices  HTTP 200 with an empty `choices` list
   400        HTTP 400 (a request the provider refuses; a client must not retry it)
+  ctx400     HTTP 400 shaped as `vllm serve` rejects a prompt + max_tokens over its context length
 
 `--reject TEXT` answers HTTP 400 to every request whose prompt contains TEXT (a record that always
 fails, whatever the order requests arrive in). GET /stats also says how many requests repeated
@@ -128,6 +129,12 @@ def make_handler(state: State, args: argparse.Namespace) -> type[BaseHTTPRequest
             if fault == "500":
                 self._send(500, b'{"error": {"message": "boom"}}')
                 return
+            if fault == "ctx400":  # vLLM's error body: top-level message, no "error" object
+                message = ("This model's maximum context length is 2048 tokens. However, you requested "
+                           f"{2048 + int(body.get('max_tokens') or 0)} tokens. Please reduce the length of the messages or completion.")
+                self._send(400, json.dumps({"object": "error", "message": message, "type": "BadRequestError",
+                                            "param": None, "code": 400}).encode())
+                return
             if fault == "slow":
                 time.sleep(args.slow)
             if args.latency:
@@ -152,6 +159,12 @@ def make_handler(state: State, args: argparse.Namespace) -> type[BaseHTTPRequest
                     {"token": f"alt{k}", "logprob": -3.0 - k, "bytes": None} for k in range(int(body.get("top_logprobs") or 0) - 1)]
                 for c in choices:
                     c["logprobs"] = {"content": [{"token": first, "logprob": -0.1, "bytes": None, "top_logprobs": alts}]}
+            if not chat and body.get("logprobs"):
+                # Legacy completions (vLLM serves them too): logprobs=k gives one {token: logprob} per position.
+                first = texts[0].split()[0]
+                tops = {first: -0.1, **{f"alt{k}": -3.0 - k for k in range(int(body["logprobs"]) - 1)}}
+                for c in choices:
+                    c["logprobs"] = {"tokens": [first], "token_logprobs": [-0.1], "top_logprobs": [tops], "text_offset": [0]}
             if fault == "nochoices":
                 choices = []
             reply = {"id": "fake", "object": "chat.completion" if chat else "text_completion", "created": 0,

@@ -165,3 +165,20 @@ def test_top_logprobs_of_the_first_token_come_back(fake_server):
     asked, plain = teacher.generate([Request.user("hello", max_tokens=1, top_logprobs=3), Request.user("hello")])
     assert asked.top_logprobs == [{"echo:": -0.1, "alt0": -3.0, "alt1": -4.0}]
     assert plain.top_logprobs == []  # not asked for, not sent
+
+
+def test_vllm_serve_shaped_endpoint(fake_server):
+    """What `vllm serve` does differently: `n` samples in one call, logprobs on chat and legacy
+    completions, and a 400 (top-level message) when prompt + max_tokens exceed its context."""
+    url = fake_server("--faults", "ok,ok,ok,ctx400")
+    teacher = OpenAITeacher("served-model", base_url=url, concurrency=1, api_key_env="SEEDTUNE_NO_KEY_NEEDED")
+    three = teacher.generate([Request.user("q", max_tokens=4, n=3)])[0]
+    assert three.texts == ["echo: q #0", "echo: q #1", "echo: q #2"] and teacher.stats.http_calls == 1
+    chat, raw = teacher.generate([Request.user("hello", max_tokens=1, top_logprobs=2),
+                                  Request(prompt="hello", max_tokens=1, top_logprobs=2)])
+    assert chat.top_logprobs == [{"echo:": -0.1, "alt0": -3.0}]
+    assert raw.top_logprobs == [{"echo:": -0.1, "alt0": -3.0}]
+    with pytest.raises(SeedtuneError, match="maximum context length is 2048") as info:
+        teacher.generate([Request.user("long", max_tokens=512)])
+    assert "--max-model-len" in info.value.hint
+    assert teacher.stats.http_calls == 4  # a 400 is not retried

@@ -72,9 +72,13 @@ def test_cli_export(tmp_path):
     from seedtune.testing import save_tiny_model
 
     model_dir = save_tiny_model(tmp_path / "m")
-    r = CliRunner().invoke(app, ["export", str(model_dir), "--gguf", str(tmp_path / "out.gguf"), "--dtype", "bf16"])
+    r = CliRunner().invoke(app, ["export", str(model_dir), "--gguf", "bf16", "--output", str(tmp_path / "out.gguf")])
     assert r.exit_code == 0, r.output
     assert (tmp_path / "out.gguf").stat().st_size > 1000
+    assert "FROM ./out.gguf" in (tmp_path / "Modelfile").read_text()
+    r = CliRunner().invoke(app, ["export", str(model_dir), "--gguf", "q8_0"])
+    assert r.exit_code == 0, r.output
+    assert (model_dir / "gguf" / "m-q8_0.gguf").exists() and (model_dir / "gguf" / "Modelfile").exists()
 
 
 @pytest.mark.slow
@@ -102,3 +106,58 @@ def test_real_model_short_training(tmp_path):
     assert res.preflight.get("self_check", {}).get("max_rel_diff", 1.0) < 2e-3
     assert AutoModelForCausalLM.from_pretrained(res.output) is not None
     assert json.loads((res.output / "metrics.json").read_text())["train_tokens"] > 0
+
+
+@pytest.mark.parametrize("dtype,tol", [("q8_0", 3e-2), ("q4_0", 0.35)])
+def test_quantized_gguf_roundtrip(tmp_path, dtype, tol):
+    """Q8_0/Q4_0 files load back (transformers dequantizes them) close to the original logits."""
+    import gguf
+
+    from seedtune.testing import save_tiny_model
+
+    model_dir = save_tiny_model(tmp_path / "llama")
+    assert _roundtrip(model_dir, tmp_path, dtype) < tol
+    reader = gguf.GGUFReader(tmp_path / f"model-{dtype}.gguf")
+    types = {t.name: t.tensor_type.name for t in reader.tensors}
+    assert types["blk.0.attn_q.weight"] == dtype.upper() and types["blk.0.attn_norm.weight"] == "F32"
+    if dtype == "q4_0":
+        assert types["token_embd.weight"] == "Q8_0"  # the embeddings keep 8 bits
+
+
+def test_alpaca_model_gets_its_prompt_as_chat_template_and_modelfile(tmp_path):
+    """A model trained with the Alpaca format carries it as the GGUF chat template (rendering the
+    same prompt as training did) and its Modelfile spells it in Ollama's Go template syntax."""
+    import gguf
+
+    from seedtune.prompts.formats import AlpacaFormat, render_sandboxed, save_format
+    from seedtune.records import Record
+    from seedtune.testing import save_tiny_model
+    from seedtune.train import export_for_ollama
+
+    model_dir = save_tiny_model(tmp_path / "alpaca")
+    fmt = AlpacaFormat(preamble="Do what's asked.")
+    save_format(fmt, model_dir)
+    path, modelfile = export_for_ollama(model_dir, "q8_0", tmp_path / "out")
+    field = gguf.GGUFReader(path).fields["tokenizer.chat_template"]
+    template = bytes(field.parts[field.data[0]]).decode()
+    record = Record(instruction="Name a fruit.", output="Apple.", system="Be brief.")
+    messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Name a fruit."}]
+    assert render_sandboxed(template, messages=messages, add_generation_prompt=True, eos_token="") == fmt.render_prompt(record)
+    text = modelfile.read_text()
+    assert f"FROM ./{path.name}" in text and "Do what's asked.\n\n### Instruction:\n{{ .Prompt }}\n\n### Response:\n\"\"\"" in text
+    assert 'PARAMETER stop "### Instruction:"' in text
+
+
+def test_export_refuses_unknown_type_and_foreign_modelfile(tmp_path):
+    from seedtune.errors import SeedtuneError
+    from seedtune.testing import save_tiny_model
+    from seedtune.train import export_for_ollama
+
+    model_dir = save_tiny_model(tmp_path / "m")
+    with pytest.raises(SeedtuneError, match="q4_0"):
+        export_for_ollama(model_dir, "q4_k_m", tmp_path / "o")
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "Modelfile").write_text("FROM llama3\n")
+    with pytest.raises(SeedtuneError, match="not written by seedtune"):
+        export_for_ollama(model_dir, "f16", tmp_path / "mine")
+    assert (tmp_path / "mine" / "Modelfile").read_text() == "FROM llama3\n"

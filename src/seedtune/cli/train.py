@@ -63,13 +63,21 @@ def register(app: typer.Typer) -> None:
     @app.command("export")
     def export_cmd(
         model_dir: Path = typer.Argument(..., help="A trained model directory (merged weights)."),
-        gguf: Path = typer.Option(..., "--gguf", help="Output .gguf file."),
-        dtype: str = typer.Option("f16", "--dtype", help="Tensor type: f32 | f16 | bf16."),
+        gguf: str = typer.Option("f16", "--gguf", help="GGUF tensor type: f32 | f16 | bf16 | q8_0 | q4_0."),
+        output: Optional[Path] = typer.Option(None, "--output", "-o",
+                                              help="A .gguf file or a directory (default: MODEL/gguf/)."),
+        dtype: Optional[str] = typer.Option(None, "--dtype", hidden=True,
+                                            help="Older spelling of the tensor type, with --gguf FILE.gguf."),
     ) -> None:
-        """Write a trained model as one GGUF file (llama.cpp, ollama, transformers gguf_file=)."""
+        """Write a trained model as one GGUF file plus an Ollama Modelfile (llama.cpp, ollama, transformers gguf_file=)."""
         from rich.console import Console
 
-        from seedtune.train import export_gguf
+        from seedtune.train import export_for_ollama
 
-        path = export_gguf(model_dir, gguf, dtype=dtype)
-        Console(stderr=True).print(f"[green]wrote[/] {path}")
+        if gguf.endswith(".gguf"):  # the 0.1 spelling: --gguf OUT.gguf [--dtype TYPE]
+            output, gguf = output or Path(gguf), dtype or "f16"
+
+        path, modelfile = export_for_ollama(model_dir, gguf, output)
+        console = Console(stderr=True)
+        console.print(f"[green]wrote[/] {path} and {modelfile}", highlight=False)
+        console.print(f"run it: cd {path.parent} && ollama create {model_dir.resolve().name} -f Modelfile", highlight=False)

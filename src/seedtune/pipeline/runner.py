@@ -45,6 +45,9 @@ class Stage:
     config: Callable[["RunContext"], dict[str, Any]]
     inputs: Callable[["RunContext"], Sequence[Path]] = lambda ctx: ()
     depends: tuple[str, ...] = ()
+    # For a stage whose output may be made outside `seedtune run` (training under `accelerate
+    # launch`): checks that output against the config and returns its summary, or None if absent.
+    adopt: Callable[["RunContext", Path], dict[str, Any] | None] | None = None
 
 
 @dataclass
@@ -120,6 +123,13 @@ def run_stages(ctx: RunContext, stages: Sequence[Stage], start: str | None = Non
         fp = fingerprint(section, stage.inputs(ctx), upstream)
         marker = _read_marker(folder)
         forced = start is not None and i == first
+        if i < first and marker is None and stage.adopt is not None:
+            summary = stage.adopt(ctx, folder)
+            if summary is not None:
+                marker = {"stage": stage.name, "fingerprint": fp, "config": section, "summary": summary,
+                          "adopted": True, "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
+                write_json(folder / MARKER, marker)
+                ctx.log(f"[{stage.name}] adopted the output made outside this run ({folder})")
         if i < first or (marker and marker.get("fingerprint") == fp and not forced):
             if marker is None:
                 raise ConfigError(f"stage '{stage.name}' has not run yet in {ctx.run_dir}",

@@ -91,6 +91,11 @@ def train_config(ctx: RunContext, out: Path, data: Path | None = None, **changes
     return TrainConfig.model_validate(section)
 
 
+# Keys that change how a run is logged or checkpointed, not the model it produces.
+_BOOKKEEPING = {"output", "data", "resume", "save_every", "save_total_limit", "log_every", "tensorboard",
+                "eval_every", "num_threads"}
+
+
 def run_train(ctx: RunContext, out: Path) -> dict[str, Any]:
     """kept.jsonl -> a tuned model directory (adapter + merged weights + prompt format + lineage);
     with `train.variants`, one model per training-data variant (see pipeline/variants.py)."""
@@ -121,6 +126,28 @@ def tuned_models(ctx: RunContext) -> dict[str, str]:
         variants = summary["variants"]
         return {name: variants[name]["model"] for name in ctx.config.train.variants if name in variants}
     return {"tuned": summary.get("model") or str(ctx.stage_dir("train") / "model")}
+
+
+def adopt_train(ctx: RunContext, out: Path) -> dict[str, Any] | None:
+    """A model trained outside the run (`accelerate launch ... seedtune.cli train`, the documented
+    multi-GPU flow) into <run>/3-train/model counts as this stage's output when it was trained on
+    this run's kept.jsonl with this run's train settings; `--from eval` then evaluates it."""
+    from seedtune.errors import ConfigError
+
+    model = out / "model"
+    if not (model / "train_config.json").exists() or not (model / "metrics.json").exists():
+        return None
+    used = json.loads((model / "train_config.json").read_text(encoding="utf-8"))
+    wanted = train_config(ctx, out).model_dump(mode="json")
+    if Path(used.get("data", "")).resolve() != Path(wanted["data"]).resolve():
+        raise ConfigError(f"{model} was trained on {used.get('data')}, not on this run's {wanted['data']}",
+                          key="train.data", hint=f"retrain with data={wanted['data']}, or drop --from to train here")
+    for key in sorted(set(wanted) - _BOOKKEEPING):
+        if used.get(key) != wanted[key]:
+            raise ConfigError(f"{model} was trained with {key}={used.get(key)!r} but the pipeline says {wanted[key]!r}",
+                              key=f"train.{key}", hint=f"pass train.{key}={used.get(key)} to evaluate that model, or retrain it")
+    metrics = json.loads((model / "metrics.json").read_text(encoding="utf-8"))
+    return {"model": str(model), **{k: metrics[k] for k in TRAIN_SUMMARY if k in metrics}}
 
 
 # -- 4. eval ---------------------------------------------------------------------------------------
@@ -191,7 +218,8 @@ def build_stages(config: PipelineConfig) -> list[Stage]:
               lambda ctx: {"seeds": config.seeds, **json.loads(config.generate.model_dump_json())},
               inputs=lambda ctx: [seeds_path(config), *named_files(json.loads(config.generate.model_dump_json()))]),
         Stage("curate", "2-curate", run_curate, dump(config.curate), inputs=files(config.curate), depends=("generate",)),
-        Stage("train", "3-train", run_train, dump(config.train), inputs=files(config.train), depends=("curate",)),
+        Stage("train", "3-train", run_train, dump(config.train), inputs=files(config.train), depends=("curate",),
+              adopt=adopt_train),
         Stage("eval", "4-eval", run_eval, dump(config.eval), inputs=files(config.eval), depends=("train",)),
         Stage("report", "report", run_report, lambda ctx: {"version": 1}, depends=("generate", "curate", "train", "eval")),
     ]

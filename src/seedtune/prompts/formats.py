@@ -110,6 +110,41 @@ class AlpacaFormat(PromptFormat):
         return "\n\n".join(parts)
 
 
+    def chat_template(self) -> str:
+        """This format as a Jinja chat template over `messages` (for GGUF files and servers that
+        prompt from one). A system message comes first, earlier turns go to the Input section and
+        the last user turn is the instruction, exactly as `render_prompt` lays out a chat record."""
+        quote = lambda text: text.replace("\\", "\\\\").replace("'", "\\'").replace("\n", "\\n")  # noqa: E731
+        return (_ALPACA_JINJA.replace("PREAMBLE_WITH_INPUT", quote(self.preamble_with_input))
+                .replace("PREAMBLE", quote(self.preamble)))
+
+    def stop_strings(self) -> list[str]:
+        # A model that misses its EOS tends to start the next section itself.
+        return [*self.stop, "### Instruction:"]
+
+
+# Every piece of text is an expression, so the `-` whitespace trimming around tags (which keeps
+# the template readable) never eats a newline of the prompt.
+_ALPACA_JINJA = (
+    "{%- set ns = namespace(system='', turns=[], answer=none) -%}"
+    "{%- for m in messages -%}"
+    "{%- if m['role'] == 'system' -%}{%- set ns.system = m['content'] | trim -%}"
+    "{%- else -%}{%- set ns.turns = ns.turns + [m] -%}{%- endif -%}"
+    "{%- endfor -%}"
+    "{%- if not add_generation_prompt and ns.turns and ns.turns[-1]['role'] == 'assistant' -%}"
+    "{%- set ns.answer = ns.turns[-1]['content'] -%}{%- set ns.turns = ns.turns[:-1] -%}{%- endif -%}"
+    "{%- if ns.system -%}{{ ns.system + '\\n\\n' }}{%- endif -%}"
+    "{%- if ns.turns | length > 1 -%}"
+    "{{ 'PREAMBLE_WITH_INPUT\\n\\n### Instruction:\\n' + (ns.turns[-1]['content'] | trim) + '\\n\\n### Input:\\n' }}"
+    "{%- for m in ns.turns[:-1] -%}{{ m['role'] + ': ' + m['content'] }}{%- if not loop.last -%}{{ '\\n' }}{%- endif -%}{%- endfor -%}"
+    "{%- else -%}"
+    "{{ 'PREAMBLE\\n\\n### Instruction:\\n' + ((ns.turns[-1]['content'] if ns.turns else '') | trim) }}"
+    "{%- endif -%}"
+    "{{ '\\n\\n### Response:\\n' }}"
+    "{%- if ns.answer is not none -%}{{ ns.answer + eos_token }}{%- endif -%}"
+)
+
+
 @dataclass
 class ChatTemplateFormat(PromptFormat):
     """The model's own chat template (a Jinja string, stored here so the format is standalone)."""
@@ -149,6 +184,12 @@ class ChatTemplateFormat(PromptFormat):
         tail = text.split(marker, 1)[-1].strip()
         stop = tail.split()[0] if tail else ""
         return [s for s in dict.fromkeys([stop, self.eos_token]) if s]
+
+    def chat_template(self) -> str:
+        return self.template
+
+    def stop_strings(self) -> list[str]:
+        return list(self.stop)
 
     @classmethod
     def from_tokenizer(cls, tokenizer: Any) -> "ChatTemplateFormat":

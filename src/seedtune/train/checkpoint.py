@@ -30,8 +30,11 @@ def trainable_state(model: Any) -> dict[str, torch.Tensor]:
 
 
 def save(directory: Path, step: int, model: Any, optimizer: Any, scheduler: Any, state: dict[str, Any],
-         rank: int = 0, keep: int = 2) -> Path:
-    """Write checkpoint `step` under `directory` (atomic: a temp dir renamed into place)."""
+         rank: int = 0, keep: int = 2, gathered: tuple[dict[str, torch.Tensor], dict[str, Any]] | None = None) -> Path:
+    """Write checkpoint `step` under `directory` (atomic: a temp dir renamed into place).
+
+    `gathered` is (trainable weights, optimizer state) collected from a sharded run; without it
+    rank 0's model and optimizer hold everything."""
     from safetensors.torch import save_file
 
     final = directory / f"{PREFIX}{step:07d}"
@@ -39,8 +42,9 @@ def save(directory: Path, step: int, model: Any, optimizer: Any, scheduler: Any,
     if rank == 0:
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
-        save_file({k: v.contiguous() for k, v in trainable_state(model).items()}, str(tmp / "trainable.safetensors"))
-        torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
+        weights, optim_state = gathered or (trainable_state(model), optimizer.state_dict())
+        save_file({k: v.contiguous() for k, v in weights.items()}, str(tmp / "trainable.safetensors"))
+        torch.save(optim_state, tmp / "optimizer.pt")
         torch.save(scheduler.state_dict(), tmp / "scheduler.pt")
         torch.save(_rng_state(), tmp / "rng-0.pt")
         (tmp / "state.json").write_text(json.dumps({"step": step, **state}, indent=2))
@@ -61,11 +65,18 @@ def latest(directory: Path) -> Path | None:
     return found[-1] if found else None
 
 
-def load(path: Path, model: Any, optimizer: Any, scheduler: Any, rank: int = 0) -> dict[str, Any]:
-    """Restore everything saved by `save`; returns the saved state dict (step, counters)."""
+def load(path: Path, model: Any, optimizer: Any, scheduler: Any, rank: int = 0,
+         restore: Any = None) -> dict[str, Any]:
+    """Restore everything saved by `save`; returns the saved state dict (step, counters).
+
+    `restore(weights, optimizer_state)` puts full state back into a sharded model (every rank
+    calls it); without it the weights are copied into `model`'s parameters."""
     from safetensors.torch import load_file
 
     weights = load_file(str(path / "trainable.safetensors"))
+    if restore is not None:
+        restore(weights, load_plain(path / "optimizer.pt"))
+        return _finish_load(path, scheduler, rank)
     params = dict(model.named_parameters())
     missing = [k for k in weights if k not in params]
     if missing:
@@ -77,6 +88,10 @@ def load(path: Path, model: Any, optimizer: Any, scheduler: Any, rank: int = 0) 
         for k, v in weights.items():
             params[k].copy_(v)
     optimizer.load_state_dict(load_plain(path / "optimizer.pt"))
+    return _finish_load(path, scheduler, rank)
+
+
+def _finish_load(path: Path, scheduler: Any, rank: int) -> dict[str, Any]:
     scheduler.load_state_dict(load_plain(path / "scheduler.pt"))
     rng = path / f"rng-{rank}.pt"
     _set_rng_state(load_plain(rng if rng.exists() else path / "rng-0.pt"))

@@ -12,7 +12,14 @@ tensor renamed, with the two layout conventions llama.cpp expects:
     llama.cpp multiplies by the stored weight.
 
 Supported: architectures llama (SmolLM2, Llama) and gemma3 (Gemma-3 text); tensor types
-f32, f16, bf16 (1-D tensors - norms - stay f32, as llama.cpp does).
+f32, f16, bf16, q8_0 and q4_0 (1-D tensors - norms - stay f32, as llama.cpp does; a matrix whose
+rows are not a whole number of 32-value blocks falls back to f16; q4_0 keeps the embeddings and
+the output head in q8_0, where 4 bits cost the most). The `gguf` package cannot write k-quants
+(Q4_K_M): its quantizer raises NotImplementedError for them.
+
+The file carries the chat template the model was trained with: the tokenizer's own, or for an
+Alpaca-trained model its prompt format rendered as Jinja, so llama.cpp and Ollama prompt it the
+way it learned. `write_modelfile` writes the Ollama `Modelfile` beside it.
 """
 
 from __future__ import annotations
@@ -26,6 +33,8 @@ import numpy as np
 from seedtune.errors import SeedtuneError
 
 _ARCHES = {"llama": "LLAMA", "gemma3_text": "GEMMA3", "gemma3": "GEMMA3"}
+TYPES = ("f32", "f16", "bf16", "q8_0", "q4_0")
+MODELFILE_MARK = "# Written by seedtune export"
 
 
 def export_gguf(model_dir: str | Path, out: str | Path, dtype: str = "f16") -> Path:
@@ -42,10 +51,11 @@ def export_gguf(model_dir: str | Path, out: str | Path, dtype: str = "f16") -> P
     if model_type not in _ARCHES:
         raise SeedtuneError(f"GGUF export does not support model type {model_type!r} yet",
                             hint=f"supported: {', '.join(sorted(set(_ARCHES)))}")
-    qtype = {"f32": gguf.GGMLQuantizationType.F32, "f16": gguf.GGMLQuantizationType.F16,
-             "bf16": gguf.GGMLQuantizationType.BF16}.get(dtype)
+    Q = gguf.GGMLQuantizationType
+    qtype = {"f32": Q.F32, "f16": Q.F16, "bf16": Q.BF16, "q8_0": Q.Q8_0, "q4_0": Q.Q4_0}.get(dtype.lower())
     if qtype is None:
-        raise SeedtuneError(f"unknown GGUF tensor type {dtype!r}", hint="use f32, f16 or bf16")
+        raise SeedtuneError(f"unknown GGUF tensor type {dtype!r}", hint=f"use one of: {', '.join(TYPES)}")
+    dtype = dtype.lower()
     arch = getattr(gguf.MODEL_ARCH, _ARCHES[model_type])
     arch_name = gguf.MODEL_ARCH_NAMES[arch]
     tensors = _load_tensors(model_dir)
@@ -55,8 +65,9 @@ def export_gguf(model_dir: str | Path, out: str | Path, dtype: str = "f16") -> P
     tmp = out.with_name(f".{out.name}.tmp")
     writer = gguf.GGUFWriter(str(tmp), arch_name)
     writer.add_name(model_dir.name)
-    writer.add_file_type({"f32": gguf.LlamaFileType.ALL_F32, "f16": gguf.LlamaFileType.MOSTLY_F16,
-                          "bf16": gguf.LlamaFileType.MOSTLY_BF16}[dtype])
+    F = gguf.LlamaFileType
+    writer.add_file_type({"f32": F.ALL_F32, "f16": F.MOSTLY_F16, "bf16": F.MOSTLY_BF16, "q8_0": F.MOSTLY_Q8_0,
+                          "q4_0": F.MOSTLY_Q4_0}[dtype])
     _add_hparams(writer, cfg, arch_name)
     _add_tokenizer(writer, model_dir, arch_name)
 
@@ -78,18 +89,39 @@ def export_gguf(model_dir: str | Path, out: str | Path, dtype: str = "f16") -> P
             data = _interleave_rotary(data, heads, head_dim)
         if arch_name == "gemma3" and hf_name.endswith("norm.weight"):
             data = data + 1.0
-        if data.ndim == 1 or qtype == gguf.GGMLQuantizationType.F32:
-            writer.add_tensor(name, data)
-        elif qtype == gguf.GGMLQuantizationType.F16:
-            writer.add_tensor(name, data.astype(np.float16))
-        else:
-            writer.add_tensor(name, gguf.quants.quantize(data, qtype), raw_dtype=qtype)
+        _add_tensor(writer, name, data, _tensor_type(name, data, qtype))
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()
     writer.close()
     tmp.replace(out)
     return out
+
+
+def _tensor_type(name: str, data: np.ndarray, qtype: Any) -> Any:
+    import gguf
+
+    Q = gguf.GGMLQuantizationType
+    if data.ndim == 1:
+        return Q.F32
+    if qtype in (Q.Q8_0, Q.Q4_0):
+        if data.shape[-1] % gguf.GGML_QUANT_SIZES[qtype][0]:
+            return Q.F16  # rows must be whole quantization blocks
+        if qtype == Q.Q4_0 and name.startswith(("token_embd", "output.")):
+            return Q.Q8_0
+    return qtype
+
+
+def _add_tensor(writer: Any, name: str, data: np.ndarray, qtype: Any) -> None:
+    import gguf
+
+    Q = gguf.GGMLQuantizationType
+    if qtype == Q.F32:
+        writer.add_tensor(name, data)
+    elif qtype == Q.F16:
+        writer.add_tensor(name, data.astype(np.float16))
+    else:
+        writer.add_tensor(name, gguf.quants.quantize(data, qtype), raw_dtype=qtype)
 
 
 def _load_tensors(model_dir: Path) -> dict[str, np.ndarray]:
@@ -191,8 +223,46 @@ def _add_tokenizer(writer: Any, model_dir: Path, arch: str) -> None:
     with_special = tok("x", add_special_tokens=True)["input_ids"]
     writer.add_add_bos_token(bool(tok.bos_token_id is not None and with_special and with_special[0] == tok.bos_token_id))
     writer.add_add_eos_token(False)
-    if getattr(tok, "chat_template", None) and isinstance(tok.chat_template, str):
-        writer.add_chat_template(tok.chat_template)
+    template = _prompt_format(model_dir, tok).chat_template()
+    if template:
+        writer.add_chat_template(template)
+
+
+def _prompt_format(model_dir: Path, tok: Any) -> Any:
+    """The format the model was trained with (prompt_format.json), else what its tokenizer implies."""
+    from seedtune.prompts.formats import for_model, load_format
+
+    return load_format(model_dir) or for_model(tok)
+
+
+def write_modelfile(gguf_path: str | Path, model_dir: str | Path) -> Path:
+    """An Ollama Modelfile beside the GGUF file: `ollama create NAME -f Modelfile`.
+
+    Ollama templates are Go templates, not Jinja: for the Alpaca layout we write the same prompt
+    in Go syntax; for a chat template we leave TEMPLATE out, and Ollama takes the Jinja one from
+    the file's metadata. Stop strings become `PARAMETER stop` lines. A Modelfile that seedtune did
+    not write is never overwritten.
+    """
+    from transformers import AutoTokenizer
+
+    from seedtune.io import write_text
+
+    gguf_path, model_dir = Path(gguf_path), Path(model_dir)
+    path = gguf_path.parent / "Modelfile"
+    if path.exists() and not path.read_text(encoding="utf-8").startswith(MODELFILE_MARK):
+        raise SeedtuneError(f"{path} exists and was not written by seedtune",
+                            hint="move it away, or export into another directory with --output")
+    fmt = _prompt_format(model_dir, AutoTokenizer.from_pretrained(model_dir))
+    lines = [f"{MODELFILE_MARK} from {model_dir.name}; create the model with: ollama create NAME -f Modelfile",
+             f"FROM ./{gguf_path.name}"]
+    if fmt.type == "alpaca":
+        go = ('{{ if .System }}{{ .System }}\n\n{{ end }}' + fmt.preamble
+              + "\n\n### Instruction:\n{{ .Prompt }}\n\n### Response:\n")
+        lines.append(f'TEMPLATE """{go}"""')
+    for stop in fmt.stop_strings():
+        lines.append(f"PARAMETER stop {json.dumps(stop, ensure_ascii=False)}")
+    write_text(path, "\n".join(lines) + "\n")
+    return path
 
 
 def _is_byte_level(spec: dict[str, Any]) -> bool:

@@ -108,6 +108,12 @@ class SFTModule(torch.nn.Module):
         self.chunk = chunk
         lm = causal_lm_of(model)
         self.softcap = getattr(lm.config.get_text_config(), "final_logit_softcapping", None)
+        # accelerate's FSDP auto-wrap (and our CPU FSDP) shard the classes named here, one per
+        # decoder layer; the wrapper must expose the inner model's list.
+        self._no_split_modules = list(getattr(lm, "_no_split_modules", None) or [])
+
+    def head(self) -> torch.nn.Module:
+        return causal_lm_of(self.model).get_output_embeddings()
 
     def hidden(self, input_ids: torch.Tensor, position_ids: torch.Tensor) -> torch.Tensor:
         lm = causal_lm_of(self.model)
@@ -119,7 +125,9 @@ class SFTModule(torch.nn.Module):
         h = self.hidden(input_ids, position_ids)
         idx, y = shift_targets(labels, position_ids)
         h = h.reshape(-1, h.shape[-1]).index_select(0, idx)  # [N, H]: only positions with a trained next token
-        head = causal_lm_of(self.model).get_output_embeddings()
+        # Under FSDP2 the head weight belongs to the root group, unsharded for this whole forward;
+        # under ZeRO-3 it is registered as an external parameter of this module (distributed.py).
+        head = self.head()
         return head_loss_sum(h, head.weight, y, chunk=self.chunk, softcap=self.softcap,
                              bias=getattr(head, "bias", None))
 

@@ -19,17 +19,20 @@ from seedtune.io import write_json
 
 def save_outputs(out: Path, model: Any, tokenizer: Any, fmt: Any, config: Any, end_id: int, lineage: dict[str, Any],
                  metrics: dict[str, Any], preflight: dict[str, Any], losses: list[float], *, merge: bool, full: bool,
-                 base_dtype: torch.dtype, base_path: Path | None = None) -> None:
+                 base_dtype: torch.dtype, base_path: Path, state_dict: dict[str, torch.Tensor] | None = None) -> None:
+    """Write the model directory. `state_dict` holds the full weights gathered from a sharded run
+    (FSDP, ZeRO-3), keyed as in `model`; None means `model` itself holds every weight."""
     from seedtune.prompts.formats import save_format
 
     out.mkdir(parents=True, exist_ok=True)
     if full:
-        final = model
+        final = model if state_dict is None else _rebuild(model, state_dict, base_dtype)
     else:
-        model.save_pretrained(out / "adapter")
-        final = _merge(model, out / "adapter", base_path, base_dtype) if merge else None
+        # peft keeps only the adapter's entries of a given state dict.
+        model.save_pretrained(out / "adapter", state_dict=state_dict)
+        final = _merge(out / "adapter", base_path, base_dtype) if merge else None
     if final is not None:
-        final = final.to(base_dtype)
+        final = final.to(base_dtype)  # a plain full-precision model here, never a 4-bit one
         _stop_on(final, end_id)
         final.config.use_cache = True
         final.save_pretrained(out, safe_serialization=True)
@@ -42,15 +45,39 @@ def save_outputs(out: Path, model: Any, tokenizer: Any, fmt: Any, config: Any, e
     write_json(out / "loss_curve.json", {"loss": losses})
 
 
-def _merge(model: Any, adapter_dir: Path, base_path: Path | None, dtype: torch.dtype) -> Any:
-    """Merge the adapter into the base *as published* (e.g. fp32), not into the bf16 copy we
-    trained against, so merging never costs the base weights precision."""
-    if base_path is None:
-        return model.merge_and_unload()
+def _merge(adapter_dir: Path, base_path: Path, dtype: torch.dtype) -> Any:
+    """Merge the adapter into the base *as published* (e.g. fp32), not into the bf16 or 4-bit
+    (QLoRA) copy we trained against, so merging never costs the base weights precision."""
     from seedtune.models.loading import load_adapter, load_causal_lm
 
     base, _ = load_causal_lm(base_path, dtype=dtype, eval_mode=False)
     return load_adapter(base, adapter_dir).merge_and_unload()
+
+
+def _rebuild(model: Any, state_dict: dict[str, torch.Tensor], dtype: torch.dtype) -> Any:
+    """A plain model holding gathered weights: the trained one's parameters are shards."""
+    import copy
+
+    from transformers import AutoModelForCausalLM
+
+    fresh = AutoModelForCausalLM.from_config(copy.deepcopy(model.config), dtype=dtype)
+    missing, unexpected = fresh.load_state_dict({k: v.to(dtype) for k, v in state_dict.items()}, strict=False)
+    if unexpected or [k for k in missing if k not in _tied(fresh)]:
+        raise RuntimeError(f"gathered weights do not fit the model: missing {missing[:3]}, unexpected {unexpected[:3]}")
+    fresh.tie_weights()
+    fresh.generation_config = copy.deepcopy(model.generation_config)
+    return fresh
+
+
+def _tied(model: Any) -> set[str]:
+    """Names that share storage with another parameter (e.g. lm_head.weight with the embeddings)."""
+    seen: dict[int, str] = {}
+    tied = set()
+    for name, p in model.named_parameters(remove_duplicate=False):
+        if id(p) in seen:
+            tied.add(name)
+        seen.setdefault(id(p), name)
+    return tied
 
 
 def _stop_on(model: Any, end_id: int) -> None:

@@ -19,8 +19,9 @@ from typing import Any, Callable
 import torch
 
 from seedtune.errors import SeedtuneError
-from seedtune.train import checkpoint
+from seedtune.train import checkpoint, distributed
 from seedtune.train.config import TrainConfig
+from seedtune.train.distributed import sharding_kind
 from seedtune.train.data import lineage, prepare, read_training_records, split_eval
 from seedtune.train.modeling import SFTModule, add_lora, bf16_supported, causal_lm_of, load_base, self_check_packing
 from seedtune.train.packing import Row, collate, fill_ratio, pack_rows
@@ -53,7 +54,13 @@ def train(config: TrainConfig, log: Callable[[str], None] | None = None, progres
 
     # cpu=True when there is no GPU: accelerate then runs multi-process launches (torchrun /
     # `accelerate launch --multi_gpu` on a CPU box) as MULTI_CPU data parallel over gloo.
-    accelerator = Accelerator(cpu=not torch.cuda.is_available())
+    # Accumulation goes through accelerate's `accumulate` so DeepSpeed, which steps inside
+    # `backward`, steps once per optimizer step; FSDP/DDP skip the gradient sync before the last.
+    distributed.refuse_cpu_deepspeed()
+    accelerator = Accelerator(cpu=not torch.cuda.is_available(), gradient_accumulation_steps=config.grad_accum)
+    kind = sharding_kind(accelerator)
+    if kind == "deepspeed" and (config.save_every or config.resume):
+        distributed.checkpoint_state(None, None, kind)  # says what to do instead
     main = accelerator.is_main_process
     say = (log or print) if main else (lambda _msg: None)
     out = Path(config.output)
@@ -65,7 +72,9 @@ def train(config: TrainConfig, log: Callable[[str], None] | None = None, progres
     use_bf16 = config.precision == "bf16" or (config.precision == "auto" and bf16_supported(accelerator.device))
     # LoRA: the frozen base can live in bf16 (half the memory, no per-step casts); the adapter
     # stays fp32. Full fine-tuning keeps fp32 master weights and runs the math under autocast.
-    base_dtype = torch.bfloat16 if (use_bf16 and not config.full) else torch.float32
+    # Sharded runs keep the base in fp32 too: FSDP2 flattens a layer's parameters into one buffer
+    # and needs them in one dtype.
+    base_dtype = torch.bfloat16 if (use_bf16 and not config.full and kind == "none") else torch.float32
     model, tokenizer, resolved = load_base(config.model, base_dtype, qlora=config.qlora)
     from seedtune.prompts.formats import for_model, load_format
 
@@ -105,10 +114,10 @@ def train(config: TrainConfig, log: Callable[[str], None] | None = None, progres
         causal_lm_of(model).gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     model.config.use_cache = False
     module = SFTModule(model, chunk=config.loss_chunk_size).to(accelerator.device)
-    trainable = [p for p in module.parameters() if p.requires_grad]
-    n_trainable = sum(p.numel() for p in trainable)
+    n_trainable = sum(p.numel() for p in module.parameters() if p.requires_grad)
     say(f"trainable parameters: {n_trainable:,} ({'full' if config.full else f'LoRA r={config.lora_r}'}); "
-        f"precision: {'bf16 autocast' if use_bf16 else 'fp32'}; device: {accelerator.device}")
+        f"precision: {'bf16 autocast' if use_bf16 else 'fp32'}; device: {accelerator.device}"
+        + (f"; sharding: {kind}" if kind != "none" else ""))
     if config.self_check and config.packing:
         # The shortest packed rows keep the fp32 check cheap (seconds, even for a 270M model).
         multi = sorted((_trim(r) for r in rows if r.n_samples > 1), key=len)[:2]
@@ -123,16 +132,24 @@ def train(config: TrainConfig, log: Callable[[str], None] | None = None, progres
     world = accelerator.num_processes
     per_step = config.batch_size * config.grad_accum * world
     total_steps = config.max_steps or max(1, math.ceil(config.epochs * len(rows) / per_step))
-    optimizer = torch.optim.AdamW(trainable, lr=config.learning_rate, weight_decay=config.weight_decay,
-                                  betas=(0.9, 0.999), eps=1e-8)
-    scheduler = get_scheduler(config.lr_scheduler, optimizer, num_warmup_steps=int(config.warmup_ratio * total_steps),
+    made: list[Any] = []
+
+    def adamw(params: list[torch.nn.Parameter]) -> torch.optim.Optimizer:
+        made.append(torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay,
+                                      betas=(0.9, 0.999), eps=1e-8))
+        return made[-1]
+
+    wrapped, optimizer, trainable = distributed.prepare(accelerator, module, adamw, kind, config.batch_size)
+    # The schedule drives the plain optimizer: DeepSpeed's ZeRO optimizer reads its param groups.
+    scheduler = get_scheduler(config.lr_scheduler, made[0], num_warmup_steps=int(config.warmup_ratio * total_steps),
                               num_training_steps=total_steps)
-    wrapped, optimizer = accelerator.prepare(module, optimizer)
     ckpt_dir = out / "checkpoints"
     start, counters = 0, {"train_tokens": 0, "elapsed": 0.0, "losses": []}
     resume_from = _resume_path(config, ckpt_dir)
     if resume_from is not None:
-        counters.update(checkpoint.load(resume_from, module.model, optimizer, scheduler, accelerator.process_index))
+        restore = distributed.restore_checkpoint(wrapped, made[0]) if kind != "none" else None
+        counters.update(checkpoint.load(resume_from, module.model, optimizer, scheduler, accelerator.process_index,
+                                        restore=restore))
         start = counters.pop("step")
         say(f"resumed from {resume_from.name} at step {start}")
     writer = _tensorboard(out / "logs") if (config.tensorboard and main) else None
@@ -174,8 +191,9 @@ def train(config: TrainConfig, log: Callable[[str], None] | None = None, progres
                 writer.add_scalar("eval/loss", eval_loss, step + 1)
         if config.save_every and (step + 1) % config.save_every == 0 and step + 1 < total_steps:
             state = {"train_tokens": counters["train_tokens"], "elapsed": elapsed, "losses": losses}
+            gathered = distributed.checkpoint_state(wrapped, made[0], kind)  # every rank joins under FSDP
             path = checkpoint.save(ckpt_dir, step + 1, module.model, optimizer, scheduler, state,
-                                   rank=accelerator.process_index, keep=config.save_total_limit)
+                                   rank=accelerator.process_index, keep=config.save_total_limit, gathered=gathered)
             accelerator.wait_for_everyone()
             if not main:
                 checkpoint.save_rng(path, accelerator.process_index)
@@ -206,13 +224,14 @@ def train(config: TrainConfig, log: Callable[[str], None] | None = None, progres
         "global_batch_rows": per_step,
     }
     accelerator.wait_for_everyone()
+    full_state = distributed.full_state_dict(accelerator, wrapped, kind)  # every rank joins the gather
     if main:
         from seedtune.train.save import save_outputs
 
         save_outputs(out, module.model, tokenizer, fmt, config, data.specials.end_id,
                      lineage(config.data, records, config.model, str(resolved)), metrics, preflight, losses,
                      merge=config.merge, full=config.full, base_dtype=_orig_dtype(resolved),
-                     base_path=None if config.qlora else resolved)
+                     base_path=resolved, state_dict=full_state)
         say(f"saved to {out}: final loss {metrics['final_loss']:.4f}, {metrics['tokens_per_second']:.0f} tokens/s")
     accelerator.wait_for_everyone()
     return TrainResult(output=out, metrics=metrics, preflight=preflight, losses=losses)
@@ -302,8 +321,10 @@ def accumulate_gradients(wrapped: Any, micro: list[list[Row]], pad_id: int, auto
 
     The step's loss is the sum over the global step's trained tokens divided by their count, so
     accumulation and data parallelism give the gradient of the mean over the global batch. DDP
-    averages gradients over ranks, so each rank scales its sum by world / global_count. Gradient
-    all-reduce happens only on the last micro-batch (no_sync before).
+    averages gradients over ranks, so each rank scales its sum by world / global_count. Each
+    micro-batch runs inside `accelerator.accumulate`, which syncs gradients only on the last one
+    and divides the loss by the accumulation steps (DeepSpeed's engine does the same division),
+    so the loss is multiplied back by them.
     """
     world = accelerator.num_processes
     local = torch.tensor([sum(_trained(r) for mb in micro for r in mb), sum(len(r) for mb in micro for r in mb)],
@@ -311,14 +332,13 @@ def accumulate_gradients(wrapped: Any, micro: list[list[Row]], pad_id: int, auto
     glob = accelerator.reduce(local, reduction="sum") if world > 1 else local
     n_tokens = max(float(glob[0]), 1.0)
     step_loss = torch.zeros((), dtype=torch.float64, device=accelerator.device)
-    for k, mb in enumerate(micro):
+    scale = world * accelerator.gradient_accumulation_steps / n_tokens
+    for mb in micro:
         ids, pos, labels = (t.to(accelerator.device) for t in collate(mb, pad_id))
-        last = k == len(micro) - 1
-        ctx = accelerator.no_sync(wrapped) if (not last and world > 1) else _null()
-        with ctx:
+        with accelerator.accumulate(wrapped):
             with autocast:
                 loss_sum = wrapped(ids, pos, labels)
-            accelerator.backward(loss_sum * (world / n_tokens))
+            accelerator.backward(loss_sum * scale)
         step_loss += loss_sum.detach().double()
     if world > 1:
         step_loss = accelerator.reduce(step_loss, reduction="sum")
@@ -366,19 +386,23 @@ class _progress:
 def _eval_loss(wrapped: Any, rows: list[Row], batch: int, pad_id: int, autocast: Any, accelerator: Any) -> float:
     """Mean CE over the held-out rows' trained tokens (rows split across ranks).
 
-    Runs the unwrapped module: a DDP forward is a collective (buffer broadcast), and ranks may
-    hold different numbers of eval rows; the one all-reduce at the end is the only sync.
+    Runs the unwrapped module (a DDP forward is a collective: buffer broadcast). A sharded
+    forward is a collective too (FSDP all-gathers each layer), so every rank runs the same number
+    of batches: a rank that runs out of rows repeats row 0 and does not count it.
     """
     wrapped = accelerator.unwrap_model(wrapped)
     wrapped.eval()
     total = torch.zeros(2, dtype=torch.float64, device=accelerator.device)
     mine = rows[accelerator.process_index::accelerator.num_processes]
-    for k in range(0, len(mine), batch):
+    n_batches = math.ceil(math.ceil(len(rows) / accelerator.num_processes) / batch)
+    for k in range(0, n_batches * batch, batch):
         mb = mine[k:k + batch]
-        ids, pos, labels = (t.to(accelerator.device) for t in collate(mb, pad_id))
+        ids, pos, labels = (t.to(accelerator.device) for t in collate(mb or rows[:1], pad_id))
         with autocast:
-            total[0] += wrapped(ids, pos, labels).double()
-        total[1] += sum(_trained(r) for r in mb)
+            loss = wrapped(ids, pos, labels).double()
+        if mb:
+            total[0] += loss
+            total[1] += sum(_trained(r) for r in mb)
     wrapped.train()
     total = accelerator.reduce(total, reduction="sum")
     return float(total[0] / total[1].clamp_min(1))
