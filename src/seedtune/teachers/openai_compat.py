@@ -340,13 +340,14 @@ class OpenAITeacher:
             if status >= 500 or status in (408, 409):
                 raise _Retryable("server", f"HTTP {status}", retry_after(exc.response.headers)) from exc
             if status in PER_REQUEST_STATUSES:
-                raise _Refused(f"HTTP {status}: {_short(exc)}") from exc
+                detail = _short(exc)
+                if "context length" in detail.lower():
+                    # vLLM (and OpenAI) refuse prompt + max_tokens beyond the served context window.
+                    detail += ("; lower max_tokens or shorten the prompt, or serve the model with a longer "
+                               "context (vllm serve --max-model-len N)")
+                raise _Refused(f"HTTP {status}: {detail}") from exc
             hint = {401: f"check the key in ${self.api_key_env}", 403: "the key may lack access to this model",
                     404: "check the model name and --base-url (it usually ends in /v1)"}.get(status, "check the request parameters")
-            if status == 400 and "context length" in _short(exc).lower():
-                # vLLM (and OpenAI) refuse prompt + max_tokens beyond the served context window.
-                hint = ("lower max_tokens or shorten the prompt, or serve the model with a longer context "
-                        "(vllm serve --max-model-len N)")
             raise SeedtuneError(f"{self.model_id}: HTTP {status}: {_short(exc)}", hint=hint) from exc
         except (json.JSONDecodeError, ValueError, openai.APIResponseValidationError) as exc:
             raise _Retryable("invalid", f"unparseable reply: {type(exc).__name__}") from exc

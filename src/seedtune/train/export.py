@@ -243,16 +243,15 @@ def write_modelfile(gguf_path: str | Path, model_dir: str | Path) -> Path:
     the file's metadata. Stop strings become `PARAMETER stop` lines. A Modelfile that seedtune did
     not write is never overwritten.
     """
-    from transformers import AutoTokenizer
-
     from seedtune.io import write_text
+    from seedtune.models.loading import load_tokenizer
 
     gguf_path, model_dir = Path(gguf_path), Path(model_dir)
     path = gguf_path.parent / "Modelfile"
     if path.exists() and not path.read_text(encoding="utf-8").startswith(MODELFILE_MARK):
         raise SeedtuneError(f"{path} exists and was not written by seedtune",
                             hint="move it away, or export into another directory with --output")
-    fmt = _prompt_format(model_dir, AutoTokenizer.from_pretrained(model_dir))
+    fmt = _prompt_format(model_dir, load_tokenizer(model_dir))
     lines = [f"{MODELFILE_MARK} from {model_dir.name}; create the model with: ollama create NAME -f Modelfile",
              f"FROM ./{gguf_path.name}"]
     if fmt.type == "alpaca":
