@@ -19,7 +19,8 @@ from seedtune.io import write_json
 
 def save_outputs(out: Path, model: Any, tokenizer: Any, fmt: Any, config: Any, end_id: int, lineage: dict[str, Any],
                  metrics: dict[str, Any], preflight: dict[str, Any], losses: list[float], *, merge: bool, full: bool,
-                 base_dtype: torch.dtype, base_path: Path | None = None) -> None:
+                 base_dtype: torch.dtype, base_path: Path | None = None,
+                 curves: dict[str, list[float]] | None = None) -> None:
     from seedtune.prompts.formats import save_format
 
     out.mkdir(parents=True, exist_ok=True)
@@ -39,7 +40,8 @@ def save_outputs(out: Path, model: Any, tokenizer: Any, fmt: Any, config: Any, e
     write_json(out / "lineage.json", lineage)
     write_json(out / "metrics.json", metrics)
     write_json(out / "preflight.json", preflight)
-    write_json(out / "loss_curve.json", {"loss": losses})
+    # DPO adds its reward curves (chosen/rejected reward, margin, accuracy) beside the loss.
+    write_json(out / "loss_curve.json", {"loss": losses, **(curves or {})})
 
 
 def _merge(model: Any, adapter_dir: Path, base_path: Path | None, dtype: torch.dtype) -> Any:
