@@ -14,8 +14,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-Source = Literal["seed", "human", "converted", "self-instruct", "evol-instruct", "response"]
-SOURCES: tuple[str, ...] = ("seed", "human", "converted", "self-instruct", "evol-instruct", "response")
+Source = Literal["seed", "human", "converted", "self-instruct", "evol-instruct", "response", "constraints"]
+SOURCES: tuple[str, ...] = ("seed", "human", "converted", "self-instruct", "evol-instruct", "response", "constraints")
 Role = Literal["system", "user", "assistant"]
 
 

@@ -1,4 +1,4 @@
-"""`seedtune generate self-instruct|evol|respond|convert IN OUT`: thin wrappers over `seedtune.generate`.
+"""`seedtune generate self-instruct|evol|respond|convert|constraints IN OUT`: thin wrappers over `seedtune.generate`.
 
 Each command turns its flags into a dict and calls `seedtune.generate.api.generate` once; extra
 `key=value` arguments override any config key (e.g. `teacher.rpm=500 max_rounds=20`).
@@ -11,7 +11,7 @@ from typing import Any, Optional
 
 import typer
 
-gen_app = typer.Typer(help="Make instruction data with a teacher: Self-Instruct, Evol-Instruct, responses, conversion.",
+gen_app = typer.Typer(help="Make instruction data with a teacher: Self-Instruct, Evol-Instruct, responses, conversion, verifiable constraints.",
                       no_args_is_help=True)
 
 # Shared teacher flags (typer has no option groups, so each command lists them through these defaults).
@@ -117,6 +117,27 @@ def respond_cmd(
     _run("respond", inp, out, options,
          _teacher(teacher, base_url, concurrency, batch_size, api_key_env, cache, prices, max_cost),
          config, overrides, quiet)
+
+
+@gen_app.command("constraints")
+def constraints_cmd(
+    inp: str = typer.Argument(..., metavar="IN", help="Answered records (any record format), or 'seeds' for ours."),
+    out: Path = typer.Argument(..., metavar="OUT", help="Output JSONL of constrained records (+ .rejected.jsonl, .stats.json)."),
+    overrides: Optional[list[str]] = OVERRIDES,
+    families: Optional[str] = typer.Option(None, "--families", help="Comma list of constraint families (default: the training families)."),
+    copies: Optional[int] = typer.Option(None, "--copies", help="Constrained variants per input record (default 1)."),
+    max_constraints: Optional[int] = typer.Option(None, "--max-constraints", help="At most this many constraints per record, 1-3 (default 3)."),
+    teacher: Optional[str] = typer.Option(None, "--teacher", "-t", help="Rewrite answers with this teacher (verify-or-drop); default: transformations only."),
+    base_url: Optional[str] = BASE_URL, concurrency: Optional[int] = CONCURRENCY,
+    batch_size: Optional[int] = BATCH, api_key_env: Optional[str] = KEY_ENV, cache: Optional[Path] = CACHE,
+    seed: Optional[int] = SEED, config: Optional[Path] = CONFIG, quiet: bool = QUIET,
+) -> None:
+    """Verifiable constraints added to records, targets correct by construction (checked, or dropped)."""
+    options = {"families": [f.strip() for f in families.split(",") if f.strip()] if families else None,
+               "copies": copies, "max_constraints": max_constraints, "seed": seed}
+    teacher_options = (_teacher(teacher, base_url, concurrency, batch_size, api_key_env, cache, None, None)
+                       if teacher else None)
+    _run("constraints", inp, out, options, teacher_options, config, overrides, quiet)
 
 
 @gen_app.command("convert")

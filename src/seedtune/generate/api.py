@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 
-METHODS = ("self-instruct", "evol", "respond", "convert")
+METHODS = ("self-instruct", "evol", "respond", "convert", "constraints")
 
 
 def config_model(method: str) -> type:
@@ -29,6 +29,10 @@ def config_model(method: str) -> type:
         from seedtune.generate.respond import RespondConfig
 
         return RespondConfig
+    if method == "constraints":
+        from seedtune.generate.constraints import ConstraintsConfig
+
+        return ConstraintsConfig
     from seedtune.generate.convert import ConvertConfig
 
     return ConvertConfig
@@ -81,6 +85,10 @@ def run_method(method: str, input_path: str | Path, output_path: str | Path, con
         from seedtune.generate.evol_instruct import evol_instruct
 
         return evol_instruct(records, output_path, config, progress=progress)
+    if method == "constraints":
+        from seedtune.generate.constraints import add_constraints
+
+        return add_constraints(records, output_path, config, progress=progress)
     from seedtune.generate.respond import respond
 
     return respond(records, output_path, config, progress=progress)
