@@ -39,6 +39,7 @@ class EvalConfig(StrictModel):
     train_data: list[str] = Field(default_factory=list, description="Training data files to check suite tasks against for contamination (besides each model's lineage.json).")
     cache: str | None = Field(None, description="Request cache file (SQLite); default: the shared cache in $SEEDTUNE_CACHE.")
     no_cache: bool = Field(False, description="Do not read or write the request cache.")
+    compare_previous: bool = Field(False, description="Also compare each model with the one listed before it (e.g. SFT+DPO vs SFT), not only with the first.")
     bootstrap_samples: int = Field(1000, ge=100, description="Resamples for the paired bootstrap confidence intervals.")
     examples: int = Field(6, ge=0, description="Side-by-side examples in the report.")
 

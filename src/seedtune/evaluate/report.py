@@ -36,6 +36,11 @@ def _ci(ci: Sequence[float]) -> str:
     return f"[{ci[0]:+.3f}, {ci[1]:+.3f}]"
 
 
+def _length(cell: dict[str, Any]) -> str:
+    value = cell.get("mean_length")
+    return "" if value is None else f"{value:.1f}"
+
+
 def build_document(scores: dict[str, Any], rows: list[dict[str, Any]], suite: Suite, n_examples: int = 6) -> Document:
     models: list[str] = scores["model_labels"]
     modes: list[str] = scores["modes"]
@@ -72,6 +77,10 @@ def build_document(scores: dict[str, Any], rows: list[dict[str, Any]], suite: Su
         summary.add(Callout(note, "info"))
     summary.add(Table(["model"] + modes, [[m] + [_score_ci(results[m][mode]["overall"]) for mode in modes] for m in models],
                       caption="Overall score (primary metric of each task, mean over instances) with 95% CI"))
+    lengths = [[m] + [_length(results[m][mode]["overall"]) for mode in modes] for m in models]
+    doc.section("Answer length").add(Table(
+        ["model"] + modes, lengths, caption="Mean answer length (words; characters for Chinese): a gain that comes "
+                                            "with much longer answers may be a length effect, not better answers"))
 
     # -- Deltas ----------------------------------------------------------------------------
     if deltas["models"] or deltas["modes"]:

@@ -107,7 +107,7 @@ def evaluate(config: EvalConfig, *, teachers: Mapping[str, Teacher] | None = Non
 
     judge_summary = _judge(config, rows, models, modes, judge, cache, progress) if (config.judge or judge) else None
     scores = aggregate(rows, suite, [m.label for m in models], [m.name for m in modes],
-                       samples=config.bootstrap_samples, seed=config.seed)
+                       samples=config.bootstrap_samples, seed=config.seed, compare_previous=config.compare_previous)
     scores["suite"] = {"name": suite.name, "tasks": len(suite.tasks), "instances": suite.n_instances,
                        "limit_per_task": config.limit, "categories": suite.categories()}
     scores["models"] = [{**m.describe(), "contaminated_tasks": sorted(contaminated[m.label])} for m in models]

@@ -17,6 +17,7 @@ import numpy as np
 
 from seedtune.evaluate.stats import bootstrap_ci, paired_compare
 from seedtune.evaluate.suites import Suite
+from seedtune.textsim import length_units
 
 Key = tuple[str, str]  # (task id, instance id)
 
@@ -33,11 +34,13 @@ def _summary(rows: Sequence[dict[str, Any]], samples: int, seed: int) -> dict[st
         "n": len(values), "score": float(np.mean(values)) if values else None, "ci": [lo, hi],
         "metrics": {name: float(np.mean(v)) for name, v in sorted(metrics.items())},
         "extraction_failures": sum(not r["extraction"]["ok"] for r in rows),
+        # Words (characters for Chinese): a gain that is only longer answers must be visible.
+        "mean_length": float(np.mean([length_units(r["response"]) for r in rows])) if rows else None,
     }
 
 
 def aggregate(rows: Sequence[dict[str, Any]], suite: Suite, models: Sequence[str], modes: Sequence[str],
-              *, samples: int = 1000, seed: int = 0) -> dict[str, Any]:
+              *, samples: int = 1000, seed: int = 0, compare_previous: bool = False) -> dict[str, Any]:
     cells: dict[tuple[str, str], dict[Key, dict[str, Any]]] = defaultdict(dict)
     for r in rows:
         cells[(r["model"], r["mode"])][(r["task"], r["instance"])] = r
@@ -67,10 +70,13 @@ def aggregate(rows: Sequence[dict[str, Any]], suite: Suite, models: Sequence[str
 
     deltas: dict[str, list] = {"models": [], "modes": []}
     base = models[0]
-    for other in models[1:]:
+    pairs = [(base, other) for other in models[1:]]
+    if compare_previous:  # e.g. SFT+DPO vs SFT: what the last step added, not only the total
+        pairs += [(a, b) for a, b in zip(models[1:], models[2:])]
+    for a, b in pairs:
         for mode in modes:
-            deltas["models"].append({"a": base, "b": other, "mode": mode,
-                                     **_compare(cells[(base, mode)], cells[(other, mode)], samples, seed)})
+            deltas["models"].append({"a": a, "b": b, "mode": mode,
+                                     **_compare(cells[(a, mode)], cells[(b, mode)], samples, seed)})
     if "zero" in modes:
         for model in models:
             for mode in modes:

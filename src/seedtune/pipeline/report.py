@@ -73,6 +73,9 @@ def write_pipeline_report(ctx: RunContext, out: Path) -> dict[str, Any]:
         training.add(Table(["metric", "value"], [[k, metrics[k]] for k in keys if k in metrics],
                            caption=f"LoRA r={cfg.train.lora_r}" if not cfg.train.full else "full fine-tuning"))
 
+    if "preference" in ctx.outcomes:
+        _preference_section(doc, ctx.outcomes["preference"].summary)
+
     if scores:
         rows_ = _load_rows(eval_dir / "predictions.jsonl")
         eval_doc = build_document(scores, rows_, load_suite(cfg.eval.suite), cfg.eval.examples)
@@ -81,6 +84,19 @@ def write_pipeline_report(ctx: RunContext, out: Path) -> dict[str, Any]:
     lineage = _lineage(ctx, scores, metrics)
     write_json(ctx.run_dir / "lineage.json", lineage)
     return {"report": str(paths["html"]), "headline": headline[0].text if headline else ""}
+
+
+def _preference_section(doc: Document, summary: dict[str, Any]) -> None:
+    """Pairs built and dropped (by reason), and what DPO did with them."""
+    pairs, dpo = summary.get("pairs") or {}, summary.get("dpo") or {}
+    sec = doc.section("Preference pairs and DPO")
+    rows = [[f"pairs by {how}", n] for how, n in (pairs.get("pairs_by_how") or {}).items()]
+    rows += [[f"dropped: {reason}", n] for reason, n in sorted((pairs.get("rejected_by_reason") or {}).items())]
+    rows += [["mean length chosen / rejected", f"{pairs.get('mean_length_chosen')} / {pairs.get('mean_length_rejected')}"]]
+    sec.add(Table(["what", "count"], rows, caption=f"From {summary.get('prompts')} prompts; every dropped prompt has "
+                                                   "its reason in 3b-preference/pairs.rejected.jsonl."))
+    sec.add(Table(["metric", "value"], [[k, v] for k, v in dpo.items() if v is not None],
+                  caption="DPO: rewards are beta x (policy - reference) answer log-probs; margin = chosen - rejected."))
 
 
 def _headline(scores: dict[str, Any]) -> list[Any]:

@@ -168,7 +168,7 @@ def train_dpo(config: TrainConfig, log: Callable[[str], None] | None = None, pro
         from seedtune.train.save import save_outputs
 
         origin = lineage(config.data, [], config.model, str(resolved))
-        origin.update(method="dpo", pairs=len(pairs), records=len(pairs),
+        origin.update(method="dpo", data_kind="pairs", pairs=len(pairs), records=len(pairs),
                       how=_counts(p.how for p in pairs), teachers=_counts(p.teacher for p in pairs),
                       languages=_counts(p.lang for p in pairs), sources=_counts(p.source for p in pairs))
         save_outputs(out, module.model, tokenizer, fmt, config, data.end_id, origin, metrics, preflight,
