@@ -91,3 +91,28 @@ def test_teacher_rewrites_verify_or_drop(tmp_path):
     assert kept[0]["meta"]["mode"] == "teacher" and kept[0]["teacher"] == "scripted"
     assert summary["rejected_by_reason"] == {"failed_check": 1}
     assert "capital letters" in teacher.seen[0].messages[-1][1]
+
+
+def test_limit_keeps_a_seeded_sample(tmp_path):
+    seeds = read_records(seed_tasks_path())
+    summary = add_constraints(seeds, tmp_path / "c.jsonl", ConstraintsConfig(limit=20, seed=5), progress=False)
+    kept = rows(tmp_path / "c.jsonl")
+    assert summary["accepted"] == len(kept) == 20 and {r["lang"] for r in kept} == {"en", "zh"}
+
+
+def test_cli_command_and_pipeline_section(tmp_path):
+    import pytest
+    from typer.testing import CliRunner
+
+    from seedtune.cli import app
+    from seedtune.errors import ConfigError
+    from seedtune.pipeline.config import PipelineConstraints
+
+    result = CliRunner().invoke(app, ["generate", "constraints", "seeds", str(tmp_path / "c.jsonl"), "--copies", "1",
+                                      "--families", "case,wrapping", "--max-constraints", "2", "-q"])
+    assert result.exit_code == 0, result.output
+    kept = rows(tmp_path / "c.jsonl")
+    assert kept and all(family_of(c["id"]) in ("case", "wrapping") for r in kept for c in r["meta"]["constraints"])
+    with pytest.raises(ConfigError) as err:
+        PipelineConstraints(families=["case", "keywords"])
+    assert err.value.key == "generate.constraints.families"

@@ -21,11 +21,13 @@ def pipeline_yaml(tmp_path, tiny_model_dir):
             "self_instruct": {"teacher": {"teacher": f"hf:{tiny_model_dir}", "cache": str(tmp_path / "cache.sqlite")},
                               "target": 2, "requests_per_round": 2, "max_rounds": 1, "max_tokens": 24,
                               "instance_max_tokens": 16},
+            "constraints": {"source": "seeds", "limit": 6},
         },
         "curate": {"decontamination": {"against": "heldout"}},
         "train": {"model": str(tiny_model_dir), "max_steps": 2, "batch_size": 4, "max_length": 256, "lora_r": 4,
                   "eval_fraction": 0.0, "tensorboard": False},
-        "eval": {"suite": "heldout", "modes": ["zero"], "limit": 1, "max_new_tokens": 8,
+        "eval": {"suites": ["heldout", "heldout-if"], "if_prompts": 4, "if_max_new_tokens": 8,
+                 "modes": ["zero"], "limit": 1, "max_new_tokens": 8,
                  "cache": str(tmp_path / "cache.sqlite"), "judge": f"hf:{tiny_model_dir}", "judge_modes": ["pairwise"],
                  "judge_check": 4},
     }
@@ -51,6 +53,11 @@ def test_run_end_to_end_rerun_skips_and_override_reruns_downstream(pipeline_yaml
     assert judge["check_accuracy"] is not None and isinstance(judge["reliable"], bool)
     report = (run_dir / "report" / "report.md").read_text()
     assert "tuned vs base (zero): win rate" in report and "check pairs" in report
+    # Constraint data reached the pool, and heldout-if was evaluated on the same two models.
+    pool = [json.loads(line) for line in (run_dir / "1-generate" / "pool.jsonl").read_text().splitlines()]
+    assert sum(r["source"] == "constraints" for r in pool) == 6
+    assert set(lineage["instructions"]["heldout-if"]) == {"base", "tuned"}
+    assert "Verifiable instructions: heldout-if" in report and "held-out families" in report
 
     from transformers import AutoModelForCausalLM
 

@@ -12,7 +12,8 @@ def register(app: typer.Typer) -> None:
     @app.command("eval")
     def eval_command(
         model: list[str] = typer.Option([], "--model", "-m", help="Model to evaluate (repeat; the first is the baseline A): a directory, an embedded name, hf:NAME, openai:MODEL, vllm:NAME."),
-        suite: Optional[str] = typer.Option(None, "--suite", "-s", help="'heldout' (default), or a suite file (Self-Instruct JSONL, SuperNI task JSON or folder, any record file)."),
+        suite: list[str] = typer.Option([], "--suite", "-s", help="'heldout' (default), 'heldout-if', 'ifeval:PATH' (IFEval's input_data.jsonl layout), or a suite file (Self-Instruct JSONL, SuperNI task JSON or folder, any record file). Repeat to evaluate several (one scored against references plus any verifiable ones)."),
+        on_error: Optional[str] = typer.Option(None, "--on-error", help="A bad line in an IFEval file: 'raise' (default) stops with file, line and field; 'skip' leaves it out and counts it."),
         modes: Optional[str] = typer.Option(None, "--modes", help="Comma-separated: zero, few:K, cot (default: zero)."),
         limit: Optional[int] = typer.Option(None, "--limit", "-n", help="At most N instances per task."),
         output: Optional[Path] = typer.Option(None, "--output", "-o", help="Output directory."),
@@ -36,7 +37,7 @@ def register(app: typer.Typer) -> None:
         from seedtune.evaluate.config import EvalConfig
 
         # Flags given on the command line win over the config file; unset flags leave it alone.
-        flags = {"suite": suite, "modes": modes, "output": str(output) if output else None, "demos": demos,
+        flags = {"suites": suite or None, "on_error": on_error, "modes": modes, "output": str(output) if output else None, "demos": demos,
                  "batch_size": batch_size, "limit": limit, "judge": judge, "base_url": base_url,
                  "models": model or None, "labels": label or None, "train_data": train_data or None}
         data = merge_section(config, "eval", flags, overrides or [])
@@ -83,6 +84,10 @@ def print_summary(scores: dict[str, Any], console: Any) -> None:
     """Overall, per-mode, per-category and delta tables (the same numbers as scores.json)."""
     from rich.table import Table
 
+    for name, block in (scores.get("instructions") or {}).items():
+        _print_instructions(name, block, console)
+    if scores.get("suite") is None:  # verifiable suites only
+        return
     models, modes, results = scores["model_labels"], scores["modes"], scores["results"]
     for label, hits in (scores.get("contamination") or {}).items():
         console.print(f"[bold red]WARNING: {len(hits)} suite task(s) are in the training data of {label}: "
@@ -141,6 +146,26 @@ def print_summary(scores: dict[str, Any], console: Any) -> None:
                       f"wrong in {check['wrong']}, undecided in {check['ties']} (accuracy {_num(check['accuracy'])})[/]")
     if judge.get("warning"):
         console.print(f"[yellow]{judge['warning']}[/]")
+
+
+def _print_instructions(name: str, block: dict[str, Any], console: Any) -> None:
+    """IFEval's four numbers per model and mode, then B - A with paired CIs."""
+    from rich.table import Table
+
+    keys = ("prompt_strict", "prompt_loose", "inst_strict", "inst_loose")
+    table = Table(title=f"{name}: verifiable instructions ({block['suite']['prompts']} prompts, 95% CI)")
+    for col in ("model", "mode", *keys):
+        table.add_column(col, justify="left" if col in ("model", "mode") else "right")
+    for mode in block["modes"]:
+        for m in block["models"]:
+            e = block["results"][m][mode]
+            table.add_row(m, mode, *[f"{e[k]:.3f} [{e[k + '_ci'][0]:.2f}, {e[k + '_ci'][1]:.2f}]" for k in keys])
+    console.print(table)
+    for d in block["deltas"]:
+        parts = [f"{k} {c['delta']:+.3f} [{c['ci_low']:+.3f}, {c['ci_high']:+.3f}]" for k, c in d["overall"].items()]
+        console.print(f"{name} {d['b']} − {d['a']} ({d['mode']}): " + ", ".join(parts))
+    if block["suite"].get("skipped"):
+        console.print(f"[yellow]{block['suite']['skipped']} bad line(s) skipped (on_error=skip); see scores.json[/]")
 
 
 def _num(value: Any) -> str:

@@ -1,12 +1,16 @@
 """seedtune's own data, written for this project and shipped inside the package.
 
-Two files, both in the Self-Instruct `seed_tasks.jsonl` layout (one task per line:
+Two of the files are in the Self-Instruct `seed_tasks.jsonl` layout (one task per line:
 `id`, `name`, `instruction`, `instances: [{input, output}]`, `is_classification`) plus our
 fields `category` and `lang`:
 
 - `seed_tasks.jsonl`: the seed tasks that start generation (and teach the student directly).
 - `heldout_suite.jsonl`: unseen evaluation tasks, each with >= 5 instances with reference
   outputs, a `metric` saying how to score them and, for classification, the `labels`.
+
+The third, `heldout_if.jsonl`, is the verifiable-instruction suite `heldout-if` in IFEval's
+`input_data.jsonl` layout (`key`, `prompt`, `instruction_id_list`, `kwargs`) plus `lang` and
+`split` (seen = training constraint families, held-out = families no training data uses).
 
 The loaders return plain dicts on purpose: this module sits on the bottom floor and must not
 depend on `seedtune.formats` (which turns these dicts into `Record`s). `check_tasks` holds the
@@ -28,6 +32,7 @@ __all__ = [
     "CATEGORIES",
     "seed_tasks_path",
     "heldout_suite_path",
+    "heldout_if_path",
     "load_seed_tasks",
     "load_heldout_suite",
     "load_tasks",
@@ -36,6 +41,7 @@ __all__ = [
 
 SEED_TASKS_FILE = "seed_tasks.jsonl"
 HELDOUT_SUITE_FILE = "heldout_suite.jsonl"
+HELDOUT_IF_FILE = "heldout_if.jsonl"
 
 # How a suite task is scored. "accuracy" is for classification (answer must be one of `labels`),
 # "exact_match" for short checkable answers (numbers, names, sorted lists), "rouge_l" for
@@ -80,6 +86,12 @@ def seed_tasks_path() -> Path:
 def heldout_suite_path() -> Path:
     """Path of the shipped held-out evaluation suite (same layout + `metric`, `labels`)."""
     return _packaged(HELDOUT_SUITE_FILE)
+
+
+def heldout_if_path() -> Path:
+    """Path of the shipped verifiable-instruction suite `heldout-if` (IFEval's input_data layout
+    + `lang` and `split`)."""
+    return _packaged(HELDOUT_IF_FILE)
 
 
 def load_tasks(path: str | Path) -> list[dict[str, Any]]:

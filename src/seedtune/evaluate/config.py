@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from seedtune.config import StrictModel
 
@@ -17,7 +17,11 @@ class EvalConfig(StrictModel):
 
     models: list[str] = Field(..., min_length=1, description="Models to evaluate: directories, embedded names, hf:NAME, openai:MODEL or vllm:NAME. The first is the baseline.")
     labels: list[str] = Field(default_factory=list, description="Display names, one per model (default: directory names).")
-    suite: str = Field("heldout", description="'heldout' (the built-in held-out suite) or a suite file: Self-Instruct JSONL, SuperNI task JSON (or a folder of them), or any record file.")
+    suite: str | None = Field(None, description="One suite; the same as suites: [SUITE] (kept for older configs). Set to the first of `suites` after validation.")
+    suites: list[str] = Field(default_factory=list, description="Suites to evaluate on, on the same models (default [heldout]): at most one scored against references ('heldout', or a suite file: Self-Instruct JSONL, SuperNI task JSON or a folder of them, any record file) plus any verifiable-instruction suites ('heldout-if', 'ifeval:PATH' for IFEval's input_data.jsonl layout).")
+    on_error: Literal["raise", "skip"] = Field("raise", description="A bad line in an IFEval file: 'raise' stops with its file, line and field; 'skip' leaves it out and counts it in scores.json.")
+    if_prompts: int | None = Field(None, ge=1, description="At most this many prompts per verifiable-instruction suite, balanced over language and seen/held-out families (the same prompts for every model).")
+    if_max_new_tokens: int = Field(256, ge=1, description="Answer length limit on verifiable-instruction suites (constraint answers are paragraphs, lists, JSON).")
     modes: list[str] = Field(default_factory=lambda: ["zero"], description="Conditions: zero, few:K (K demonstrations), cot (zero-shot chain of thought).")
     limit: int | None = Field(None, ge=1, description="At most this many instances per task (the same ones for every model and mode).")
     output: str = Field(..., description="Directory for predictions.jsonl, scores.json, report.md and report.html.")
@@ -42,6 +46,23 @@ class EvalConfig(StrictModel):
     compare_previous: bool = Field(False, description="Also compare each model with the one listed before it (e.g. SFT+DPO vs SFT), not only with the first.")
     bootstrap_samples: int = Field(1000, ge=100, description="Resamples for the paired bootstrap confidence intervals.")
     examples: int = Field(6, ge=0, description="Side-by-side examples in the report.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_or_many_suites(cls, data: object) -> object:
+        """`suite: X` is `suites: [X]`; afterwards `suite` is always the first of `suites`."""
+        if not isinstance(data, dict):
+            return data
+        suite, suites = data.get("suite"), data.get("suites")
+        if isinstance(suites, str):
+            suites = [p.strip() for p in suites.split(",") if p.strip()]
+        if suite and suites and suite != suites[0]:
+            from seedtune.errors import ConfigError
+
+            raise ConfigError(f"suite {suite!r} and suites {suites} disagree", key="suite",
+                              hint="give only `suites` (a list), or only `suite`")
+        suites = suites or [suite or "heldout"]
+        return {**data, "suites": suites, "suite": suites[0]}
 
     @field_validator("modes", mode="before")
     @classmethod

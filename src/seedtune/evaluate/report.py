@@ -41,7 +41,19 @@ def _length(cell: dict[str, Any]) -> str:
     return "" if value is None else f"{value:.1f}"
 
 
-def build_document(scores: dict[str, Any], rows: list[dict[str, Any]], suite: Suite, n_examples: int = 6) -> Document:
+def build_document(scores: dict[str, Any], rows: list[dict[str, Any]], suite: Suite | None, n_examples: int = 6) -> Document:
+    from seedtune.evaluate import report_if
+
+    instructions = scores.get("instructions") or {}
+    if suite is None or scores.get("suite") is None:  # verifiable-instruction suites only
+        doc = Document(title="Verifiable instruction following: " + " vs ".join(reversed(scores["model_labels"])),
+                       subtitle="Constraints checked by code, strict and loose; intervals are 95% bootstrap.")
+        doc.section("Summary").add(*report_if.summary_callouts(instructions))
+        report_if.add_sections(doc, instructions, rows, min(n_examples, 4))
+        _setup(doc, scores, {})
+        return doc
+    checked_rows = [r for r in rows if r.get("task_metric") == "verifiable"]
+    rows = [r for r in rows if r.get("task_metric") != "verifiable"]
     models: list[str] = scores["model_labels"]
     modes: list[str] = scores["modes"]
     results = scores["results"]
@@ -77,6 +89,7 @@ def build_document(scores: dict[str, Any], rows: list[dict[str, Any]], suite: Su
         summary.add(Callout(note, "info"))
     summary.add(Table(["model"] + modes, [[m] + [_score_ci(results[m][mode]["overall"]) for mode in modes] for m in models],
                       caption="Overall score (primary metric of each task, mean over instances) with 95% CI"))
+    summary.add(*report_if.summary_callouts(instructions))
     lengths = [[m] + [_length(results[m][mode]["overall"]) for mode in modes] for m in models]
     doc.section("Answer length").add(Table(
         ["model"] + modes, lengths, caption="Mean answer length (words; characters for Chinese): a gain that comes "
@@ -181,7 +194,12 @@ def build_document(scores: dict[str, Any], rows: list[dict[str, Any]], suite: Su
                       [[r["model"], r["mode"], r["task"], r["extraction"]["kind"], r["raw_output"][:120]] for r in failed[:30]],
                       caption=f"{len(failed)} failures" + (" (first 30)" if len(failed) > 30 else "")))
 
-    # -- Setup -----------------------------------------------------------------------------
+    report_if.add_sections(doc, instructions, checked_rows, min(n_examples, 4))
+    _setup(doc, scores, info)
+    return doc
+
+
+def _setup(doc: Document, scores: dict[str, Any], info: dict[str, Any]) -> None:
     sec = doc.section("Setup")
     sec.add(Table(["model", "spec", "prompt format", "fingerprint", "contaminated tasks"],
                   [[m["label"], m["spec"], m["prompt_format"], m["fingerprint"], len(m["contaminated_tasks"])]
@@ -195,7 +213,6 @@ def build_document(scores: dict[str, Any], rows: list[dict[str, Any]], suite: Su
     sec.add(Paragraph(f"Demonstrations: {cfg.get('demos', '?')} (seed {cfg.get('seed', 0)}); greedy decoding; "
                       f"max new tokens {cfg.get('max_new_tokens')} (CoT {cfg.get('cot_max_new_tokens')}); "
                       f"limit per task: {info.get('limit_per_task') or 'none'}."))
-    return doc
 
 
 def _score_ci(entry: dict[str, Any]) -> str:

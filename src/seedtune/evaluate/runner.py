@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from seedtune.errors import ConfigError
 from seedtune.io import write_json, write_jsonl
 from seedtune.prompts.formats import AlpacaFormat, ChatTemplateFormat
 from seedtune.teachers import Request, Teacher
@@ -27,6 +28,8 @@ from seedtune.evaluate.judge import (RELIABLE_ACCURACY, Judge, PairItem, SingleI
                                      resolve_verdict, summarize_pairs)
 from seedtune.evaluate.metrics import metrics_for, score
 from seedtune.evaluate.prompting import DemoSelector, Encoder, Mode, build_prompt, parse_modes, sentence_encoder, user_text
+from seedtune.evaluate.instructions import METRIC as IF_METRIC
+from seedtune.evaluate.instructions import aggregate_instructions, capped, check_row, row_scores
 from seedtune.evaluate.scoring import aggregate
 from seedtune.evaluate.suites import Instance, Suite, Task, load_suite
 
@@ -55,6 +58,7 @@ class _Job:
     mode: Mode
     prompt: Any  # prompting.Prompt
     request: Request
+    suite: str = ""
 
 
 def evaluate(config: EvalConfig, *, teachers: Mapping[str, Teacher] | None = None, judge: Teacher | None = None,
@@ -62,8 +66,9 @@ def evaluate(config: EvalConfig, *, teachers: Mapping[str, Teacher] | None = Non
     """Run the evaluation `config` describes; `teachers` / `judge` / `encoder` replace the backends
     (by model spec) for tests or custom servers."""
     out = Path(config.output)
-    suite = load_suite(config.suite).limited(config.limit)
+    suite, checked = _load_suites(config)
     modes = parse_modes(config.modes)
+    if_modes = _checked_modes(modes) if checked else []
     cache = _open_cache(config)
 
     labels = labels_for(config.models, config.labels)
@@ -71,20 +76,17 @@ def evaluate(config: EvalConfig, *, teachers: Mapping[str, Teacher] | None = Non
                          dtype=config.dtype, base_url=config.base_url, teacher=(teachers or {}).get(spec), cache=cache)
               for spec, label in zip(config.models, labels)]
 
-    contaminated = {m.label: _contamination(suite, m, config.train_data) for m in models}
-
-    needs_encoder = config.demos == "nearest" and any(mode.k for mode in modes)
-    selector = DemoSelector(suite, config.demos, config.seed,
-                            encoder or (sentence_encoder() if needs_encoder else None))
-    demos = {(task.id, inst.id, mode.k): selector.select(task, inst, mode.k)
-             for mode in modes if mode.k for task in suite.tasks for inst in task.instances}
+    contaminated = {m.label: _contamination(suite, m, config.train_data) if suite else {} for m in models}
+    demos = _demos(suite, modes, config, encoder) if suite else {}
 
     rows: list[dict[str, Any]] = []
     generated = 0
     timing: dict[str, dict[str, Any]] = {}
     for model in models:
-        jobs = [_job(model, task, inst, mode, demos.get((task.id, inst.id, mode.k), []), config)
-                for mode in modes for task in suite.tasks for inst in task.instances]
+        jobs = [_job(model, task, inst, mode, demos.get((task.id, inst.id, mode.k), []), config, suite.name)
+                for mode in modes for task in suite.tasks for inst in task.instances] if suite else []
+        jobs += [_job(model, task, inst, mode, [], config, s.name)
+                 for s in checked for mode in if_modes for task in s.tasks for inst in task.instances]
         start = time.perf_counter()
         completions, fresh = _generate(model, [j.request for j in jobs], config.chunk_size, progress)
         seconds = time.perf_counter() - start
@@ -92,33 +94,24 @@ def evaluate(config: EvalConfig, *, teachers: Mapping[str, Teacher] | None = Non
         timing[model.label] = {"requests": len(jobs), "generated": fresh, "seconds": round(seconds, 2),
                                "completion_tokens": tokens, "tokens_per_second": round(tokens / seconds, 1) if fresh and seconds else None}
         generated += fresh
-        rows += [_row(model, job, completion, contaminated[model.label]) for job, completion in zip(jobs, completions)]
+        rows += [_checked_row(model, job, completion) if job.task.metric == IF_METRIC
+                 else _row(model, job, completion, contaminated[model.label]) for job, completion in zip(jobs, completions)]
 
-    failures = [r for r in rows if not r["extraction"]["ok"]]
-    for r in failures:
-        log.info("answer extraction failed (%s, %s, %s, %s): %r", r["model"], r["mode"], r["task"],
-                 r["instance"], r["raw_output"][:120])
-    if failures:
-        log.warning("%d of %d answers could not be extracted; each is listed in %s", len(failures), len(rows),
-                    out / "extraction_failures.jsonl")
-    write_jsonl(out / "extraction_failures.jsonl",
-                [{k: r[k] for k in ("model", "mode", "task", "instance", "raw_output", "extraction", "references")}
-                 for r in failures])
-
-    judge_summary = _judge(config, rows, models, modes, judge, cache, progress) if (config.judge or judge) else None
-    scores = aggregate(rows, suite, [m.label for m in models], [m.name for m in modes],
-                       samples=config.bootstrap_samples, seed=config.seed, compare_previous=config.compare_previous)
-    scores["suite"] = {"name": suite.name, "tasks": len(suite.tasks), "instances": suite.n_instances,
-                       "limit_per_task": config.limit, "categories": suite.categories()}
+    ref_rows = [r for r in rows if r["task_metric"] != IF_METRIC]
+    failures = _report_failures(ref_rows, out)
+    judge_summary = (_judge(config, ref_rows, models, modes, judge, cache, progress)
+                     if suite and (config.judge or judge) else None)
+    scores = _scores(config, suite, ref_rows, models, modes, judge_summary) if suite else {
+        "model_labels": [m.label for m in models], "modes": [m.name for m in if_modes]}
+    if checked:
+        scores["instructions"] = {s.name: _instruction_scores(s, rows, models, if_modes, config) for s in checked}
+        if not suite:  # a verifiable suite alone: its four numbers per model and mode at the top
+            scores["results"] = scores["instructions"][checked[0].name]["results"]
     scores["models"] = [{**m.describe(), "contaminated_tasks": sorted(contaminated[m.label])} for m in models]
     scores["contamination"] = {label: hits for label, hits in contaminated.items() if hits}
     scores["extraction_failures"] = _count_failures(failures)
     scores["judge"] = judge_summary
     scores["timing"] = timing
-    judged = [t.id for t in suite.tasks if t.metric == "judge"]
-    if judged and not (judge_summary and judge_summary.get("single")):
-        scores["notes"] = [f"{len(judged)} task(s) are meant to be scored by an LLM judge; without --judge they were "
-                           "scored with ROUGE-L against the reference."]
     scores["config"] = config.model_dump(mode="json")
 
     write_jsonl(out / "predictions.jsonl", rows)
@@ -130,6 +123,81 @@ def evaluate(config: EvalConfig, *, teachers: Mapping[str, Teacher] | None = Non
         cache.close()
     return EvalResult(output=out, scores=scores, predictions=rows, contamination=contaminated,
                       extraction_failures=len(failures), generated=generated)
+
+
+def _load_suites(config: EvalConfig) -> tuple[Suite | None, list[Suite]]:
+    """The reference-scored suite (at most one; None when every suite is verifiable) and the
+    verifiable-instruction suites, each capped to `if_prompts` balanced prompts."""
+    suites = [load_suite(name, on_error=config.on_error) for name in config.suites]
+    reference = [s for s in suites if not s.verifiable]
+    if len(reference) > 1:
+        raise ConfigError(f"{len(reference)} suites scored against references: {', '.join(s.name for s in reference)}",
+                          key="suites", hint="keep one of them (verifiable suites like heldout-if can be added freely), "
+                                             "or run seedtune eval once per suite")
+    for s in suites:
+        if s.skipped:
+            log.warning("%s: %d bad line(s) skipped (on_error=skip); they are listed in scores.json", s.source, len(s.skipped))
+    checked = [capped(s, config.if_prompts, config.seed) for s in suites if s.verifiable]
+    return (reference[0].limited(config.limit) if reference else None), checked
+
+
+def _checked_modes(modes: Sequence[Mode]) -> list[Mode]:
+    """Verifiable suites have no reference answers to demonstrate: they run zero-shot (and CoT)."""
+    usable = [m for m in modes if not m.k]
+    if not usable:
+        raise ConfigError("verifiable-instruction suites have no demonstrations, so they need mode zero or cot",
+                          key="modes", hint="add zero to modes, e.g. modes: [zero, \"few:2\"]")
+    return usable
+
+
+def _demos(suite: Suite, modes: Sequence[Mode], config: EvalConfig, encoder: Encoder | None) -> dict:
+    needs_encoder = config.demos == "nearest" and any(mode.k for mode in modes)
+    selector = DemoSelector(suite, config.demos, config.seed,
+                            encoder or (sentence_encoder() if needs_encoder else None))
+    return {(task.id, inst.id, mode.k): selector.select(task, inst, mode.k)
+            for mode in modes if mode.k for task in suite.tasks for inst in task.instances}
+
+
+def _report_failures(rows: list[dict[str, Any]], out: Path) -> list[dict[str, Any]]:
+    failures = [r for r in rows if not r["extraction"]["ok"]]
+    for r in failures:
+        log.info("answer extraction failed (%s, %s, %s, %s): %r", r["model"], r["mode"], r["task"],
+                 r["instance"], r["raw_output"][:120])
+    if failures:
+        log.warning("%d of %d answers could not be extracted; each is listed in %s", len(failures), len(rows),
+                    out / "extraction_failures.jsonl")
+    write_jsonl(out / "extraction_failures.jsonl",
+                [{k: r[k] for k in ("model", "mode", "task", "instance", "raw_output", "extraction", "references")}
+                 for r in failures])
+    return failures
+
+
+def _scores(config: EvalConfig, suite: Suite, rows: list[dict[str, Any]], models: list[EvalModel],
+            modes: list[Mode], judge_summary: dict[str, Any] | None) -> dict[str, Any]:
+    scores = aggregate(rows, suite, [m.label for m in models], [m.name for m in modes],
+                       samples=config.bootstrap_samples, seed=config.seed, compare_previous=config.compare_previous)
+    scores["suite"] = {"name": suite.name, "tasks": len(suite.tasks), "instances": suite.n_instances,
+                       "limit_per_task": config.limit, "categories": suite.categories()}
+    judged = [t.id for t in suite.tasks if t.metric == "judge"]
+    if judged and not (judge_summary and judge_summary.get("single")):
+        scores["notes"] = [f"{len(judged)} task(s) are meant to be scored by an LLM judge; without --judge they were "
+                           "scored with ROUGE-L against the reference."]
+    return scores
+
+
+def _instruction_scores(suite: Suite, rows: list[dict[str, Any]], models: list[EvalModel], modes: list[Mode],
+                        config: EvalConfig) -> dict[str, Any]:
+    mine = [r for r in rows if r.get("suite") == suite.name and r["task_metric"] == IF_METRIC]
+    result = aggregate_instructions(mine, [m.label for m in models], [m.name for m in modes],
+                                    samples=config.bootstrap_samples, seed=config.seed,
+                                    compare_previous=config.compare_previous)
+    langs = sorted({t.lang for t in suite.tasks})
+    result["suite"] = {"name": suite.name, "source": suite.source, "prompts": len(suite.tasks),
+                       "instructions": sum(len(i.constraints) for t in suite.tasks for i in t.instances),
+                       "langs": {lang: sum(t.lang == lang for t in suite.tasks) for lang in langs},
+                       "prompts_cap": config.if_prompts, "max_new_tokens": config.if_max_new_tokens,
+                       "skipped": len(suite.skipped), "skipped_lines": suite.skipped[:100]}
+    return result
 
 
 def _open_cache(config: EvalConfig) -> Any:
@@ -167,9 +235,12 @@ def _common_prefix(a: str, b: str) -> str:
     return a[:n]
 
 
-def _job(model: EvalModel, task: Task, inst: Instance, mode: Mode, demos: list, config: EvalConfig) -> _Job:
+def _job(model: EvalModel, task: Task, inst: Instance, mode: Mode, demos: list, config: EvalConfig,
+         suite: str = "") -> _Job:
     prompt = build_prompt(model.fmt, task, inst, demos, mode)
     max_tokens = config.cot_max_new_tokens if mode.cot else config.max_new_tokens
+    if task.metric == IF_METRIC:
+        max_tokens = max(max_tokens, config.if_max_new_tokens) if mode.cot else config.if_max_new_tokens
     params = dict(max_tokens=max_tokens, temperature=0.0, stop=_stops(model))
     if prompt.text is None or isinstance(model.fmt, ChatTemplateFormat):
         # Chat models get messages: the backend renders them with the same template (and knows
@@ -177,7 +248,7 @@ def _job(model: EvalModel, task: Task, inst: Instance, mode: Mode, demos: list, 
         request = Request.chat([{"role": r, "content": c} for r, c in prompt.messages], **params)
     else:
         request = Request(prompt=prompt.text, **params)
-    return _Job(task, inst, mode, prompt, request)
+    return _Job(task, inst, mode, prompt, request, suite)
 
 
 def _generate(model: EvalModel, requests: list[Request], chunk: int, progress: Progress | None) -> tuple[list, int]:
@@ -203,12 +274,29 @@ def _row(model: EvalModel, job: _Job, completion: Any, contaminated: Mapping[str
     values = score(ex.answer, inst.references, metric_names)
     primary = task.metric if task.metric in values else "rouge_l"
     return {
-        "model": model.label, "mode": mode.name, "task": task.id, "category": task.category, "lang": task.lang,
+        "suite": job.suite, "model": model.label, "mode": mode.name, "task": task.id, "category": task.category, "lang": task.lang,
         "instance": inst.id, "instruction": task.instruction_for(inst), "input": inst.input,
         "references": inst.references, "prompt": job.prompt.display(), "demos": list(job.prompt.demo_ids),
         "raw_output": raw, "response": text, "answer": ex.answer, "extraction": {"method": ex.method, "ok": ex.ok, "kind": kind},
         "task_metric": task.metric, "metric": primary, "score": values[primary], "scores": values, "cached": bool(getattr(completion, "cached", False)),
         "contaminated": task.id in contaminated,
+    }
+
+
+def _checked_row(model: EvalModel, job: _Job, completion: Any) -> dict[str, Any]:
+    """A verifiable prompt's row: the whole answer is checked (no extraction), scored by its
+    constraints; `score` is prompt-level strict, `scores` holds the four numbers of this answer."""
+    task, inst = job.task, job.instance
+    text = clean_output(completion.text, job.request.stop)
+    checks = check_row(text, inst, task.instruction)
+    values = row_scores(checks)
+    return {
+        "suite": job.suite, "model": model.label, "mode": job.mode.name, "task": task.id, "category": task.category,
+        "lang": task.lang, "instance": inst.id, "instruction": task.instruction, "input": "", "references": [],
+        "prompt": job.prompt.display(), "demos": [], "raw_output": completion.text, "response": text, "answer": text,
+        "extraction": {"method": "whole", "ok": True, "kind": "verifiable"}, "task_metric": IF_METRIC,
+        "metric": "prompt_strict", "score": values["prompt_strict"], "scores": values, "checks": checks,
+        "cached": bool(getattr(completion, "cached", False)), "contaminated": False,
     }
 
 

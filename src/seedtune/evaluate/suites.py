@@ -6,6 +6,8 @@ a hand-written adapter per benchmark:
 - `heldout`: seedtune's own held-out suite (Self-Instruct layout + category, lang, metric, labels);
 - Self-Instruct seed / human-eval files (`user_oriented_instructions.jsonl`: id, motivation_app,
   instruction, instances);
+- `heldout-if` and `ifeval:PATH`: verifiable-instruction prompts in IFEval's layout, scored by
+  constraint checkers (`evaluate/instructions.py`);
 - Super-NaturalInstructions task JSON (Definition, Positive Examples, Instances with list outputs);
 - any record file `seedtune.formats.read_records` understands; records are grouped into tasks by
   their `task` field (else each distinct instruction is one task).
@@ -25,6 +27,7 @@ from seedtune.textsim import detect_lang
 # "judge": open-ended tasks scored by the LLM judge's 1-10 rating (rescaled to [0, 1]); without a
 # judge they fall back to ROUGE-L, and the row says so.
 METRICS = ("rouge_l", "exact_match", "accuracy", "bleu", "chrf", "judge")
+# "verifiable" tasks (heldout-if, ifeval:PATH) have no references: checkers score their answers.
 
 
 @dataclass
@@ -35,6 +38,8 @@ class Instance:
     input: str
     references: list[str]
     instruction: str = ""  # set when instances of one task carry their own instruction
+    # Verifiable-instruction prompts: the constraints ({"id", "kwargs"}) a checker scores the answer by.
+    constraints: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -64,13 +69,19 @@ class Suite:
     name: str
     tasks: list[Task]
     source: str = ""
+    skipped: list[dict[str, Any]] = field(default_factory=list)  # bad lines left out (on_error="skip")
 
     def limited(self, per_task: int | None) -> "Suite":
         """The first `per_task` instances of every task (the same ones for every model and mode)."""
         if not per_task:
             return self
         tasks = [Task(**{**t.__dict__, "instances": t.instances[:per_task]}) for t in self.tasks]
-        return Suite(self.name, tasks, self.source)
+        return Suite(self.name, tasks, self.source, self.skipped)
+
+    @property
+    def verifiable(self) -> bool:
+        """Scored by constraint checkers (heldout-if, ifeval:PATH), not against references."""
+        return bool(self.tasks) and all(t.metric == "verifiable" for t in self.tasks)
 
     @property
     def n_instances(self) -> int:
@@ -80,8 +91,21 @@ class Suite:
         return sorted({t.category for t in self.tasks})
 
 
-def load_suite(name_or_path: str | Path) -> Suite:
-    """Read a suite by name (`heldout`) or from a file in any of the supported layouts."""
+def verifiable_name(name: str) -> bool:
+    """Whether a suite name denotes a verifiable-instruction suite (scored by checkers)."""
+    return str(name) == "heldout-if" or str(name).startswith("ifeval:")
+
+
+def load_suite(name_or_path: str | Path, *, on_error: str = "raise") -> Suite:
+    """Read a suite by name (`heldout`, `heldout-if`), an IFEval file (`ifeval:PATH`), or a file
+    in any of the other supported layouts. `on_error="skip"` skips bad lines of IFEval files."""
+    if verifiable_name(str(name_or_path)):
+        from seedtune.evaluate.instructions import heldout_if_path, read_ifeval
+
+        if str(name_or_path) == "heldout-if":
+            return read_ifeval(heldout_if_path(), name="heldout-if", on_error=on_error)
+        path = str(name_or_path)[len("ifeval:"):]
+        return read_ifeval(path, name=f"ifeval:{Path(path).stem}", on_error=on_error)
     if str(name_or_path) == "heldout":
         try:
             from seedtune.data import heldout_suite_path
@@ -121,18 +145,23 @@ def _load_file(path: Path) -> list[Task]:
     return _record_tasks(path)
 
 
+def json_object_line(line: str, path: Path, lineno: int, hint: str = "each line must be one JSON object") -> dict[str, Any]:
+    """One JSONL line as a dict, or an InputError naming the file and line."""
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"not valid JSON: {exc.msg}", path=path, line=lineno, hint=hint) from None
+    if not isinstance(row, dict):
+        raise InputError("each line must be a JSON object", path=path, line=lineno, hint=hint)
+    return row
+
+
 def _read_json_lines(path: Path) -> list[dict[str, Any]]:
     rows = []
     for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():
             continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"not valid JSON: {exc.msg}", path=path, line=lineno,
-                             hint="each line must be one JSON object") from exc
-        if not isinstance(row, dict):
-            raise InputError("each line must be a JSON object", path=path, line=lineno)
+        row = json_object_line(line, path, lineno)
         row["_line"] = lineno
         rows.append(row)
     return rows

@@ -45,6 +45,7 @@ class ConstraintsConfig(StrictModel):
     min_constraints: int = Field(1, ge=1, le=3, description="Fewest constraints per record.")
     max_constraints: int = Field(3, ge=1, le=3, description="Most constraints per record.")
     copies: int = Field(1, ge=1, le=8, description="Constrained variants made from each input record (each with its own draw).")
+    limit: int | None = Field(None, ge=1, description="Keep at most this many constrained records: a seeded sample of those that pass (transformations), or stop once this many passed (teacher).")
     seed: int = Field(0, description="Seed for every draw; same input + seed = same output.")
     teacher: TeacherConfig | None = Field(None, description="Rewrite answers with this teacher (verify-or-drop) instead of by transformation; null: transformations only.")
     max_tokens: int = Field(512, ge=1, description="Token budget of a teacher rewrite.")
@@ -272,6 +273,9 @@ def _result(record: Record, constraints: list[Constraint], text: str, lang: str,
             "families": sorted({family_of(c.id) for c in constraints})}
     out = record.with_(instruction=constrained_instruction(record, constraints, lang), output=text,
                        source="constraints", parent_ids=[record.id], lang=lang, teacher=teacher, meta=meta,
+                       # a constrained variant is an instance of its parent's task: deduplication
+                       # groups it with the parent instead of dropping it as a near-copy
+                       task=record.task or record.id,
                        messages=None, kept_reason=None, scores={})
     if not verdict.prompt_strict:
         failed = [c.id for c, ok in zip(constraints, verdict.strict) if not ok]
@@ -319,6 +323,10 @@ def add_constraints(records: Sequence[Record], out: str | Path, config: Constrai
             continue
         result = _result(record, made[0], made[1], lang, "transform", copy)
         (dropped if result.meta.get("rejected") else kept).append(result)
+    if config.limit and len(kept) > config.limit:
+        # a seeded sample, in input order, so the kept share of each language and constraint is kept too
+        chosen = sorted(rng_for(config.seed, "constraints-limit").sample(range(len(kept)), config.limit))
+        kept = [kept[i] for i in chosen]
     return _write(Path(out), records, kept, dropped, unsuited=unsuited)
 
 
@@ -350,7 +358,7 @@ def _with_teacher(records: Sequence[Record], out: Path, config: ConstraintsConfi
     run = Run("constraints", out, config.teacher or TeacherConfig(), teacher, progress=progress, total=len(plans))
     try:
         for start in range(0, len(plans), config.chunk):
-            if run.should_stop():
+            if run.should_stop() or (config.limit and run.accepted.position >= config.limit):
                 break
             _rewrite_chunk(run, plans[start:start + config.chunk], config)
     finally:

@@ -15,11 +15,31 @@ from pydantic import Field, model_validator
 from seedtune.config import StrictModel, apply_overrides, load_yaml, validate
 from seedtune.curate.config import CurateConfig
 from seedtune.evaluate.config import EvalConfig
+from seedtune.generate.constraints import ConstraintsConfig
 from seedtune.generate.evol_instruct import EvolConfig
 from seedtune.generate.preferences import PreferencesConfig
 from seedtune.generate.respond import RespondConfig
 from seedtune.generate.self_instruct import SelfInstructConfig
 from seedtune.train.config import TrainConfig
+
+
+class PipelineConstraints(ConstraintsConfig):
+    """Constraint data added to the run's answered records; only training families, so the
+    held-out families stay unseen and the report can measure generalisation to them."""
+
+    source: Literal["seeds", "pool"] = Field("seeds", description="Which answered records get constraints: the seed tasks (hand-written answers) or the whole pool.")
+
+    @model_validator(mode="after")
+    def _training_only(self) -> "PipelineConstraints":
+        from seedtune.verifiable import TRAINING_FAMILIES
+
+        held = [f for f in self.families if f not in TRAINING_FAMILIES]
+        if held:
+            from seedtune.errors import ConfigError
+
+            raise ConfigError(f"families {held} are held out for evaluation", key="generate.constraints.families",
+                              hint=f"use training families only: {', '.join(TRAINING_FAMILIES)}")
+        return self
 
 
 class GenerateSection(StrictModel):
@@ -30,6 +50,7 @@ class GenerateSection(StrictModel):
     self_instruct: SelfInstructConfig | None = Field(None, description="Self-Instruct settings; null skips it.")
     evol: EvolConfig | None = Field(None, description="Evol-Instruct settings (evolves the self-instruct output, or the seeds); null skips it.")
     respond: RespondConfig | None = Field(None, description="Answer instructions that have no output yet; null skips it.")
+    constraints: PipelineConstraints | None = Field(None, description="Verifiable-constraint data built from answered records (training families only); null skips it.")
 
 
 class PipelineTrain(TrainConfig):

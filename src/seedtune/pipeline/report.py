@@ -29,7 +29,7 @@ def _load_rows(path: Path) -> list[dict[str, Any]]:
 
 def write_pipeline_report(ctx: RunContext, out: Path) -> dict[str, Any]:
     from seedtune.evaluate.report import build_document
-    from seedtune.evaluate.suites import load_suite
+    from seedtune.evaluate.suites import load_suite, verifiable_name
 
     cfg = ctx.config
     eval_dir, train_dir, curate_dir = ctx.stage_dir("eval"), ctx.stage_dir("train"), ctx.stage_dir("curate")
@@ -53,7 +53,7 @@ def write_pipeline_report(ctx: RunContext, out: Path) -> dict[str, Any]:
     data = doc.section("Data")
     gen = ctx.outcomes["generate"].summary
     rows = [["seed tasks", gen.get("seeds")]]
-    for method in ("self_instruct", "evol", "respond"):
+    for method in ("self_instruct", "evol", "respond", "constraints"):
         if method in gen:
             summary = gen[method]
             rows.append([f"{method.replace('_', '-')} accepted", summary.get("accepted")])
@@ -78,7 +78,8 @@ def write_pipeline_report(ctx: RunContext, out: Path) -> dict[str, Any]:
 
     if scores:
         rows_ = _load_rows(eval_dir / "predictions.jsonl")
-        eval_doc = build_document(scores, rows_, load_suite(cfg.eval.suite), cfg.eval.examples)
+        reference = next((s for s in cfg.eval.suites if not verifiable_name(s)), None)
+        eval_doc = build_document(scores, rows_, load_suite(reference) if reference else None, cfg.eval.examples)
         doc.sections.extend(s for s in eval_doc.sections if s.title != "Summary")
     paths = write_report(doc, out, "report")
     lineage = _lineage(ctx, scores, metrics)
@@ -113,6 +114,9 @@ def _headline(scores: dict[str, Any]) -> list[Any]:
             f"**{d['b']}** vs **{d['a']}** ({d['mode']}): {o['mean_b']:.3f} vs {o['mean_a']:.3f} "
             f"(difference {o['delta']:+.3f}, 95% CI [{o['ci_low']:+.3f}, {o['ci_high']:+.3f}]) — {verdict}; "
             f"{o['wins']} instances better, {o['losses']} worse, {o['ties']} equal.", kind))
+    from seedtune.evaluate.report_if import summary_callouts
+
+    blocks += summary_callouts(scores.get("instructions") or {})
     judge = scores.get("judge") or {}
     check = judge.get("check") or {}
     trust = (f" The judge picked the known-right answer in {check['accuracy']:.0%} of {check['n']} check pairs "
@@ -138,7 +142,8 @@ def _lineage(ctx: RunContext, scores: dict[str, Any], metrics: dict[str, Any]) -
     kept = ctx.stage_dir("curate") / "kept.jsonl"
     gen = cfg.generate
     teachers = sorted({c.teacher.teacher for c in (gen.self_instruct, gen.evol, gen.respond) if c is not None})
-    overall = {model: {mode: cell["overall"]["score"] for mode, cell in modes.items()}
+    overall = {model: {mode: cell["overall"]["score"] if "overall" in cell else cell.get("prompt_loose")
+                       for mode, cell in modes.items()}
                for model, modes in scores.get("results", {}).items()}
     return {
         "run": cfg.name,
@@ -151,6 +156,9 @@ def _lineage(ctx: RunContext, scores: dict[str, Any], metrics: dict[str, Any]) -
         "model": str(ctx.stage_dir("train") / "model"),
         "training": {k: metrics.get(k) for k in ("train_tokens", "final_loss", "tokens_per_second")},
         "scores": overall,
+        "instructions": {name: {m: {mode: {k: cell[k] for k in ("prompt_strict", "prompt_loose", "inst_strict", "inst_loose")}
+                                    for mode, cell in per_mode.items()} for m, per_mode in block["results"].items()}
+                         for name, block in (scores.get("instructions") or {}).items()},
         "judge": _judge_lineage(scores.get("judge")),
         "stages": {name: o.fingerprint for name, o in ctx.outcomes.items()},
     }

@@ -25,7 +25,7 @@ def seeds_path(config: PipelineConfig) -> Path:
 # -- 1. generate -----------------------------------------------------------------------------------
 
 def run_generate(ctx: RunContext, out: Path) -> dict[str, Any]:
-    """Seeds + Self-Instruct (+ Evol-Instruct, + responses) -> pool.jsonl."""
+    """Seeds + Self-Instruct (+ Evol-Instruct, + responses, + constraint data) -> pool.jsonl."""
     from seedtune.formats import read_records
     from seedtune.generate.api import read_input
     from seedtune.io import write_jsonl
@@ -54,6 +54,13 @@ def run_generate(ctx: RunContext, out: Path) -> dict[str, Any]:
         if unanswered:
             summary["respond"] = respond(unanswered, out / "respond.jsonl", gen.respond)
             pool = [r for r in pool if r.output] + read_records(out / "respond.jsonl")
+    if gen.constraints:
+        from seedtune.generate.constraints import add_constraints
+
+        base = seeds if gen.constraints.source == "seeds" else pool
+        summary["constraints"] = add_constraints([r for r in base if r.output], out / "constraints.jsonl",
+                                                 gen.constraints, progress=False)
+        pool += read_records(out / "constraints.jsonl")
     summary["pool"] = write_jsonl(out / "pool.jsonl", pool)
     return summary
 

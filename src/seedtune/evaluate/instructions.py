@@ -1,0 +1,213 @@
+"""Verifiable-instruction suites: read them, score answers with the checkers, aggregate.
+
+A verifiable suite is a list of prompts, each carrying 1-3 constraints a program checks
+(`seedtune.verifiable`); there are no reference answers. Two sources share one layout, the
+public IFEval `input_data.jsonl` (`key`, `prompt`, `instruction_id_list`, `kwargs`):
+
+- `heldout-if`: our own suite, shipped in `seedtune.data` (EN + ZH, with `lang` and `split`);
+- `ifeval:PATH`: a file the user downloads (we ship none of its text).
+
+Scores are IFEval's four numbers (Zhou et al. 2023): prompt-level (all of a prompt's constraints
+hold) and instruction-level (each constraint on its own), each strict and loose; plus the same
+per constraint family, for seen (training) vs held-out families, and per language, and paired
+bootstrap intervals of B - A on the same prompts and instructions.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from seedtune.errors import InputError
+from seedtune.evaluate.stats import bootstrap_ci, paired_compare
+from seedtune.evaluate.suites import Instance, Suite, Task, json_object_line
+from seedtune.textsim import detect_lang, length_units
+from seedtune.verifiable import ConstraintError, Constraint, family_of, is_heldout, make_constraint, score
+
+METRIC = "verifiable"
+NUMBERS = ("prompt_strict", "prompt_loose", "inst_strict", "inst_loose")
+SPLITS = ("seen", "held-out")
+
+
+def heldout_if_path() -> Path:
+    from seedtune.data import heldout_if_path as path
+
+    return Path(path())
+
+
+def read_ifeval(path: str | Path, *, name: str | None = None, on_error: str = "raise") -> Suite:
+    """A suite from a file in IFEval's `input_data.jsonl` layout. A bad line (broken JSON, a
+    missing field, an unknown instruction id, a kwarg of the wrong type) stops with its file,
+    line and field; with `on_error="skip"` it is skipped and listed in `suite.skipped`."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("IFEval file not found", path=path,
+                         hint="download input_data.jsonl from the IFEval release and pass --suite ifeval:PATH")
+    tasks: list[Task] = []
+    skipped: list[dict[str, Any]] = []
+    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json_object_line(line, path, lineno, hint="each line must be one JSON object; fix the line "
+                                                             "or pass --on-error skip to leave it out")
+            tasks.append(_task(row, path, lineno))
+        except InputError as err:
+            if on_error != "skip":
+                raise
+            skipped.append({"line": lineno, "field": err.field, "error": err.message})
+    if not tasks:
+        raise InputError("no usable prompts in this file", path=path,
+                         hint="each line needs key, prompt, instruction_id_list and kwargs")
+    return Suite(name or path.stem, tasks, str(path), skipped=skipped)
+
+
+def _task(row: dict[str, Any], path: Path, lineno: int) -> Task:
+    def bad(message: str, field: str, hint: str | None = None) -> InputError:
+        return InputError(message, path=path, line=lineno, field=field,
+                          hint=hint or "fix the line or pass --on-error skip to leave it out")
+
+    prompt, ids, kwargs = row.get("prompt"), row.get("instruction_id_list"), row.get("kwargs")
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise bad("missing or empty prompt", "prompt")
+    if not isinstance(ids, list) or not ids or not all(isinstance(i, str) for i in ids):
+        raise bad("must be a non-empty list of instruction ids", "instruction_id_list")
+    if kwargs is None:
+        kwargs = [{} for _ in ids]
+    if not isinstance(kwargs, list) or len(kwargs) != len(ids):
+        raise bad(f"must be a list with one object per instruction id ({len(ids)})", "kwargs")
+    constraints: list[Constraint] = []
+    for i, (cid, kw) in enumerate(zip(ids, kwargs)):
+        try:
+            constraints.append(make_constraint(cid, kw))
+        except ConstraintError as err:
+            field = f"instruction_id_list[{i}]" if err.field == "instruction_id_list" else f"kwargs[{i}]{err.field[6:]}"
+            raise bad(err.message, field, err.hint) from None
+    key = str(row.get("key", lineno))
+    lang = row.get("lang") if row.get("lang") in ("en", "zh") else detect_lang(prompt)
+    split = "held-out" if any(is_heldout(c.id) for c in constraints) else "seen"
+    instance = Instance(id=key, input="", references=[], constraints=[c.to_dict() for c in constraints])
+    return Task(id=key, instruction=prompt, instances=[instance], category=split, lang=lang, metric=METRIC)
+
+
+def capped(suite: Suite, n: int | None, seed: int = 0) -> Suite:
+    """At most `n` prompts, balanced over (language, seen/held-out) groups: each group gives an
+    equal share (a small group gives all it has and the rest is spread over the others), drawn
+    with a fixed seed; file order is kept."""
+    if not n or n >= len(suite.tasks):
+        return suite
+    groups: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for i, t in enumerate(suite.tasks):
+        groups[(t.lang, t.category)].append(i)
+    rng = random.Random(seed)
+    pools = {g: rng.sample(ix, len(ix)) for g, ix in sorted(groups.items())}
+    chosen: list[int] = []
+    while len(chosen) < n and any(pools.values()):
+        for g in sorted(pools):
+            if pools[g] and len(chosen) < n:
+                chosen.append(pools[g].pop())
+    tasks = [suite.tasks[i] for i in sorted(chosen)]
+    return Suite(suite.name, tasks, suite.source, skipped=suite.skipped)
+
+
+def check_row(response: str, instance: Instance, prompt: str) -> dict[str, Any]:
+    """What a prediction row stores for a verifiable prompt: ids, families and verdicts."""
+    constraints = [make_constraint(c["id"], c["kwargs"]) for c in instance.constraints]
+    verdict = score(response, constraints, prompt=prompt)
+    return {"ids": [c.id for c in constraints], "families": [family_of(c.id) for c in constraints],
+            "strict": verdict.strict, "loose": verdict.loose}
+
+
+def row_scores(checks: dict[str, Any]) -> dict[str, float]:
+    """The four numbers of one answer (instruction-level ones as this prompt's fractions)."""
+    s, lo = checks["strict"], checks["loose"]
+    return {"prompt_strict": float(all(s)), "prompt_loose": float(all(lo)),
+            "inst_strict": sum(s) / len(s), "inst_loose": sum(lo) / len(lo)}
+
+
+# -- aggregation ---------------------------------------------------------------------------------
+
+def _values(rows: Sequence[dict[str, Any]]) -> dict[str, list[float]]:
+    """Per-prompt (prompt_*) and per-instruction (inst_*) 0/1 values of a set of rows."""
+    out: dict[str, list[float]] = {k: [] for k in NUMBERS}
+    for r in rows:
+        c = r["checks"]
+        out["prompt_strict"].append(float(all(c["strict"])))
+        out["prompt_loose"].append(float(all(c["loose"])))
+        out["inst_strict"] += [float(x) for x in c["strict"]]
+        out["inst_loose"] += [float(x) for x in c["loose"]]
+    return out
+
+
+def _four(values: dict[str, list[float]], samples: int, seed: int) -> dict[str, Any]:
+    out: dict[str, Any] = {"n_prompts": len(values["prompt_strict"]), "n_instructions": len(values["inst_strict"])}
+    for k in NUMBERS:
+        v = values[k]
+        out[k] = sum(v) / len(v) if v else None
+        out[f"{k}_ci"] = list(bootstrap_ci(v, samples=samples, seed=seed)) if v else None
+    return out
+
+
+def _instruction_rows(rows: Sequence[dict[str, Any]], keep) -> list[dict[str, Any]]:
+    """Rows reduced to the instructions `keep(id)` accepts (prompt-level then means: all of those hold)."""
+    out = []
+    for r in rows:
+        c = r["checks"]
+        idx = [i for i, cid in enumerate(c["ids"]) if keep(cid)]
+        if idx:
+            out.append({**r, "checks": {k: [c[k][i] for i in idx] for k in ("ids", "strict", "loose")}})
+    return out
+
+
+def _groups(rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, list[dict[str, Any]]]]:
+    """Row subsets the report breaks down by: split (by each instruction's family), language, family."""
+    families = sorted({f for r in rows for f in r["checks"]["families"]})
+    return {
+        "splits": {s: _instruction_rows(rows, lambda cid, s=s: is_heldout(cid) == (s == "held-out")) for s in SPLITS},
+        "langs": {lang: [r for r in rows if r["lang"] == lang] for lang in sorted({r["lang"] for r in rows})},
+        "families": {f: _instruction_rows(rows, lambda cid, f=f: family_of(cid) == f) for f in families},
+    }
+
+
+def aggregate_instructions(rows: Sequence[dict[str, Any]], models: Sequence[str], modes: Sequence[str], *,
+                           samples: int = 1000, seed: int = 0, compare_previous: bool = False) -> dict[str, Any]:
+    """The four numbers per model x mode (overall, per split, language and family) and B - A deltas."""
+    cells: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        cells[(r["model"], r["mode"])].append(r)
+    results: dict[str, Any] = {}
+    for model in models:
+        results[model] = {}
+        for mode in modes:
+            cell = cells[(model, mode)]
+            entry = _four(_values(cell), samples, seed)
+            # Words (characters for Chinese): a DPO gain that is only longer answers must show.
+            entry["mean_length"] = sum(length_units(r.get("response", "")) for r in cell) / len(cell) if cell else None
+            for kind, groups in _groups(cell).items():
+                entry[kind] = {g: _four(_values(v), samples, seed) for g, v in groups.items() if v}
+            results[model][mode] = entry
+    pairs = [(models[0], other) for other in models[1:]]
+    if compare_previous:  # e.g. SFT+DPO vs SFT
+        pairs += list(zip(models[1:], models[2:]))
+    deltas = [{"a": a, "b": b, "mode": mode, **_deltas(cells[(a, mode)], cells[(b, mode)], samples, seed)}
+              for a, b in pairs for mode in modes]
+    return {"results": results, "deltas": deltas, "models": list(models), "modes": list(modes)}
+
+
+def _deltas(a_rows: list[dict[str, Any]], b_rows: list[dict[str, Any]], samples: int, seed: int) -> dict[str, Any]:
+    """B - A on the prompts both answered: the four numbers overall and per split and language."""
+    b_index = {r["task"]: r for r in b_rows}
+    pairs = [(r, b_index[r["task"]]) for r in a_rows if r["task"] in b_index]
+
+    def compare(subset_a: list[dict], subset_b: list[dict]) -> dict[str, Any]:
+        va, vb = _values(subset_a), _values(subset_b)
+        return {k: paired_compare(va[k], vb[k], samples=samples, seed=seed).to_dict() for k in NUMBERS if va[k]}
+
+    out: dict[str, Any] = {"overall": compare([a for a, _ in pairs], [b for _, b in pairs])}
+    a_groups, b_groups = _groups([a for a, _ in pairs]), _groups([b for _, b in pairs])
+    for kind in ("splits", "langs"):
+        out[kind] = {g: compare(a_groups[kind][g], b_groups[kind][g]) for g in a_groups[kind] if a_groups[kind][g]}
+    return out
