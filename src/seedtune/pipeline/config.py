@@ -76,6 +76,7 @@ class PreferenceSection(StrictModel):
     prompts: str = Field("kept", description="Prompts for the pairs: 'kept' (the curated SFT data; constrained records are scored by checkers, answered ones by reference) or a record file.")
     limit: int | None = Field(None, ge=1, description="At most this many prompts (the first ones).")
     on_policy: bool = Field(True, description="Sample the answers from the SFT model (true) or from pairs.teacher (false).")
+    constraints: ConstraintsConfig | None = Field(None, description="First add fresh verifiable constraints (a new draw; default: training families) to the answered prompts that have none, so the checkers can score the answers offline; null: use the prompts as they are.")
     pairs: PreferencesConfig = Field(default_factory=PreferencesConfig, description="Sampling and scoring of the pairs.")
     dpo: PipelineDPO = Field(default_factory=PipelineDPO, description="DPO training on the pairs (LoRA on the SFT model by default).")
 

@@ -117,8 +117,16 @@ def run_preference(ctx: RunContext, out: Path) -> dict[str, Any]:
     pairs_cfg = pref.pairs
     if pref.on_policy:  # the SFT model answers: the pairs are about its own mistakes
         pairs_cfg = pairs_cfg.model_copy(update={"teacher": pairs_cfg.teacher.model_copy(update={"teacher": f"hf:{sft}"})})
-    prompts = read_records(preference_prompts(cfg, ctx))[: pref.limit]
+    prompts = read_records(preference_prompts(cfg, ctx))
+    if pref.constraints is not None:  # new constraint draws on answered prompts: the checkers can score them
+        from seedtune.generate.constraints import add_constraints
+
+        base = [r for r in prompts if r.output and not r.meta.get("constraints")]
+        add_constraints(base, out / "prompts.jsonl", pref.constraints, progress=False)
+        prompts = read_records(out / "prompts.jsonl")
+    prompts = prompts[: pref.limit]
     _fresh_pairs(out, {"pairs": json.loads(pairs_cfg.model_dump_json()), "limit": pref.limit,
+                       "constraints": json.loads(pref.constraints.model_dump_json()) if pref.constraints else None,
                        "sft": ctx.outcomes["train"].fingerprint, "prompts": ctx.outcomes["curate"].fingerprint})
     judge = None
     if pairs_cfg.judge is not None and "judge" in pairs_cfg.routes:
