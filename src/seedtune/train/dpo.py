@@ -12,7 +12,6 @@ failed run, not a silent one.
 from __future__ import annotations
 
 import copy
-import math
 import resource
 import time
 from contextlib import contextmanager
@@ -25,36 +24,23 @@ from seedtune.errors import SeedtuneError
 from seedtune.train import checkpoint
 from seedtune.train.config import TrainConfig
 from seedtune.train.data import lineage, split_eval
-from seedtune.train.modeling import SequenceLogProbs, add_lora, bf16_supported, causal_lm_of, load_base
+from seedtune.train.modeling import SequenceLogProbs
 from seedtune.train.packing import Row, collate
 from seedtune.train.preference import PairData, answer_tokens, prepare_pairs, preference_loss
-from seedtune.train.sft import TrainResult, _DataOrder, _null, _orig_dtype, _progress, _resume_path, _tensorboard
+from seedtune.train.sft import (TrainResult, _DataOrder, _null, _orig_dtype, _progress, _resume_path, _tensorboard,
+                                begin, schedule, setup_model)
 
 CURVES = ("chosen_reward", "rejected_reward", "margin", "accuracy")
 
 
 def train_dpo(config: TrainConfig, log: Callable[[str], None] | None = None, progress: bool = True) -> TrainResult:
     """Optimise `config.model` (usually an SFT model) on the pairs in `config.data`."""
-    from accelerate import Accelerator
-    from accelerate.utils import set_seed
-
     from seedtune.formats.pairs import read_required_pairs
 
-    accelerator = Accelerator(cpu=not torch.cuda.is_available())
-    main = accelerator.is_main_process
-    say = (log or print) if main else (lambda _msg: None)
-    out = Path(config.output)
-    if config.num_threads:
-        torch.set_num_threads(config.num_threads)
-    set_seed(config.seed)
-
     # 1. load ------------------------------------------------------------------------------
-    use_bf16 = config.precision == "bf16" or (config.precision == "auto" and bf16_supported(accelerator.device))
-    base_dtype = torch.bfloat16 if (use_bf16 and not config.full) else torch.float32
-    model, tokenizer, resolved = load_base(config.model, base_dtype, qlora=config.qlora)
-    from seedtune.prompts.formats import for_model, load_format
-
-    fmt = (config.prompt_format == "auto" and load_format(resolved)) or for_model(tokenizer, config.prompt_format)
+    run = begin(config, log)
+    accelerator, main, say, use_bf16 = run.accelerator, run.main, run.say, run.use_bf16
+    model, tokenizer, resolved, fmt, out = run.model, run.tokenizer, run.resolved, run.fmt, Path(config.output)
     pairs = read_required_pairs(config.data)
     train_pairs, eval_pairs = split_eval(pairs, config.eval_fraction, config.seed)
 
@@ -76,17 +62,9 @@ def train_dpo(config: TrainConfig, log: Callable[[str], None] | None = None, pro
         say(f"warning: {data.preflight['identical_answers']} pair(s) have the same chosen and rejected answer; they teach nothing")
 
     # 4. model setup and the reference --------------------------------------------------------
-    frozen = None
-    if config.full:
-        model.float()
-        if config.dpo_loss != "simpo":
-            frozen = copy.deepcopy(model).requires_grad_(False).eval()
-        model.requires_grad_(True)
-    else:
-        model = add_lora(model, config.lora_r, config.alpha, config.lora_dropout, config.lora_targets, config.qlora)
-    if config.gradient_checkpointing:
-        causal_lm_of(model).gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-    model.config.use_cache = False
+    model = setup_model(model, config)
+    needs_copy = config.full and config.dpo_loss != "simpo"
+    frozen = copy.deepcopy(model).requires_grad_(False).eval() if needs_copy else None
     module = SequenceLogProbs(model, chunk=config.loss_chunk_size).to(accelerator.device)
     reference = None if config.dpo_loss == "simpo" else _Reference(module, frozen, accelerator.device)
     trainable = [p for p in module.parameters() if p.requires_grad]
@@ -100,14 +78,8 @@ def train_dpo(config: TrainConfig, log: Callable[[str], None] | None = None, pro
         + ("none (SimPO)" if reference is None else "frozen copy" if frozen is not None else "the adapter disabled"))
 
     # 5. optimizer, schedule, accelerate ---------------------------------------------------
-    from transformers import get_scheduler
-
     world = accelerator.num_processes
-    per_step = config.batch_size * config.grad_accum * world
-    total_steps = config.max_steps or max(1, math.ceil(config.epochs * len(data) / per_step))
-    optimizer = torch.optim.AdamW(trainable, lr=config.learning_rate, weight_decay=config.weight_decay)
-    scheduler = get_scheduler(config.lr_scheduler, optimizer, num_warmup_steps=int(config.warmup_ratio * total_steps),
-                              num_training_steps=total_steps)
+    per_step, total_steps, optimizer, scheduler = schedule(config, trainable, len(data), world)
     wrapped, optimizer = accelerator.prepare(module, optimizer)
     ckpt_dir = out / "checkpoints"
     start, state = 0, {"elapsed": 0.0, "train_tokens": 0, "losses": [], **{k: [] for k in CURVES}}

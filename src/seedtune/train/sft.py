@@ -42,30 +42,10 @@ class TrainResult:
 
 def train(config: TrainConfig, log: Callable[[str], None] | None = None, progress: bool = True) -> TrainResult:
     """Fine-tune `config.model` on `config.data`; write the model directory; return the metrics."""
-    from accelerate import Accelerator
-    from accelerate.utils import set_seed
-
-    # cpu=True when there is no GPU: accelerate then runs multi-process launches (torchrun /
-    # `accelerate launch --multi_gpu` on a CPU box) as MULTI_CPU data parallel over gloo.
-    accelerator = Accelerator(cpu=not torch.cuda.is_available())
-    main = accelerator.is_main_process
-    say = (log or print) if main else (lambda _msg: None)
-    out = Path(config.output)
-    if config.num_threads:
-        torch.set_num_threads(config.num_threads)
-    set_seed(config.seed)
-
     # 1. load ------------------------------------------------------------------------------
-    use_bf16 = config.precision == "bf16" or (config.precision == "auto" and bf16_supported(accelerator.device))
-    # LoRA: the frozen base can live in bf16 (half the memory, no per-step casts); the adapter
-    # stays fp32. Full fine-tuning keeps fp32 master weights and runs the math under autocast.
-    base_dtype = torch.bfloat16 if (use_bf16 and not config.full) else torch.float32
-    model, tokenizer, resolved = load_base(config.model, base_dtype, qlora=config.qlora)
-    from seedtune.prompts.formats import for_model, load_format
-
-    # A model seedtune trained before carries its prompt format: keep using it (auto), so a
-    # second round of training and inference never disagree.
-    fmt = (config.prompt_format == "auto" and load_format(resolved)) or for_model(tokenizer, config.prompt_format)
+    run = begin(config, log)
+    accelerator, main, say, use_bf16, base_dtype = run.accelerator, run.main, run.say, run.use_bf16, run.base_dtype
+    model, tokenizer, resolved, fmt, out = run.model, run.tokenizer, run.resolved, run.fmt, Path(config.output)
     records = read_training_records(config.data)
     train_records, eval_records = split_eval(records, config.eval_fraction, config.seed)
 
@@ -90,14 +70,7 @@ def train(config: TrainConfig, log: Callable[[str], None] | None = None, progres
         f"(fill {preflight['fill_ratio']:.1%})" if config.packing else f"{len(rows)} rows (packing off)")
 
     # 5. model setup -----------------------------------------------------------------------
-    if config.full:
-        model.float()
-        model.requires_grad_(True)
-    else:
-        model = add_lora(model, config.lora_r, config.alpha, config.lora_dropout, config.lora_targets, config.qlora)
-    if config.gradient_checkpointing:
-        causal_lm_of(model).gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-    model.config.use_cache = False
+    model = setup_model(model, config)
     module = SFTModule(model, chunk=config.loss_chunk_size).to(accelerator.device)
     trainable = [p for p in module.parameters() if p.requires_grad]
     n_trainable = sum(p.numel() for p in trainable)
@@ -112,15 +85,8 @@ def train(config: TrainConfig, log: Callable[[str], None] | None = None, progres
             say(f"packing self-check passed (max relative diff {preflight['self_check']['max_rel_diff']:.1e})")
 
     # 6. optimizer, schedule, accelerate ---------------------------------------------------
-    from transformers import get_scheduler
-
     world = accelerator.num_processes
-    per_step = config.batch_size * config.grad_accum * world
-    total_steps = config.max_steps or max(1, math.ceil(config.epochs * len(rows) / per_step))
-    optimizer = torch.optim.AdamW(trainable, lr=config.learning_rate, weight_decay=config.weight_decay,
-                                  betas=(0.9, 0.999), eps=1e-8)
-    scheduler = get_scheduler(config.lr_scheduler, optimizer, num_warmup_steps=int(config.warmup_ratio * total_steps),
-                              num_training_steps=total_steps)
+    per_step, total_steps, optimizer, scheduler = schedule(config, trainable, len(rows), world)
     wrapped, optimizer = accelerator.prepare(module, optimizer)
     ckpt_dir = out / "checkpoints"
     start, counters = 0, {"train_tokens": 0, "elapsed": 0.0, "losses": []}
@@ -213,6 +179,72 @@ def train(config: TrainConfig, log: Callable[[str], None] | None = None, progres
 
 
 # --- helpers used above, in the order they appear ---------------------------------------------
+
+@dataclass
+class Start:
+    """What every recipe (SFT, DPO) begins with."""
+
+    accelerator: Any
+    main: bool
+    say: Callable[[str], None]
+    use_bf16: bool
+    base_dtype: torch.dtype
+    model: Any
+    tokenizer: Any
+    resolved: Path
+    fmt: Any
+
+
+def begin(config: TrainConfig, log: Callable[[str], None] | None) -> Start:
+    """Accelerate, threads, seed, precision, then the model and its prompt format."""
+    from accelerate import Accelerator
+    from accelerate.utils import set_seed
+
+    # cpu=True when there is no GPU: accelerate then runs multi-process launches (torchrun /
+    # `accelerate launch --multi_gpu` on a CPU box) as MULTI_CPU data parallel over gloo.
+    accelerator = Accelerator(cpu=not torch.cuda.is_available())
+    main = accelerator.is_main_process
+    say = (log or print) if main else (lambda _msg: None)
+    if config.num_threads:
+        torch.set_num_threads(config.num_threads)
+    set_seed(config.seed)
+    use_bf16 = config.precision == "bf16" or (config.precision == "auto" and bf16_supported(accelerator.device))
+    # LoRA: the frozen base can live in bf16 (half the memory, no per-step casts); the adapter
+    # stays fp32. Full fine-tuning keeps fp32 master weights and runs the math under autocast.
+    base_dtype = torch.bfloat16 if (use_bf16 and not config.full) else torch.float32
+    model, tokenizer, resolved = load_base(config.model, base_dtype, qlora=config.qlora)
+    from seedtune.prompts.formats import for_model, load_format
+
+    # A model seedtune trained before carries its prompt format: keep using it (auto), so a
+    # second round of training and inference never disagree.
+    fmt = (config.prompt_format == "auto" and load_format(resolved)) or for_model(tokenizer, config.prompt_format)
+    return Start(accelerator, main, say, use_bf16, base_dtype, model, tokenizer, resolved, fmt)
+
+
+def setup_model(model: Any, config: TrainConfig) -> Any:
+    """Full fine-tuning (fp32 master weights, all trainable) or a LoRA adapter; no KV cache."""
+    if config.full:
+        model.float()
+        model.requires_grad_(True)
+    else:
+        model = add_lora(model, config.lora_r, config.alpha, config.lora_dropout, config.lora_targets, config.qlora)
+    if config.gradient_checkpointing:
+        causal_lm_of(model).gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    model.config.use_cache = False
+    return model
+
+
+def schedule(config: TrainConfig, trainable: list[Any], n_rows: int, world: int) -> tuple[int, int, Any, Any]:
+    """(rows per optimizer step, total steps, AdamW, the LR scheduler)."""
+    from transformers import get_scheduler
+
+    per_step = config.batch_size * config.grad_accum * world
+    total_steps = config.max_steps or max(1, math.ceil(config.epochs * n_rows / per_step))
+    optimizer = torch.optim.AdamW(trainable, lr=config.learning_rate, weight_decay=config.weight_decay,
+                                  betas=(0.9, 0.999), eps=1e-8)
+    scheduler = get_scheduler(config.lr_scheduler, optimizer, num_warmup_steps=int(config.warmup_ratio * total_steps),
+                              num_training_steps=total_steps)
+    return per_step, total_steps, optimizer, scheduler
 
 def _print_preflight(say: Callable[[str], None], p: dict[str, Any], n_records: int) -> None:
     ok = lambda b: "ok" if b else "FAILED"  # noqa: E731
