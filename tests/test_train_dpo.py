@@ -139,3 +139,15 @@ def test_cli_trains_dpo(tmp_path, tiny_model_dir):
                                       "tensorboard=false", "merge=false"])
     assert result.exit_code == 0, result.output
     assert json.loads((tmp_path / "cli" / "metrics.json").read_text())["beta"] == 0.2
+
+
+def test_simpo_needs_no_reference_and_ipo_trains(tmp_path, tiny_model_dir):
+    from seedtune.train import train
+
+    simpo = train(_cfg(tmp_path, tiny_model_dir, dpo_loss="simpo", beta=2.0, max_steps=4, output=str(tmp_path / "s")),
+                  progress=False)
+    assert simpo.metrics["reference_drift"] is None and math.isfinite(simpo.metrics["final_loss"])
+    assert simpo.metrics["final_margin"] > simpo.metrics["first_margin"]
+    ipo = train(_cfg(tmp_path, tiny_model_dir, dpo_loss="ipo", max_steps=4, merge=False, output=str(tmp_path / "i")),
+                progress=False)
+    assert ipo.losses[-1] < ipo.losses[0] and ipo.metrics["reference_drift"] == 0.0
