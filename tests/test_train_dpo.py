@@ -151,3 +151,17 @@ def test_simpo_needs_no_reference_and_ipo_trains(tmp_path, tiny_model_dir):
     ipo = train(_cfg(tmp_path, tiny_model_dir, dpo_loss="ipo", max_steps=4, merge=False, output=str(tmp_path / "i")),
                 progress=False)
     assert ipo.losses[-1] < ipo.losses[0] and ipo.metrics["reference_drift"] == 0.0
+
+
+def test_dpo_resume_equals_uninterrupted(tmp_path, tiny_model_dir):
+    import shutil
+
+    from seedtune.train import train
+
+    kw = dict(max_steps=4, save_every=2, precision="fp32", merge=False)
+    full = train(_cfg(tmp_path, tiny_model_dir, output=str(tmp_path / "a"), **kw), progress=False)
+    (tmp_path / "b").mkdir()
+    shutil.copytree(full.output / "checkpoints" / "step-0000002", tmp_path / "b" / "checkpoints" / "step-0000002")
+    resumed = train(_cfg(tmp_path, tiny_model_dir, output=str(tmp_path / "b"), resume=True, **kw), progress=False)
+    assert resumed.losses == full.losses
+    assert resumed.metrics["final_margin"] == full.metrics["final_margin"]

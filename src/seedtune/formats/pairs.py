@@ -62,12 +62,10 @@ class Pair(BaseModel):
             raise ValueError("a pair needs a prompt (instruction, prompt or messages)")
         if self.messages and self.messages[-1].role != "user":
             raise ValueError("the prompt conversation must end with the user turn the answers reply to")
+        if self.lang is None:  # the prompt's language, detected as for any record
+            object.__setattr__(self, "lang", self.prompt_record().lang)
         if not self.id:
             object.__setattr__(self, "id", self.content_hash())
-        if self.lang is None:
-            from seedtune.textsim import detect_lang
-
-            object.__setattr__(self, "lang", detect_lang(self.instruction + " " + self.input))
         return self
 
     def content_hash(self) -> str:

@@ -27,8 +27,8 @@ from seedtune.train.data import lineage, split_eval
 from seedtune.train.modeling import SequenceLogProbs
 from seedtune.train.packing import Row, collate
 from seedtune.train.preference import PairData, answer_tokens, prepare_pairs, preference_loss
-from seedtune.train.sft import (TrainResult, _DataOrder, _null, _orig_dtype, _progress, _resume_path, _tensorboard,
-                                begin, schedule, setup_model)
+from seedtune.train.sft import (TrainResult, _DataOrder, _null, _orig_dtype, _progress, _tensorboard, begin, resume,
+                                schedule, setup_model)
 
 CURVES = ("chosen_reward", "rejected_reward", "margin", "accuracy")
 
@@ -82,12 +82,8 @@ def train_dpo(config: TrainConfig, log: Callable[[str], None] | None = None, pro
     per_step, total_steps, optimizer, scheduler = schedule(config, trainable, len(data), world)
     wrapped, optimizer = accelerator.prepare(module, optimizer)
     ckpt_dir = out / "checkpoints"
-    start, state = 0, {"elapsed": 0.0, "train_tokens": 0, "losses": [], **{k: [] for k in CURVES}}
-    resume_from = _resume_path(config, ckpt_dir)
-    if resume_from is not None:
-        state.update(checkpoint.load(resume_from, module.model, optimizer, scheduler, accelerator.process_index))
-        start = state.pop("step")
-        say(f"resumed from {resume_from.name} at step {start}")
+    state: dict[str, Any] = {"elapsed": 0.0, "train_tokens": 0, "losses": [], **{k: [] for k in CURVES}}
+    start = resume(config, ckpt_dir, module.model, optimizer, scheduler, accelerator, say, state)
     writer = _tensorboard(out / "logs") if (config.tensorboard and main) else None
 
     # 6. train -----------------------------------------------------------------------------
@@ -117,11 +113,8 @@ def train_dpo(config: TrainConfig, log: Callable[[str], None] | None = None, pro
         if config.save_every and (step + 1) % config.save_every == 0 and step + 1 < total_steps:
             saved = {"elapsed": time.perf_counter() - t0, "train_tokens": state["train_tokens"],
                      **{k: state[k] for k in ("losses", *CURVES)}}
-            path = checkpoint.save(ckpt_dir, step + 1, module.model, optimizer, scheduler, saved,
-                                   rank=accelerator.process_index, keep=config.save_total_limit)
-            accelerator.wait_for_everyone()
-            if not main:
-                checkpoint.save_rng(path, accelerator.process_index)
+            checkpoint.save_on_every_rank(ckpt_dir, step + 1, module.model, optimizer, scheduler, saved, accelerator,
+                                          keep=config.save_total_limit)
     elapsed = time.perf_counter() - t0
     if bar:
         bar.close()

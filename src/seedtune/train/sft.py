@@ -89,12 +89,8 @@ def train(config: TrainConfig, log: Callable[[str], None] | None = None, progres
     per_step, total_steps, optimizer, scheduler = schedule(config, trainable, len(rows), world)
     wrapped, optimizer = accelerator.prepare(module, optimizer)
     ckpt_dir = out / "checkpoints"
-    start, counters = 0, {"train_tokens": 0, "elapsed": 0.0, "losses": []}
-    resume_from = _resume_path(config, ckpt_dir)
-    if resume_from is not None:
-        counters.update(checkpoint.load(resume_from, module.model, optimizer, scheduler, accelerator.process_index))
-        start = counters.pop("step")
-        say(f"resumed from {resume_from.name} at step {start}")
+    counters: dict[str, Any] = {"train_tokens": 0, "elapsed": 0.0, "losses": []}
+    start = resume(config, ckpt_dir, module.model, optimizer, scheduler, accelerator, say, counters)
     writer = _tensorboard(out / "logs") if (config.tensorboard and main) else None
 
     # 7. train -----------------------------------------------------------------------------
@@ -134,11 +130,8 @@ def train(config: TrainConfig, log: Callable[[str], None] | None = None, progres
                 writer.add_scalar("eval/loss", eval_loss, step + 1)
         if config.save_every and (step + 1) % config.save_every == 0 and step + 1 < total_steps:
             state = {"train_tokens": counters["train_tokens"], "elapsed": elapsed, "losses": losses}
-            path = checkpoint.save(ckpt_dir, step + 1, module.model, optimizer, scheduler, state,
-                                   rank=accelerator.process_index, keep=config.save_total_limit)
-            accelerator.wait_for_everyone()
-            if not main:
-                checkpoint.save_rng(path, accelerator.process_index)
+            checkpoint.save_on_every_rank(ckpt_dir, step + 1, module.model, optimizer, scheduler, state, accelerator,
+                                          keep=config.save_total_limit)
     elapsed = time.perf_counter() - t0
     if bar:
         bar.close()
@@ -280,6 +273,18 @@ class _fp32_view:
         if self.dtype != torch.float32:
             for n, p in self.module.named_parameters():
                 p.data = p.data.to(self.saved[n])
+
+
+def resume(config: TrainConfig, ckpt_dir: Path, model: Any, optimizer: Any, scheduler: Any, accelerator: Any,
+           say: Callable[[str], None], state: dict[str, Any]) -> int:
+    """With `resume` set, restore the checkpoint and update `state` with its counters; the step to start at."""
+    resume_from = _resume_path(config, ckpt_dir)
+    if resume_from is None:
+        return 0
+    state.update(checkpoint.load(resume_from, model, optimizer, scheduler, accelerator.process_index))
+    step = state.pop("step")
+    say(f"resumed from {resume_from.name} at step {step}")
+    return step
 
 
 def _resume_path(config: TrainConfig, ckpt_dir: Path) -> Path | None:
