@@ -59,5 +59,7 @@ def test_sft_then_preferences_then_dpo(tmp_path, tiny_model_dir, fake_server, mo
     assert [(d["a"], d["b"]) for d in scores["deltas"]["models"]] == [
         ("base", "tuned"), ("base", "tuned+dpo"), ("tuned", "tuned+dpo")]
     assert all(cell["zero"]["overall"]["mean_length"] is not None for cell in scores["results"].values())
+    lineage = json.loads((run / "lineage.json").read_text())
+    assert lineage["preference"]["pairs"]["accepted"] == 6 and set(lineage["scores"]) == {"base", "tuned", "tuned+dpo"}
     report = (run / "report" / "report.md").read_text()
     assert "Preference pairs and DPO" in report and "pairs by checkers" in report and "Mean answer length" in report

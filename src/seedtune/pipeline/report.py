@@ -155,6 +155,7 @@ def _lineage(ctx: RunContext, scores: dict[str, Any], metrics: dict[str, Any]) -
         "base_model": cfg.train.model,
         "model": str(ctx.stage_dir("train") / "model"),
         "training": {k: metrics.get(k) for k in ("train_tokens", "final_loss", "tokens_per_second")},
+        "preference": ctx.outcomes["preference"].summary if "preference" in ctx.outcomes else None,
         "scores": overall,
         "instructions": {name: {m: {mode: {k: cell[k] for k in ("prompt_strict", "prompt_loose", "inst_strict", "inst_loose")}
                                     for mode, cell in per_mode.items()} for m, per_mode in block["results"].items()}
