@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import math
 import re
+import string
+import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 
 from rapidfuzz.distance import LCSseq
@@ -86,6 +88,29 @@ def detect_lang(text: str) -> str:
             return "ko"
         return "zh"
     return "en"
+
+
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+
+
+def is_cjk(text: str) -> bool:
+    return cjk_ratio(text) > 0.5
+
+
+def normalize_answer(text: str) -> str:
+    """SQuAD v1.1 normalisation for Latin text (lowercase, no punctuation, no a/an/the, single
+    spaces); for CJK text, which has no articles or spaces, punctuation and whitespace removed."""
+    text = unicodedata.normalize("NFKC", text).lower()
+    if is_cjk(text):
+        return "".join(ch for ch in text if not (unicodedata.category(ch).startswith(("P", "S", "Z")) or ch.isspace()))
+    text = "".join(ch for ch in text if ch not in string.punctuation and not unicodedata.category(ch).startswith("P"))
+    text = _ARTICLES.sub(" ", text)
+    return " ".join(text.split())
+
+
+def exact_match(prediction: str, reference: str) -> float:
+    """1.0 when the two agree after `normalize_answer`, else 0.0 (evaluation and preference pairs)."""
+    return float(normalize_answer(prediction) == normalize_answer(reference))
 
 
 def length_units(text: str) -> int:

@@ -1,4 +1,4 @@
-"""`seedtune generate self-instruct|evol|respond|convert|constraints IN OUT`: thin wrappers over `seedtune.generate`.
+"""`seedtune generate self-instruct|evol|respond|convert|constraints|preferences IN OUT`: thin wrappers over `seedtune.generate`.
 
 Each command turns its flags into a dict and calls `seedtune.generate.api.generate` once; extra
 `key=value` arguments override any config key (e.g. `teacher.rpm=500 max_rounds=20`).
@@ -11,7 +11,7 @@ from typing import Any, Optional
 
 import typer
 
-gen_app = typer.Typer(help="Make instruction data with a teacher: Self-Instruct, Evol-Instruct, responses, conversion, verifiable constraints.",
+gen_app = typer.Typer(help="Make instruction data with a teacher: Self-Instruct, Evol-Instruct, responses, conversion, verifiable constraints, preference pairs.",
                       no_args_is_help=True)
 
 # Shared teacher flags (typer has no option groups, so each command lists them through these defaults).
@@ -37,12 +37,13 @@ def _teacher(teacher: Any, base_url: Any, concurrency: Any, batch_size: Any, api
 
 
 def _run(method: str, inp: Path | str, out: Path, options: dict[str, Any], teacher: dict[str, Any] | None,
-         config: Optional[Path], overrides: Optional[list[str]], quiet: bool) -> None:
+         config: Optional[Path], overrides: Optional[list[str]], quiet: bool, open_judge: Any = None) -> None:
     from rich.console import Console
 
     from seedtune.generate.api import generate
 
-    summary = generate(method, inp, out, options, teacher, config, overrides or [], progress=not quiet)
+    summary = generate(method, inp, out, options, teacher, config, overrides or [], progress=not quiet,
+                       open_judge=open_judge)
     console = Console(stderr=True)
     line = f"[green]done[/] {summary['accepted']} kept, {summary['rejected']} rejected -> {out}"
     if summary.get("resumed_rows"):
@@ -148,6 +149,46 @@ def constraints_cmd(
     teacher_options = (_teacher(teacher, base_url, concurrency, batch_size, api_key_env, cache, None, None)
                        if teacher else None)
     _run("constraints", inp, out, options, teacher_options, config, overrides, quiet)
+
+
+@gen_app.command("preferences")
+def preferences_cmd(
+    inp: str = typer.Argument(..., metavar="IN", help="Prompts (any record format): with constraints, an answer, or neither (judge)."),
+    out: Path = typer.Argument(..., metavar="OUT", help="Output JSONL of pairs {prompt, chosen, rejected, margin, how} (+ .rejected.jsonl, .stats.json)."),
+    overrides: Optional[list[str]] = OVERRIDES,
+    model: Optional[Path] = typer.Option(None, "--model", "-m", help="A trained model directory that writes the answers (on-policy; same as --teacher hf:DIR)."),
+    n: Optional[int] = typer.Option(None, "--n", help="Answers sampled per prompt (default 4)."),
+    temperature: Optional[float] = typer.Option(None, "--temperature", help="Sampling temperature (default 1.0)."),
+    max_tokens: Optional[int] = typer.Option(None, "--max-tokens", help="Token budget per answer (default 256)."),
+    routes: Optional[str] = typer.Option(None, "--routes", help="Scorers tried in order: checkers,reference,judge (default all three)."),
+    judge: Optional[str] = typer.Option(None, "--judge", help="Pairwise judge for prompts without constraints or answer (hf:NAME | openai:MODEL)."),
+    teacher: Optional[str] = TEACHER, base_url: Optional[str] = BASE_URL, concurrency: Optional[int] = CONCURRENCY,
+    batch_size: Optional[int] = BATCH, api_key_env: Optional[str] = KEY_ENV, cache: Optional[Path] = CACHE,
+    seed: Optional[int] = SEED, config: Optional[Path] = CONFIG, quiet: bool = QUIET,
+) -> None:
+    """Preference pairs: n answers per prompt, scored by checkers, a reference or a judge (both orders)."""
+    if model is not None and teacher is not None:
+        from seedtune.errors import ConfigError
+
+        raise ConfigError("can't provide both --model and --teacher", key="teacher",
+                          hint="--model DIR is short for --teacher hf:DIR; pass one of them")
+    options = {"n": n, "temperature": temperature, "max_tokens": max_tokens, "seed": seed,
+               "routes": [r.strip() for r in routes.split(",") if r.strip()] if routes else None,
+               "judge": {"teacher": judge} if judge else None}
+    spec = f"hf:{model}" if model is not None else teacher
+    _run("preferences", inp, out, options,
+         _teacher(spec, base_url, concurrency, batch_size, api_key_env, cache, None, None), config, overrides, quiet,
+         open_judge=_open_judge)
+
+
+def _open_judge(config: Any) -> Any:
+    """The LLM judge for the preference pairs' judge route (opened here: generate may not import eval)."""
+    if config.judge is None or "judge" not in config.routes:
+        return None
+    from seedtune.cache import RequestCache
+    from seedtune.generate.pair_judge import open_pair_judge
+
+    return open_pair_judge(config.judge, cache=RequestCache(config.teacher.cache), seed=config.seed)
 
 
 @gen_app.command("convert")

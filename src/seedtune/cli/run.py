@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-STAGES = "generate, curate, train, eval, report"
+STAGES = "generate, curate, train, preference (when configured), eval, report"
 
 
 def register(app: typer.Typer) -> None:
@@ -18,7 +18,7 @@ def register(app: typer.Typer) -> None:
         start: Optional[str] = typer.Option(None, "--from", help=f"Rerun from this stage ({STAGES}), reusing earlier ones."),
         until: Optional[str] = typer.Option(None, "--until", help="Stop after this stage."),
     ) -> None:
-        """Run generate -> curate -> train -> eval -> report in runs/NAME/; unchanged stages are skipped."""
+        """Run generate -> curate -> train (-> preference) -> eval -> report in runs/NAME/; unchanged stages are skipped."""
         from seedtune.pipeline import run_pipeline
 
         _finish(run_pipeline(pipeline, overrides or [], start=start, until=until, log=_log))

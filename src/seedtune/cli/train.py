@@ -16,8 +16,9 @@ def register(app: typer.Typer) -> None:
     @app.command("train")
     def train_cmd(
         overrides: list[str] = typer.Argument(None, help="Extra config as key=value (e.g. lora_dropout=0.05 save_every=50)."),
-        model: Optional[str] = typer.Option(None, "--model", "-m", help="Base model name or local directory."),
-        data: Optional[Path] = typer.Option(None, "--data", "-d", help="Training records (JSONL, Alpaca JSON, ...)."),
+        method: Optional[str] = typer.Option(None, "--method", help="sft (default) | dpo: preference optimisation on pairs."),
+        model: Optional[str] = typer.Option(None, "--model", "-m", help="Base model name or local directory (for dpo: usually the SFT model)."),
+        data: Optional[Path] = typer.Option(None, "--data", "-d", help="Training records (JSONL, Alpaca JSON, ...); for dpo, preference pairs."),
         output: Optional[Path] = typer.Option(None, "--output", "-o", help="Output directory for the trained model."),
         config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML config (its 'train:' section or the whole file)."),
         lora_r: Optional[int] = typer.Option(None, "--lora-r", help="LoRA rank."),
@@ -31,8 +32,9 @@ def register(app: typer.Typer) -> None:
         truncation: Optional[str] = typer.Option(None, "--truncation", help="drop | truncate-prompt-left."),
         resume: bool = typer.Option(False, "--resume", help="Resume from the latest checkpoint in --output."),
         no_packing: bool = typer.Option(False, "--no-packing", help="One sample per row (padded batches)."),
+        beta: Optional[float] = typer.Option(None, "--beta", help="dpo: strength of the pull towards the reference (default 0.1)."),
     ) -> None:
-        """Fine-tune a base model on instruction records (LoRA by default); writes a model directory."""
+        """Fine-tune a model on instruction records (SFT) or preference pairs (--method dpo); LoRA by default."""
         from rich.console import Console
 
         from seedtune.config import merge_section, validate
@@ -41,7 +43,7 @@ def register(app: typer.Typer) -> None:
         if full and lora_r is not None:
             raise ConfigError("can't provide both --full and --lora-r", key="full",
                               hint="choose one: --full trains every weight, --lora-r N trains an adapter")
-        flags = {"model": model, "data": str(data) if data else None, "output": str(output) if output else None,
+        flags = {"method": method, "beta": beta, "model": model, "data": str(data) if data else None, "output": str(output) if output else None,
                  "lora_r": lora_r, "batch_size": batch_size, "max_length": max_length, "max_steps": max_steps,
                  "epochs": epochs, "learning_rate": learning_rate, "prompt_format": prompt_format,
                  "truncation": truncation, "full": True if full else None, "resume": True if resume else None,

@@ -47,6 +47,7 @@ class EvalConfig(StrictModel):
     no_cache: bool = Field(False, description="Do not read or write the request cache.")
     prices: str | dict[str, dict[str, float]] | None = Field(None, description="Price table {model: {input: $/1M, output: $/1M}} (inline or a YAML file) for the cost of openai: models and judges.")
     max_cost: float | None = Field(None, gt=0, description="Hard budget for this evaluation's openai: requests (models and judge): a request that could cross it is not sent, and the run stops with what it spent.")
+    compare_previous: bool = Field(False, description="Also compare each model with the one listed before it (e.g. SFT+DPO vs SFT), not only with the first.")
     bootstrap_samples: int = Field(1000, ge=100, description="Resamples for the paired bootstrap confidence intervals.")
     examples: int = Field(6, ge=0, description="Side-by-side examples in the report.")
 

@@ -68,6 +68,12 @@ def training_data(model_dir: Path | None, train_files: Sequence[str | Path] = ()
                 data.notes.append(
                     f"training data file {info['data_file']!r} named in lineage.json was not found beside the "
                     "model (or its sha256 differs); pass --train-data to check contamination")
+            elif info.get("data_kind") == "pairs":  # a DPO model: its prompts and both answers
+                from seedtune.formats.pairs import read_pairs
+
+                for pair in read_pairs(found):
+                    data.add(pair.instruction, "\n".join((pair.instruction, pair.input, pair.chosen, pair.rejected)))
+                data.sources.append(str(found))
             else:
                 files.append(found)
     for path in dict.fromkeys(files):

@@ -24,7 +24,7 @@ from typing import Any
 from seedtune.errors import InputError
 from seedtune.evaluate.stats import bootstrap_ci, paired_compare
 from seedtune.evaluate.suites import Instance, Suite, Task, json_object_line
-from seedtune.textsim import detect_lang
+from seedtune.textsim import detect_lang, length_units
 from seedtune.verifiable import ConstraintError, Constraint, family_of, is_heldout, make_constraint, score
 
 METRIC = "verifiable"
@@ -173,7 +173,7 @@ def _groups(rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, list[dict[str
 
 
 def aggregate_instructions(rows: Sequence[dict[str, Any]], models: Sequence[str], modes: Sequence[str], *,
-                           samples: int = 1000, seed: int = 0) -> dict[str, Any]:
+                           samples: int = 1000, seed: int = 0, compare_previous: bool = False) -> dict[str, Any]:
     """The four numbers per model x mode (overall, per split, language and family) and B - A deltas."""
     cells: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for r in rows:
@@ -184,11 +184,16 @@ def aggregate_instructions(rows: Sequence[dict[str, Any]], models: Sequence[str]
         for mode in modes:
             cell = cells[(model, mode)]
             entry = _four(_values(cell), samples, seed)
+            # Words (characters for Chinese): a DPO gain that is only longer answers must show.
+            entry["mean_length"] = sum(length_units(r.get("response", "")) for r in cell) / len(cell) if cell else None
             for kind, groups in _groups(cell).items():
                 entry[kind] = {g: _four(_values(v), samples, seed) for g, v in groups.items() if v}
             results[model][mode] = entry
-    deltas = [{"a": models[0], "b": other, "mode": mode, **_deltas(cells[(models[0], mode)], cells[(other, mode)], samples, seed)}
-              for other in models[1:] for mode in modes]
+    pairs = [(models[0], other) for other in models[1:]]
+    if compare_previous:  # e.g. SFT+DPO vs SFT
+        pairs += list(zip(models[1:], models[2:]))
+    deltas = [{"a": a, "b": b, "mode": mode, **_deltas(cells[(a, mode)], cells[(b, mode)], samples, seed)}
+              for a, b in pairs for mode in modes]
     return {"results": results, "deltas": deltas, "models": list(models), "modes": list(modes)}
 
 

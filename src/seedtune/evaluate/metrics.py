@@ -13,15 +13,11 @@ With several references an instance takes its best score, as the SuperNI evaluat
 
 from __future__ import annotations
 
-import re
-import string
-import unicodedata
 from functools import lru_cache
 
-from seedtune.textsim import cjk_ratio
+from seedtune.textsim import exact_match, normalize_answer  # noqa: F401  (re-exported: shared with preference pairs)
+from seedtune.textsim import is_cjk as _is_cjk
 from seedtune.textsim import rouge_l as _rouge_l
-
-_ARTICLES = re.compile(r"\b(a|an|the)\b")
 
 
 def rouge_l(prediction: str, reference: str) -> float:
@@ -33,24 +29,6 @@ def rouge_l(prediction: str, reference: str) -> float:
     1.0
     """
     return _rouge_l(prediction, reference)
-
-
-def _is_cjk(text: str) -> bool:
-    return cjk_ratio(text) > 0.5
-
-
-def normalize_answer(text: str) -> str:
-    """SQuAD normalisation for Latin text; punctuation and whitespace removal for CJK text."""
-    text = unicodedata.normalize("NFKC", text).lower()
-    if _is_cjk(text):
-        return "".join(ch for ch in text if not (unicodedata.category(ch).startswith(("P", "S", "Z")) or ch.isspace()))
-    text = "".join(ch for ch in text if ch not in string.punctuation and not unicodedata.category(ch).startswith("P"))
-    text = _ARTICLES.sub(" ", text)
-    return " ".join(text.split())
-
-
-def exact_match(prediction: str, reference: str) -> float:
-    return float(normalize_answer(prediction) == normalize_answer(reference))
 
 
 def bleu(prediction: str, reference: str) -> float:

@@ -37,6 +37,11 @@ def _ci(ci: Sequence[float]) -> str:
     return f"[{ci[0]:+.3f}, {ci[1]:+.3f}]"
 
 
+def _length(cell: dict[str, Any]) -> str:
+    value = cell.get("mean_length")
+    return "" if value is None else f"{value:.1f}"
+
+
 def build_document(scores: dict[str, Any], rows: list[dict[str, Any]], suite: Suite | None, n_examples: int = 6) -> Document:
     from seedtune.evaluate import report_if
 
@@ -86,6 +91,10 @@ def build_document(scores: dict[str, Any], rows: list[dict[str, Any]], suite: Su
     summary.add(Table(["model"] + modes, [[m] + [_score_ci(results[m][mode]["overall"]) for mode in modes] for m in models],
                       caption="Overall score (primary metric of each task, mean over instances) with 95% CI"))
     summary.add(*report_if.summary_callouts(instructions))
+    lengths = [[m] + [_length(results[m][mode]["overall"]) for mode in modes] for m in models]
+    doc.section("Answer length").add(Table(
+        ["model"] + modes, lengths, caption="Mean answer length (words; characters for Chinese): a gain that comes "
+                                            "with much longer answers may be a length effect, not better answers"))
 
     # -- Deltas ----------------------------------------------------------------------------
     pairs = deltas.get("pairs") or []

@@ -69,9 +69,10 @@ def _suite_section(doc: Document, name: str, block: dict[str, Any], rows: list[d
         sec.add(Callout(f"{info['skipped']} bad line(s) of {info['source']} were skipped (on_error=skip); "
                         "see `skipped_lines` in scores.json.", "warning"))
     sec.add(*summary_callouts({name: block}))
-    sec.add(Table(["model", "mode"] + HEADERS,
-                  [[m, mode] + [_cell(results[m][mode], k) for k in NUMBERS] for mode in modes for m in models],
-                  caption="IFEval's four numbers, 95% bootstrap CI"))
+    sec.add(Table(["model", "mode"] + HEADERS + ["mean length"],
+                  [[m, mode] + [_cell(results[m][mode], k) for k in NUMBERS] + [_length(results[m][mode])]
+                   for mode in modes for m in models],
+                  caption="IFEval's four numbers, 95% bootstrap CI; mean answer length in words (characters for Chinese)"))
     if block["deltas"]:
         rows_d, tones = [], []
         for d in block["deltas"]:
@@ -95,6 +96,11 @@ def _suite_section(doc: Document, name: str, block: dict[str, Any], rows: list[d
                   fam_rows, caption="Instruction-level accuracy per constraint family"))
     for block_ in _examples(rows, models, modes, n_examples):
         sec.add(block_)
+
+
+def _length(entry: dict[str, Any]) -> str:
+    value = entry.get("mean_length")
+    return "" if value is None else f"{value:.1f}"
 
 
 def _heldout() -> tuple[str, ...]:

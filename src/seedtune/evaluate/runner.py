@@ -200,7 +200,8 @@ def _report_failures(rows: list[dict[str, Any]], out: Path) -> list[dict[str, An
 def _scores(config: EvalConfig, suite: Suite, rows: list[dict[str, Any]], models: list[EvalModel],
             modes: list[Mode], judge_summary: dict[str, Any] | None) -> dict[str, Any]:
     scores = aggregate(rows, suite, [m.label for m in models], [m.name for m in modes],
-                       samples=config.bootstrap_samples, seed=config.seed, pairs=config.compare)
+                       samples=config.bootstrap_samples, seed=config.seed, pairs=config.compare,
+                       compare_previous=config.compare_previous)
     scores["suite"] = {"name": suite.name, "tasks": len(suite.tasks), "instances": suite.n_instances,
                        "limit_per_task": config.limit, "categories": suite.categories()}
     judged = [t.id for t in suite.tasks if t.metric == "judge"]
@@ -214,7 +215,8 @@ def _instruction_scores(suite: Suite, rows: list[dict[str, Any]], models: list[E
                         config: EvalConfig) -> dict[str, Any]:
     mine = [r for r in rows if r.get("suite") == suite.name and r["task_metric"] == IF_METRIC]
     result = aggregate_instructions(mine, [m.label for m in models], [m.name for m in modes],
-                                    samples=config.bootstrap_samples, seed=config.seed)
+                                    samples=config.bootstrap_samples, seed=config.seed,
+                                    compare_previous=config.compare_previous)
     langs = sorted({t.lang for t in suite.tasks})
     result["suite"] = {"name": suite.name, "source": suite.source, "prompts": len(suite.tasks),
                        "instructions": sum(len(i.constraints) for t in suite.tasks for i in t.instances),

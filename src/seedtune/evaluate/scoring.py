@@ -17,6 +17,7 @@ import numpy as np
 
 from seedtune.evaluate.stats import bootstrap_ci, paired_compare
 from seedtune.evaluate.suites import Suite
+from seedtune.textsim import length_units
 
 Key = tuple[str, str]  # (task id, instance id)
 
@@ -33,12 +34,16 @@ def _summary(rows: Sequence[dict[str, Any]], samples: int, seed: int) -> dict[st
         "n": len(values), "score": float(np.mean(values)) if values else None, "ci": [lo, hi],
         "metrics": {name: float(np.mean(v)) for name, v in sorted(metrics.items())},
         "extraction_failures": sum(not r["extraction"]["ok"] for r in rows),
+        # Words (characters for Chinese): a gain that is only longer answers must be visible.
+        "mean_length": float(np.mean([length_units(r["response"]) for r in rows])) if rows else None,
     }
 
 
 def aggregate(rows: Sequence[dict[str, Any]], suite: Suite, models: Sequence[str], modes: Sequence[str],
-              *, samples: int = 1000, seed: int = 0, pairs: Sequence[tuple[str, str]] = ()) -> dict[str, Any]:
-    """Scores per model x mode, and deltas: every model against the first (`deltas.models`),
+              *, samples: int = 1000, seed: int = 0, pairs: Sequence[tuple[str, str]] = (),
+              compare_previous: bool = False) -> dict[str, Any]:
+    """Scores per model x mode, and deltas: every model against the first (`deltas.models`; with
+    `compare_previous` also each model against the one before it),
     every mode against zero-shot (`deltas.modes`), and each (A, B) of `pairs` (`deltas.pairs`:
     e.g. a model tuned on all data against one tuned on the seeds only)."""
     cells: dict[tuple[str, str], dict[Key, dict[str, Any]]] = defaultdict(dict)
@@ -70,10 +75,13 @@ def aggregate(rows: Sequence[dict[str, Any]], suite: Suite, models: Sequence[str
 
     deltas: dict[str, list] = {"models": [], "modes": []}
     base = models[0]
-    for other in models[1:]:
+    against = [(base, other) for other in models[1:]]
+    if compare_previous:  # e.g. SFT+DPO vs SFT: what the last step added, not only the total
+        against += [(a, b) for a, b in zip(models[1:], models[2:])]
+    for a, b in against:
         for mode in modes:
-            deltas["models"].append({"a": base, "b": other, "mode": mode,
-                                     **_compare(cells[(base, mode)], cells[(other, mode)], samples, seed)})
+            deltas["models"].append({"a": a, "b": b, "mode": mode,
+                                     **_compare(cells[(a, mode)], cells[(b, mode)], samples, seed)})
     deltas["pairs"] = [{"a": a, "b": b, "mode": mode, **_compare(cells[(a, mode)], cells[(b, mode)], samples, seed)}
                        for a, b in pairs for mode in modes]
     if "zero" in modes:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 
-METHODS = ("self-instruct", "evol", "respond", "convert", "constraints")
+METHODS = ("self-instruct", "evol", "respond", "convert", "constraints", "preferences")
 # Other spellings of a method (Evol-Instruct is `evol` in the CLI, the YAML and Record.source).
 METHOD_ALIASES = {"evol-instruct": "evol", "evol_instruct": "evol", "self_instruct": "self-instruct"}
 
@@ -40,6 +40,10 @@ def config_model(method: str) -> type:
         from seedtune.generate.constraints import ConstraintsConfig
 
         return ConstraintsConfig
+    if method == "preferences":
+        from seedtune.generate.preferences import PreferencesConfig
+
+        return PreferencesConfig
     from seedtune.generate.convert import ConvertConfig
 
     return ConvertConfig
@@ -92,7 +96,7 @@ def check_not_input(input_path: str | Path, output_path: str | Path) -> None:
 
 
 def run_method(method: str, input_path: str | Path, output_path: str | Path, config: Any,
-               progress: bool = True) -> dict[str, Any]:
+               progress: bool = True, judge: Any = None) -> dict[str, Any]:
     """Run one generation method end to end; returns the summary also written to `<out>.stats.json`."""
     method = method_name(method)
     check_not_input(input_path, output_path)
@@ -113,6 +117,10 @@ def run_method(method: str, input_path: str | Path, output_path: str | Path, con
         from seedtune.generate.constraints import add_constraints
 
         return add_constraints(records, output_path, config, progress=progress)
+    if method == "preferences":  # a judge, if configured, is opened above this floor and passed in
+        from seedtune.generate.preferences import preferences
+
+        return preferences(records, output_path, config, judge=judge, progress=progress)
     from seedtune.generate.respond import respond
 
     return respond(records, output_path, config, progress=progress)
@@ -120,7 +128,9 @@ def run_method(method: str, input_path: str | Path, output_path: str | Path, con
 
 def generate(method: str, input_path: str | Path, output_path: str | Path, options: dict[str, Any],
              teacher_options: dict[str, Any] | None = None, config_path: str | Path | None = None,
-             overrides: Sequence[str] = (), progress: bool = True) -> dict[str, Any]:
-    """What `seedtune generate METHOD IN OUT ...` calls: build the config, then run the method."""
+             overrides: Sequence[str] = (), progress: bool = True, open_judge: Any = None) -> dict[str, Any]:
+    """What `seedtune generate METHOD IN OUT ...` calls: build the config, then run the method.
+    `open_judge(config)` opens the pairwise judge of `preferences` (the caller's floor may import it)."""
     config = build_config(method, options, teacher_options, config_path, overrides)
-    return run_method(method, input_path, output_path, config, progress=progress)
+    judge = open_judge(config) if open_judge is not None else None
+    return run_method(method, input_path, output_path, config, progress=progress, judge=judge)

@@ -19,6 +19,7 @@ from seedtune.curate.config import CurateConfig
 from seedtune.evaluate.config import EvalConfig
 from seedtune.generate.constraints import ConstraintsConfig
 from seedtune.generate.evol_instruct import EvolConfig
+from seedtune.generate.preferences import PreferencesConfig
 from seedtune.generate.respond import RespondConfig
 from seedtune.generate.self_instruct import SelfInstructConfig
 from seedtune.records import known_sources, resolve_source
@@ -93,6 +94,27 @@ class PipelineTrain(TrainConfig):
                 for name, sources in self.variants.items()}
 
 
+class PipelineDPO(TrainConfig):
+    """The DPO run of the preference stage; `model`, `data` and `output` are wired by the pipeline."""
+
+    method: Literal["dpo"] = Field("dpo", description="Always dpo here.")
+    model: str = Field("", description="Set by the pipeline: the SFT model.")
+    data: str = Field("", description="Set by the pipeline: <run>/3b-preference/pairs.jsonl.")
+    output: str = Field("", description="Set by the pipeline: <run>/3b-preference/model.")
+    learning_rate: float = Field(5e-5, gt=0, description="Peak learning rate (DPO moves a tuned model: smaller than SFT's).")
+
+
+class PreferenceSection(StrictModel):
+    """Optional stage after SFT: sample answers from the SFT model, build pairs, train DPO on them."""
+
+    prompts: str = Field("kept", description="Prompts for the pairs: 'kept' (the curated SFT data; constrained records are scored by checkers, answered ones by reference) or a record file.")
+    limit: int | None = Field(None, ge=1, description="At most this many prompts (the first ones).")
+    on_policy: bool = Field(True, description="Sample the answers from the SFT model (true) or from pairs.teacher (false).")
+    constraints: ConstraintsConfig | None = Field(None, description="First add fresh verifiable constraints (a new draw; default: training families) to the answered prompts that have none, so the checkers can score the answers offline; null: use the prompts as they are.")
+    pairs: PreferencesConfig = Field(default_factory=PreferencesConfig, description="Sampling and scoring of the pairs.")
+    dpo: PipelineDPO = Field(default_factory=PipelineDPO, description="DPO training on the pairs (LoRA on the SFT model by default).")
+
+
 class PipelineEval(EvalConfig):
     """The eval section; by default compares the base model (A) with the tuned one, or with each
     training-data variant, and each variant with the one declared before it."""
@@ -110,6 +132,7 @@ class PipelineConfig(StrictModel):
     generate: GenerateSection = Field(default_factory=GenerateSection, description="Data generation.")
     curate: CurateConfig = Field(default_factory=CurateConfig, description="Filters and deduplication.")
     train: PipelineTrain = Field(..., description="Supervised fine-tuning of the base model.")
+    preference: PreferenceSection | None = Field(None, description="SFT -> preference pairs -> DPO; null skips it.")
     eval: PipelineEval = Field(default_factory=PipelineEval, description="Base vs tuned on unseen tasks.")
 
     @model_validator(mode="after")

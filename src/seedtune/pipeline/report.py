@@ -98,6 +98,9 @@ def write_pipeline_report(ctx: RunContext, out: Path) -> dict[str, Any]:
                            caption=(f"LoRA r={cfg.train.lora_r}" if not cfg.train.full else "full fine-tuning")
                            + _budget_note(ctx)))
 
+    if "preference" in ctx.outcomes:
+        _preference_section(doc, ctx.outcomes["preference"].summary)
+
     if scores:
         rows_ = _load_rows(eval_dir / "predictions.jsonl")
         reference = next((s for s in cfg.eval.suites if not verifiable_name(s)), None)
@@ -278,6 +281,19 @@ def _money(value: float | None) -> str:
     return "n/a (no prices)" if value is None else f"{value:.6g}"
 
 
+def _preference_section(doc: Document, summary: dict[str, Any]) -> None:
+    """Pairs built and dropped (by reason), and what DPO did with them."""
+    pairs, dpo = summary.get("pairs") or {}, summary.get("dpo") or {}
+    sec = doc.section("Preference pairs and DPO")
+    rows = [[f"pairs by {how}", n] for how, n in (pairs.get("pairs_by_how") or {}).items()]
+    rows += [[f"dropped: {reason}", n] for reason, n in sorted((pairs.get("rejected_by_reason") or {}).items())]
+    rows += [["mean length chosen / rejected", f"{pairs.get('mean_length_chosen')} / {pairs.get('mean_length_rejected')}"]]
+    sec.add(Table(["what", "count"], rows, caption=f"From {summary.get('prompts')} prompts; every dropped prompt has "
+                                                   "its reason in 3b-preference/pairs.rejected.jsonl."))
+    sec.add(Table(["metric", "value"], [[k, v] for k, v in dpo.items() if v is not None],
+                  caption="DPO: rewards are beta x (policy - reference) answer log-probs; margin = chosen - rejected."))
+
+
 def _headline(scores: dict[str, Any]) -> list[Any]:
     if not scores:
         return [Callout("The evaluation produced no scores.", "warning")]
@@ -343,6 +359,7 @@ def _lineage(ctx: RunContext, scores: dict[str, Any], trained: dict[str, dict[st
                            "scores": overall.get(label)}
                    for label, path in models.items()},
         "training": {k: next(iter(trained.values()), {}).get(k) for k in ("train_tokens", "final_loss", "tokens_per_second")},
+        "preference": ctx.outcomes["preference"].summary if "preference" in ctx.outcomes else None,
         "scores": overall,
         "instructions": {name: {m: {mode: {k: cell[k] for k in ("prompt_strict", "prompt_loose", "inst_strict", "inst_loose")}
                                     for mode, cell in per_mode.items()} for m, per_mode in block["results"].items()}

@@ -128,6 +128,12 @@ def tuned_models(ctx: RunContext) -> dict[str, str]:
     return {"tuned": summary.get("model") or str(ctx.stage_dir("train") / "model")}
 
 
+def sft_label(ctx: RunContext) -> str:
+    """The SFT model later steps build on (DPO, the lineage's `model`): the variant trained on the
+    most data (the one that set the budget), or the only one."""
+    return ctx.outcomes["train"].summary.get("budget_variant") or next(iter(tuned_models(ctx)))
+
+
 def adopt_train(ctx: RunContext, out: Path) -> dict[str, Any] | None:
     """A model trained outside the run (`accelerate launch ... seedtune.cli train`, the documented
     multi-GPU flow) into <run>/3-train/model counts as this stage's output when it was trained on
@@ -150,6 +156,73 @@ def adopt_train(ctx: RunContext, out: Path) -> dict[str, Any] | None:
     return {"model": str(model), **{k: metrics[k] for k in TRAIN_SUMMARY if k in metrics}}
 
 
+# -- 3b. preference (optional) ---------------------------------------------------------------------
+
+def preference_prompts(config: PipelineConfig, ctx: RunContext) -> Path:
+    pref = config.preference
+    return ctx.stage_dir("curate") / "kept.jsonl" if pref is None or pref.prompts == "kept" else Path(pref.prompts)
+
+
+def run_preference(ctx: RunContext, out: Path) -> dict[str, Any]:
+    """SFT model -> n answers per prompt -> pairs.jsonl (checkers / reference / judge) -> DPO model."""
+    from seedtune.errors import SeedtuneError
+    from seedtune.formats import read_records
+    from seedtune.generate.preferences import preferences
+    from seedtune.train import train
+    from seedtune.train.config import TrainConfig
+
+    cfg: PipelineConfig = ctx.config
+    pref = cfg.preference
+    sft = tuned_models(ctx)[sft_label(ctx)]
+    pairs_cfg = pref.pairs
+    if pref.on_policy:  # the SFT model answers: the pairs are about its own mistakes
+        pairs_cfg = pairs_cfg.model_copy(update={"teacher": pairs_cfg.teacher.model_copy(update={"teacher": f"hf:{sft}"})})
+    prompts = read_records(preference_prompts(cfg, ctx))
+    if pref.constraints is not None:  # new constraint draws on answered prompts: the checkers can score them
+        from seedtune.generate.constraints import add_constraints
+
+        base = [r for r in prompts if r.output and not r.meta.get("constraints")]
+        add_constraints(base, out / "prompts.jsonl", pref.constraints, progress=False)
+        prompts = read_records(out / "prompts.jsonl")
+    prompts = prompts[: pref.limit]
+    _fresh_pairs(out, {"pairs": json.loads(pairs_cfg.model_dump_json()), "limit": pref.limit,
+                       "constraints": json.loads(pref.constraints.model_dump_json()) if pref.constraints else None,
+                       "sft": ctx.outcomes["train"].fingerprint, "prompts": ctx.outcomes["curate"].fingerprint})
+    judge = None
+    if pairs_cfg.judge is not None and "judge" in pairs_cfg.routes:
+        from seedtune.cache import RequestCache
+        from seedtune.generate.pair_judge import open_pair_judge
+
+        judge = open_pair_judge(pairs_cfg.judge, cache=RequestCache(pairs_cfg.teacher.cache), seed=pairs_cfg.seed)
+    built = preferences(prompts, out / "pairs.jsonl", pairs_cfg, judge=judge, progress=False)
+    ctx.log(f"[preference] {built['accepted']} pairs from {len(prompts)} prompts; dropped: {built['rejected_by_reason']}")
+    if not built["accepted"]:
+        raise SeedtuneError("no preference pairs were built, so there is nothing to train DPO on",
+                            hint=f"see why in {out / 'pairs.rejected.jsonl'}; more prompts, a larger preference.pairs.n "
+                                 "or a higher temperature give more pairs")
+    section = pref.dpo.model_dump()
+    section.update(method="dpo", model=sft, data=str(out / "pairs.jsonl"), output=str(out / "model"))
+    result = train(TrainConfig.model_validate(section), log=ctx.log)
+    keys = ("final_loss", "final_margin", "final_accuracy", "final_chosen_reward", "final_rejected_reward",
+            "first_margin", "reference_drift", "steps", "train_seconds", "eval_accuracy", "eval_margin")
+    pair_keys = ("accepted", "rejected", "rejected_by_reason", "pairs_by_how", "mean_margin_by_how",
+                 "mean_length_chosen", "mean_length_rejected", "judge_check", "seconds")
+    return {"model": str(result.output), "prompts": len(prompts), "pairs": {k: built.get(k) for k in pair_keys},
+            "dpo": {k: result.metrics.get(k) for k in keys}}
+
+
+def _fresh_pairs(out: Path, identity: dict[str, Any]) -> None:
+    """Resume pairs.jsonl only if it was made from the same model, prompts and settings; otherwise
+    start it over (it is this stage's own output, rebuilt from the cache where answers match)."""
+    from seedtune.io import write_json
+
+    marker = out / "pairs.identity.json"
+    if marker.exists() and json.loads(marker.read_text(encoding="utf-8")) != identity:
+        for name in ("pairs.jsonl", "pairs.rejected.jsonl", "pairs.stats.json"):
+            (out / name).unlink(missing_ok=True)
+    write_json(marker, identity)
+
+
 # -- 4. eval ---------------------------------------------------------------------------------------
 
 def eval_config(ctx: RunContext, out: Path) -> Any:
@@ -158,13 +231,17 @@ def eval_config(ctx: RunContext, out: Path) -> Any:
     cfg: PipelineConfig = ctx.config
     section = cfg.eval.model_dump()
     tuned = tuned_models(ctx)
-    section["models"] = [cfg.train.model, *tuned.values(), *cfg.eval.models]
-    n = 1 + len(tuned)
-    section["labels"] = ["base", *tuned, *cfg.eval.labels[n:]] if not cfg.eval.labels else cfg.eval.labels
+    # With the preference stage: base, SFT and SFT+DPO, and DPO is also compared with SFT itself.
+    dpo = {"tuned+dpo": ctx.outcomes["preference"].summary["model"]} if "preference" in ctx.outcomes else {}
+    section["models"] = [cfg.train.model, *tuned.values(), *dpo.values(), *cfg.eval.models]
+    names = ["base", *tuned, *dpo]
+    section["labels"] = [*names, *cfg.eval.labels[len(names):]] if not cfg.eval.labels else cfg.eval.labels
     if cfg.train.variants and not cfg.eval.compare:
         # What each data mix adds over the one declared before it (seeds-only -> +self-instruct -> all).
-        names = list(tuned)
-        section["compare"] = [[a, b] for a, b in zip(names, names[1:])]
+        variants = list(tuned)
+        section["compare"] = [[a, b] for a, b in zip(variants, variants[1:])]
+    if dpo:  # what DPO added over the SFT model it started from
+        section["compare"] = [*section.get("compare", []), [sft_label(ctx), "tuned+dpo"]]
     section["output"] = str(out)
     section["train_data"] = [*cfg.eval.train_data, str(ctx.stage_dir("curate") / "kept.jsonl")]
     return EvalConfig.model_validate(section)
@@ -220,6 +297,12 @@ def build_stages(config: PipelineConfig) -> list[Stage]:
         Stage("curate", "2-curate", run_curate, dump(config.curate), inputs=files(config.curate), depends=("generate",)),
         Stage("train", "3-train", run_train, dump(config.train), inputs=files(config.train), depends=("curate",),
               adopt=adopt_train),
-        Stage("eval", "4-eval", run_eval, dump(config.eval), inputs=files(config.eval), depends=("train",)),
-        Stage("report", "report", run_report, lambda ctx: {"version": 1}, depends=("generate", "curate", "train", "eval")),
+        *([Stage("preference", "3b-preference", run_preference, dump(config.preference), depends=("curate", "train"),
+                 inputs=lambda ctx: [*named_files(json.loads(config.preference.model_dump_json())),
+                                     *([] if config.preference.prompts == "kept" else [Path(config.preference.prompts)])])]
+          if config.preference else []),
+        Stage("eval", "4-eval", run_eval, dump(config.eval), inputs=files(config.eval),
+              depends=("train", *(("preference",) if config.preference else ()))),
+        Stage("report", "report", run_report, lambda ctx: {"version": 1},
+              depends=("generate", "curate", "train", *(("preference",) if config.preference else ()), "eval")),
     ]

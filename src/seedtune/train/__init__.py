@@ -1,4 +1,4 @@
-"""Supervised fine-tuning: `train(TrainConfig) -> TrainResult`, and GGUF export.
+"""Fine-tuning: `train(TrainConfig) -> TrainResult` (SFT, or DPO with method='dpo'), and GGUF export.
 
 Heavy imports (torch, transformers) happen when a function is called, not on import.
 """
@@ -16,7 +16,11 @@ __all__ = ["TrainConfig", "TrainResult", "train", "export_gguf", "export_for_oll
 
 
 def train(config: TrainConfig, **kwargs: Any) -> "TrainResult":
-    """Fine-tune a model; see `seedtune.train.sft.train`."""
+    """Fine-tune a model; see `seedtune.train.sft.train` and, for method='dpo', `seedtune.train.dpo`."""
+    if config.method == "dpo":
+        from seedtune.train.dpo import train_dpo
+
+        return train_dpo(config, **kwargs)
     from seedtune.train.sft import train as _train
 
     return _train(config, **kwargs)

@@ -55,6 +55,18 @@ def save(directory: Path, step: int, model: Any, optimizer: Any, scheduler: Any,
     return final
 
 
+def save_on_every_rank(directory: Path, step: int, model: Any, optimizer: Any, scheduler: Any, state: dict[str, Any],
+                       accelerator: Any, keep: int = 2,
+                       gathered: tuple[dict[str, torch.Tensor], dict[str, Any]] | None = None) -> Path:
+    """`save` on rank 0, then every other rank adds its own RNG state once the folder exists."""
+    path = save(directory, step, model, optimizer, scheduler, state, rank=accelerator.process_index, keep=keep,
+                gathered=gathered)
+    accelerator.wait_for_everyone()
+    if not accelerator.is_main_process:
+        save_rng(path, accelerator.process_index)
+    return path
+
+
 def save_rng(path: Path, rank: int) -> None:
     """Non-zero ranks keep their own RNG (dropout masks differ per rank)."""
     torch.save(_rng_state(), path / f"rng-{rank}.pt")

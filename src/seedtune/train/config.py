@@ -23,6 +23,8 @@ class TrainConfig(StrictModel):
     """
 
     # what
+    method: Literal["sft", "dpo"] = Field(
+        "sft", description="sft: supervised fine-tuning on records; dpo: preference optimisation on pairs (data = a pair file, model = usually the SFT model).")
     model: str = Field(..., description="Base model: an embedded default name (e.g. gemma-3-270m) or a local HF directory.")
     data: str = Field(..., description="Training records (any format seedtune.formats reads: JSONL, Alpaca JSON, ...).")
     output: str = Field(..., description="Directory for the trained model, adapter, metrics and lineage.")
@@ -56,6 +58,11 @@ class TrainConfig(StrictModel):
         "auto", description="bf16 autocast when the device supports it (auto), always, or plain fp32.")
     loss_chunk_size: int | None = Field(None, ge=16, description="Trained positions per LM-head chunk in the loss (bounds logits memory); default: ~256 MB of fp32 logits per chunk.")
     gradient_checkpointing: bool = Field(False, description="Recompute activations in backward to save memory.")
+    # preference optimisation (method: dpo)
+    beta: float = Field(0.1, gt=0, description="DPO/IPO: strength of the pull towards the reference model (smaller lets the policy move further); SimPO: reward scale.")
+    dpo_loss: Literal["sigmoid", "ipo", "simpo"] = Field(
+        "sigmoid", description="sigmoid: DPO (Rafailov et al. 2023); ipo: squared loss on length-averaged log-ratios (Azar et al. 2023); simpo: reference-free, length-averaged, with a target margin (Meng et al. 2024).")
+    simpo_gamma: float = Field(0.5, ge=0, description="SimPO target reward margin gamma.")
     # bookkeeping
     eval_fraction: float = Field(0.05, ge=0, lt=1, description="Share of records held out for eval loss (0 disables; none when < 20 records).")
     eval_every: int = Field(0, ge=0, description="Compute eval loss every N steps (0: only at the end).")

@@ -132,6 +132,27 @@ class SFTModule(torch.nn.Module):
                              bias=getattr(head, "bias", None))
 
 
+class SequenceLogProbs(SFTModule):
+    """forward(ids, positions, labels) -> [B]: each row's summed log-prob of its trained tokens.
+
+    DPO needs one number per sequence, not one per batch, so the chunked head loss runs once per
+    row (it returns a sum); memory stays O(chunk x vocab) as in SFT.
+    """
+
+    def forward(self, input_ids: torch.Tensor, position_ids: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        h = self.hidden(input_ids, position_ids)
+        idx, y = shift_targets(labels, position_ids)
+        owner = idx // input_ids.shape[1]  # which row each trained position belongs to
+        flat = h.reshape(-1, h.shape[-1])
+        head = causal_lm_of(self.model).get_output_embeddings()
+        out = []
+        for b in range(input_ids.shape[0]):
+            sel = (owner == b).nonzero(as_tuple=True)[0]
+            out.append(-head_loss_sum(flat.index_select(0, idx[sel]), head.weight, y[sel], chunk=self.chunk,
+                                      softcap=self.softcap, bias=getattr(head, "bias", None)))
+        return torch.stack(out)
+
+
 @torch.no_grad()
 def self_check_packing(module: SFTModule, rows: list[Any], pad_id: int, tol: float = 2e-3) -> dict[str, float]:
     """Packed vs unpacked: hidden states per sample and our loss vs the model's own logits.

@@ -19,9 +19,11 @@ from seedtune.io import write_json
 
 def save_outputs(out: Path, model: Any, tokenizer: Any, fmt: Any, config: Any, end_id: int, lineage: dict[str, Any],
                  metrics: dict[str, Any], preflight: dict[str, Any], losses: list[float], *, merge: bool, full: bool,
-                 base_dtype: torch.dtype, base_path: Path, state_dict: dict[str, torch.Tensor] | None = None) -> None:
+                 base_dtype: torch.dtype, base_path: Path, state_dict: dict[str, torch.Tensor] | None = None,
+                 curves: dict[str, list[float]] | None = None) -> None:
     """Write the model directory. `state_dict` holds the full weights gathered from a sharded run
-    (FSDP, ZeRO-3), keyed as in `model`; None means `model` itself holds every weight."""
+    (FSDP, ZeRO-3), keyed as in `model`; None means `model` itself holds every weight. `curves`
+    are extra per-step series (DPO's rewards) written beside the loss."""
     from seedtune.prompts.formats import save_format
 
     out.mkdir(parents=True, exist_ok=True)
@@ -42,7 +44,8 @@ def save_outputs(out: Path, model: Any, tokenizer: Any, fmt: Any, config: Any, e
     write_json(out / "lineage.json", lineage)
     write_json(out / "metrics.json", metrics)
     write_json(out / "preflight.json", preflight)
-    write_json(out / "loss_curve.json", {"loss": losses})
+    # DPO adds its reward curves (chosen/rejected reward, margin, accuracy) beside the loss.
+    write_json(out / "loss_curve.json", {"loss": losses, **(curves or {})})
 
 
 def _merge(adapter_dir: Path, base_path: Path, dtype: torch.dtype) -> Any:

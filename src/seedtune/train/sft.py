@@ -43,44 +43,11 @@ class TrainResult:
 
 def train(config: TrainConfig, log: Callable[[str], None] | None = None, progress: bool = True) -> TrainResult:
     """Fine-tune `config.model` on `config.data`; write the model directory; return the metrics."""
-    from accelerate import Accelerator
-    from accelerate.utils import set_seed
-
-    from seedtune.io import ensure_dir, refuse_output_over_input
-
-    # The model folder is written file by file: over the data or the base model it would destroy them.
-    refuse_output_over_input(config.output, [p for p in (config.data, config.model) if Path(p).exists()], flag="--output")
-    ensure_dir(config.output, create=False)  # a file in the way fails now, not after the last step
-
-    # cpu=True when there is no GPU: accelerate then runs multi-process launches (torchrun /
-    # `accelerate launch --multi_gpu` on a CPU box) as MULTI_CPU data parallel over gloo.
-    # Accumulation goes through accelerate's `accumulate` so DeepSpeed, which steps inside
-    # `backward`, steps once per optimizer step; FSDP/DDP skip the gradient sync before the last.
-    distributed.refuse_cpu_deepspeed()
-    accelerator = Accelerator(cpu=not torch.cuda.is_available(), gradient_accumulation_steps=config.grad_accum)
-    kind = sharding_kind(accelerator)
-    if kind == "deepspeed" and (config.save_every or config.resume):
-        distributed.checkpoint_state(None, None, kind)  # says what to do instead
-    main = accelerator.is_main_process
-    say = (log or print) if main else (lambda _msg: None)
-    out = Path(config.output)
-    if config.num_threads:
-        torch.set_num_threads(config.num_threads)
-    set_seed(config.seed)
-
     # 1. load ------------------------------------------------------------------------------
-    use_bf16 = config.precision == "bf16" or (config.precision == "auto" and bf16_supported(accelerator.device))
-    # LoRA: the frozen base can live in bf16 (half the memory, no per-step casts); the adapter
-    # stays fp32. Full fine-tuning keeps fp32 master weights and runs the math under autocast.
-    # Sharded runs keep the base in fp32 too: FSDP2 flattens a layer's parameters into one buffer
-    # and needs them in one dtype.
-    base_dtype = torch.bfloat16 if (use_bf16 and not config.full and kind == "none") else torch.float32
-    model, tokenizer, resolved = load_base(config.model, base_dtype, qlora=config.qlora)
-    from seedtune.prompts.formats import for_model, load_format
-
-    # A model seedtune trained before carries its prompt format: keep using it (auto), so a
-    # second round of training and inference never disagree.
-    fmt = (config.prompt_format == "auto" and load_format(resolved)) or for_model(tokenizer, config.prompt_format)
+    run = begin(config, log)
+    accelerator, main, say, use_bf16, base_dtype = run.accelerator, run.main, run.say, run.use_bf16, run.base_dtype
+    model, tokenizer, resolved, fmt, out = run.model, run.tokenizer, run.resolved, run.fmt, Path(config.output)
+    kind = run.kind
     records = read_training_records(config.data)
     train_records, eval_records = split_eval(records, config.eval_fraction, config.seed)
 
@@ -105,14 +72,7 @@ def train(config: TrainConfig, log: Callable[[str], None] | None = None, progres
         f"(fill {preflight['fill_ratio']:.1%})" if config.packing else f"{len(rows)} rows (packing off)")
 
     # 5. model setup -----------------------------------------------------------------------
-    if config.full:
-        model.float()
-        model.requires_grad_(True)
-    else:
-        model = add_lora(model, config.lora_r, config.alpha, config.lora_dropout, config.lora_targets, config.qlora)
-    if config.gradient_checkpointing:
-        causal_lm_of(model).gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-    model.config.use_cache = False
+    model = setup_model(model, config)
     module = SFTModule(model, chunk=config.loss_chunk_size).to(accelerator.device)
     n_trainable = sum(p.numel() for p in module.parameters() if p.requires_grad)
     say(f"trainable parameters: {n_trainable:,} ({'full' if config.full else f'LoRA r={config.lora_r}'}); "
@@ -127,31 +87,13 @@ def train(config: TrainConfig, log: Callable[[str], None] | None = None, progres
             say(f"packing self-check passed (max relative diff {preflight['self_check']['max_rel_diff']:.1e})")
 
     # 6. optimizer, schedule, accelerate ---------------------------------------------------
-    from transformers import get_scheduler
-
     world = accelerator.num_processes
-    per_step = config.batch_size * config.grad_accum * world
-    total_steps = config.max_steps or max(1, math.ceil(config.epochs * len(rows) / per_step))
-    made: list[Any] = []
-
-    def adamw(params: list[torch.nn.Parameter]) -> torch.optim.Optimizer:
-        made.append(torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay,
-                                      betas=(0.9, 0.999), eps=1e-8))
-        return made[-1]
-
-    wrapped, optimizer, trainable = distributed.prepare(accelerator, module, adamw, kind, config.batch_size)
-    # The schedule drives the plain optimizer: DeepSpeed's ZeRO optimizer reads its param groups.
-    scheduler = get_scheduler(config.lr_scheduler, made[0], num_warmup_steps=int(config.warmup_ratio * total_steps),
-                              num_training_steps=total_steps)
+    per_step, total_steps, opt = schedule(config, module, len(rows), accelerator, kind)
+    wrapped, optimizer, scheduler, trainable = opt.wrapped, opt.optimizer, opt.scheduler, opt.trainable
     ckpt_dir = out / "checkpoints"
-    start, counters = 0, {"train_tokens": 0, "elapsed": 0.0, "losses": []}
-    resume_from = _resume_path(config, ckpt_dir)
-    if resume_from is not None:
-        restore = distributed.restore_checkpoint(wrapped, made[0]) if kind != "none" else None
-        counters.update(checkpoint.load(resume_from, module.model, optimizer, scheduler, accelerator.process_index,
-                                        restore=restore))
-        start = counters.pop("step")
-        say(f"resumed from {resume_from.name} at step {start}")
+    counters: dict[str, Any] = {"train_tokens": 0, "elapsed": 0.0, "losses": []}
+    start = resume(config, ckpt_dir, module.model, optimizer, scheduler, accelerator, say, counters,
+                   restore=distributed.restore_checkpoint(wrapped, opt.plain) if kind != "none" else None)
     writer = _tensorboard(out / "logs") if (config.tensorboard and main) else None
 
     # 7. train -----------------------------------------------------------------------------
@@ -191,12 +133,9 @@ def train(config: TrainConfig, log: Callable[[str], None] | None = None, progres
                 writer.add_scalar("eval/loss", eval_loss, step + 1)
         if config.save_every and (step + 1) % config.save_every == 0 and step + 1 < total_steps:
             state = {"train_tokens": counters["train_tokens"], "elapsed": elapsed, "losses": losses}
-            gathered = distributed.checkpoint_state(wrapped, made[0], kind)  # every rank joins under FSDP
-            path = checkpoint.save(ckpt_dir, step + 1, module.model, optimizer, scheduler, state,
-                                   rank=accelerator.process_index, keep=config.save_total_limit, gathered=gathered)
-            accelerator.wait_for_everyone()
-            if not main:
-                checkpoint.save_rng(path, accelerator.process_index)
+            gathered = distributed.checkpoint_state(wrapped, opt.plain, kind)  # every rank joins under FSDP
+            checkpoint.save_on_every_rank(ckpt_dir, step + 1, module.model, optimizer, scheduler, state, accelerator,
+                                          keep=config.save_total_limit, gathered=gathered)
     elapsed = time.perf_counter() - t0
     if bar:
         bar.close()
@@ -239,6 +178,108 @@ def train(config: TrainConfig, log: Callable[[str], None] | None = None, progres
 
 # --- helpers used above, in the order they appear ---------------------------------------------
 
+@dataclass
+class Start:
+    """What every recipe (SFT, DPO) begins with."""
+
+    accelerator: Any
+    main: bool
+    say: Callable[[str], None]
+    use_bf16: bool
+    base_dtype: torch.dtype
+    model: Any
+    tokenizer: Any
+    resolved: Path
+    fmt: Any
+    kind: str = "none"  # sharding: none | fsdp | deepspeed
+
+
+def begin(config: TrainConfig, log: Callable[[str], None] | None) -> Start:
+    """Accelerate, threads, seed, precision, then the model and its prompt format."""
+    from accelerate import Accelerator
+    from accelerate.utils import set_seed
+
+    from seedtune.io import ensure_dir, refuse_output_over_input
+
+    # The model folder is written file by file: over the data or the base model it would destroy them.
+    refuse_output_over_input(config.output, [p for p in (config.data, config.model) if Path(p).exists()], flag="--output")
+    ensure_dir(config.output, create=False)  # a file in the way fails now, not after the last step
+
+    # cpu=True when there is no GPU: accelerate then runs multi-process launches (torchrun /
+    # `accelerate launch --multi_gpu` on a CPU box) as MULTI_CPU data parallel over gloo.
+    # Accumulation goes through accelerate's `accumulate` so DeepSpeed, which steps inside
+    # `backward`, steps once per optimizer step; FSDP/DDP skip the gradient sync before the last.
+    distributed.refuse_cpu_deepspeed()
+    accelerator = Accelerator(cpu=not torch.cuda.is_available(), gradient_accumulation_steps=config.grad_accum)
+    kind = sharding_kind(accelerator)
+    if kind == "deepspeed" and (config.save_every or config.resume):
+        distributed.checkpoint_state(None, None, kind)  # says what to do instead
+    main = accelerator.is_main_process
+    say = (log or print) if main else (lambda _msg: None)
+    if config.num_threads:
+        torch.set_num_threads(config.num_threads)
+    set_seed(config.seed)
+    use_bf16 = config.precision == "bf16" or (config.precision == "auto" and bf16_supported(accelerator.device))
+    # LoRA: the frozen base can live in bf16 (half the memory, no per-step casts); the adapter
+    # stays fp32. Full fine-tuning keeps fp32 master weights and runs the math under autocast.
+    # Sharded runs keep the base in fp32 too: FSDP2 flattens a layer's parameters into one buffer
+    # and needs them in one dtype.
+    base_dtype = torch.bfloat16 if (use_bf16 and not config.full and kind == "none") else torch.float32
+    model, tokenizer, resolved = load_base(config.model, base_dtype, qlora=config.qlora)
+    from seedtune.prompts.formats import for_model, load_format
+
+    # A model seedtune trained before carries its prompt format: keep using it (auto), so a
+    # second round of training and inference never disagree.
+    fmt = (config.prompt_format == "auto" and load_format(resolved)) or for_model(tokenizer, config.prompt_format)
+    return Start(accelerator, main, say, use_bf16, base_dtype, model, tokenizer, resolved, fmt, kind)
+
+
+def setup_model(model: Any, config: TrainConfig) -> Any:
+    """Full fine-tuning (fp32 master weights, all trainable) or a LoRA adapter; no KV cache."""
+    if config.full:
+        model.float()
+        model.requires_grad_(True)
+    else:
+        model = add_lora(model, config.lora_r, config.alpha, config.lora_dropout, config.lora_targets, config.qlora)
+    if config.gradient_checkpointing:
+        causal_lm_of(model).gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    model.config.use_cache = False
+    return model
+
+
+@dataclass
+class Optimizing:
+    """The prepared module and what steps it: `plain` is the AdamW itself (DeepSpeed wraps
+    `optimizer` in its ZeRO optimizer; the schedule and sharded checkpoints use the plain one)."""
+
+    wrapped: Any
+    optimizer: Any
+    plain: Any
+    scheduler: Any
+    trainable: list[Any]
+
+
+def schedule(config: TrainConfig, module: Any, n_rows: int, accelerator: Any, kind: str) -> tuple[int, int, Optimizing]:
+    """(rows per optimizer step, total steps, the module prepared for its sharding with AdamW and
+    the LR scheduler)."""
+    from transformers import get_scheduler
+
+    per_step = config.batch_size * config.grad_accum * accelerator.num_processes
+    total_steps = config.max_steps or max(1, math.ceil(config.epochs * n_rows / per_step))
+    made: list[Any] = []
+
+    def adamw(params: list[torch.nn.Parameter]) -> torch.optim.Optimizer:
+        made.append(torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay,
+                                      betas=(0.9, 0.999), eps=1e-8))
+        return made[-1]
+
+    wrapped, optimizer, trainable = distributed.prepare(accelerator, module, adamw, kind, config.batch_size)
+    # The schedule drives the plain optimizer: DeepSpeed's ZeRO optimizer reads its param groups.
+    scheduler = get_scheduler(config.lr_scheduler, made[0], num_warmup_steps=int(config.warmup_ratio * total_steps),
+                              num_training_steps=total_steps)
+    return per_step, total_steps, Optimizing(wrapped, optimizer, made[0], scheduler, trainable)
+
+
 def _print_preflight(say: Callable[[str], None], p: dict[str, Any], n_records: int) -> None:
     ok = lambda b: "ok" if b else "FAILED"  # noqa: E731
     say(f"pre-flight: {n_records} records -> {p['kept']} train rows, {p['eval_rows']} eval rows "
@@ -273,6 +314,19 @@ class _fp32_view:
         if self.dtype != torch.float32:
             for n, p in self.module.named_parameters():
                 p.data = p.data.to(self.saved[n])
+
+
+def resume(config: TrainConfig, ckpt_dir: Path, model: Any, optimizer: Any, scheduler: Any, accelerator: Any,
+           say: Callable[[str], None], state: dict[str, Any], restore: Any = None) -> int:
+    """With `resume` set, restore the checkpoint and update `state` with its counters; the step to
+    start at. `restore` puts full state back into a sharded model (see checkpoint.load)."""
+    resume_from = _resume_path(config, ckpt_dir)
+    if resume_from is None:
+        return 0
+    state.update(checkpoint.load(resume_from, model, optimizer, scheduler, accelerator.process_index, restore=restore))
+    step = state.pop("step")
+    say(f"resumed from {resume_from.name} at step {step}")
+    return step
 
 
 def _resume_path(config: TrainConfig, ckpt_dir: Path) -> Path | None:
@@ -348,14 +402,6 @@ def accumulate_gradients(wrapped: Any, micro: list[list[Row]], pad_id: int, auto
 def _trained(row: Row) -> int:
     """Trained tokens under the loss's shift rule (next token trained, not a sample start)."""
     return sum(1 for t in range(1, len(row)) if row.labels[t] != -100 and row.position_ids[t] != 0)
-
-
-class _null:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 class _progress:
