@@ -240,8 +240,10 @@ def eval_config(ctx: RunContext, out: Path) -> Any:
         # What each data mix adds over the one declared before it (seeds-only -> +self-instruct -> all).
         variants = list(tuned)
         section["compare"] = [[a, b] for a, b in zip(variants, variants[1:])]
-    if dpo:  # what DPO added over the SFT model it started from
+    if dpo and cfg.train.variants:  # what DPO added over the SFT variant it started from
         section["compare"] = [*section.get("compare", []), [sft_label(ctx), "tuned+dpo"]]
+    elif dpo:  # base, SFT, SFT+DPO: each against the one before it too
+        section["compare_previous"] = True
     section["output"] = str(out)
     section["train_data"] = [*cfg.eval.train_data, str(ctx.stage_dir("curate") / "kept.jsonl")]
     return EvalConfig.model_validate(section)
