@@ -2,7 +2,7 @@
 
 A record is (instruction, input, output), optionally with a system prompt and multi-turn
 `messages`, plus provenance: which source made it (seed, human, converted, self-instruct,
-evol-instruct, response), by which teacher, from which parents, in which round, and why it was
+evol-instruct, response, magpie), by which teacher, from which parents, in which round, and why it was
 kept. `id` is a content hash, so the same example gets the same id wherever it is produced.
 """
 
@@ -14,8 +14,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-Source = Literal["seed", "human", "converted", "self-instruct", "evol-instruct", "response"]
-SOURCES: tuple[str, ...] = ("seed", "human", "converted", "self-instruct", "evol-instruct", "response")
+Source = Literal["seed", "human", "converted", "self-instruct", "evol-instruct", "response", "magpie"]
+SOURCES: tuple[str, ...] = ("seed", "human", "converted", "self-instruct", "evol-instruct", "response", "magpie")
 Role = Literal["system", "user", "assistant"]
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 
-METHODS = ("self-instruct", "evol", "respond", "convert")
+METHODS = ("self-instruct", "evol", "respond", "convert", "magpie")
 
 
 def config_model(method: str) -> type:
@@ -29,6 +29,10 @@ def config_model(method: str) -> type:
         from seedtune.generate.respond import RespondConfig
 
         return RespondConfig
+    if method == "magpie":
+        from seedtune.generate.magpie import MagpieConfig
+
+        return MagpieConfig
     from seedtune.generate.convert import ConvertConfig
 
     return ConvertConfig
@@ -54,7 +58,7 @@ def build_config(method: str, options: dict[str, Any], teacher_options: dict[str
 
 
 def read_input(path: str | Path, method: str) -> list[Any]:
-    """Records to start from; our seed-task file when `path` is 'seeds' (self-instruct's default)."""
+    """Records to start from; our seed-task file when `path` is 'seeds' (self-instruct's and magpie's default)."""
     from seedtune.formats import read_required_records
 
     if str(path) == "seeds":
@@ -81,6 +85,10 @@ def run_method(method: str, input_path: str | Path, output_path: str | Path, con
         from seedtune.generate.evol_instruct import evol_instruct
 
         return evol_instruct(records, output_path, config, progress=progress)
+    if method == "magpie":
+        from seedtune.generate.magpie import magpie
+
+        return magpie(records, output_path, config, progress=progress)
     from seedtune.generate.respond import respond
 
     return respond(records, output_path, config, progress=progress)

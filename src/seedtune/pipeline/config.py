@@ -16,6 +16,7 @@ from seedtune.config import StrictModel, apply_overrides, load_yaml, validate
 from seedtune.curate.config import CurateConfig
 from seedtune.evaluate.config import EvalConfig
 from seedtune.generate.evol_instruct import EvolConfig
+from seedtune.generate.magpie import MagpieConfig
 from seedtune.generate.respond import RespondConfig
 from seedtune.generate.self_instruct import SelfInstructConfig
 from seedtune.train.config import TrainConfig
@@ -23,12 +24,14 @@ from seedtune.train.config import TrainConfig
 
 class GenerateSection(StrictModel):
     """Which generation methods run, in order: self-instruct on the seeds, then evol on its output,
-    then respond to every instruction still without an answer. Leave a method out to skip it."""
+    then respond to every instruction still without an answer, then Magpie conversations. Leave a
+    method out to skip it."""
 
     include_seeds: bool = Field(True, description="Put the seed tasks themselves into the training pool.")
     self_instruct: SelfInstructConfig | None = Field(None, description="Self-Instruct settings; null skips it.")
     evol: EvolConfig | None = Field(None, description="Evol-Instruct settings (evolves the self-instruct output, or the seeds); null skips it.")
     respond: RespondConfig | None = Field(None, description="Answer instructions that have no output yet; null skips it.")
+    magpie: MagpieConfig | None = Field(None, description="Magpie: the teacher writes requests from its chat template's user-turn prefix and answers them; null skips it.")
 
 
 class PipelineTrain(TrainConfig):
@@ -58,7 +61,8 @@ class PipelineConfig(StrictModel):
 
     @model_validator(mode="after")
     def _wire(self) -> "PipelineConfig":
-        if not self.generate.include_seeds and not (self.generate.self_instruct or self.generate.evol):
+        if not self.generate.include_seeds and not (self.generate.self_instruct or self.generate.evol
+                                                                 or self.generate.magpie):
             from seedtune.errors import ConfigError
 
             raise ConfigError("the pipeline would have no training data", key="generate.include_seeds",
