@@ -106,7 +106,7 @@ def build_filter(name: str, config: Any, deps: dict[str, Any] | None = None) -> 
 
 def _load_builtins() -> None:
     # Importing the modules runs their @register_filter decorators.
-    from seedtune.curate import decontam, dedup, judge, quality  # noqa: F401
+    from seedtune.curate import consistency, decontam, dedup, judge, quality  # noqa: F401
 
 
 def preview(text: str, limit: int = 60) -> str:
