@@ -62,6 +62,14 @@ class PromptFormat:
         return {"type": self.type, **asdict(self)}
 
 
+def assistant_prefixes(record: Record) -> list[Record]:
+    """A conversation cut after each of its assistant turns: one record per answer, with its history."""
+    if not record.messages:
+        return [record]
+    turns = [m.model_dump() for m in record.messages]
+    return [record.with_(messages=turns[: i + 1], id=record.id) for i, m in enumerate(turns) if m["role"] == "assistant"]
+
+
 def _target(record: Record) -> str:
     if record.messages:
         last = record.messages[-1]
@@ -137,6 +145,27 @@ class ChatTemplateFormat(PromptFormat):
 
     def render_prompt(self, record: Record) -> str:
         return self.render_messages(_context_messages(record), add_generation_prompt=True)
+
+    def render_turns(self, record: Record) -> list[tuple[str, str]] | None:
+        """Every assistant turn as (the text since the previous answer's end marker, the answer).
+
+        Joined with the end marker after each answer, the pieces are exactly what the template
+        renders; None when it renders differently (a template that rewrites earlier turns), so
+        the caller can fall back to one example per turn.
+        """
+        msgs = record.conversation()
+        marker = self.stop[0] if self.stop else ""
+        pieces: list[tuple[str, str]] = []
+        consumed = ""
+        for i, message in enumerate(msgs):
+            if message["role"] != "assistant":
+                continue
+            context = self.render_messages(msgs[:i], add_generation_prompt=True)
+            if not context.startswith(consumed):
+                return None
+            pieces.append((context[len(consumed):], message["content"]))
+            consumed = context + message["content"] + marker
+        return pieces
 
     def _end_of_turn(self) -> list[str]:
         """What the template writes right after an assistant answer, e.g. '<|im_end|>'."""
