@@ -50,6 +50,9 @@ class PromptFormat:
     type: ClassVar[str] = "base"
     # Text the model emits to end its answer, besides the tokenizer's EOS (e.g. "<end_of_turn>").
     stop: list[str] = field(default_factory=list)
+    # Whether the model was trained on multi-turn conversations (set by training; None: unknown,
+    # e.g. a model seedtune did not train). Chat sends earlier turns only to a model that learnt them.
+    conversations: bool | None = None
 
     def render_prompt(self, record: Record) -> str:
         raise NotImplementedError
@@ -230,6 +233,15 @@ def for_model(tokenizer: Any, prefer: str = "auto") -> PromptFormat:
         raise ConfigError("this model has no chat template", key="prompt_format",
                           hint="use prompt_format=alpaca, or give a jinja template")
     return ChatTemplateFormat.from_tokenizer(tokenizer) if has_template else AlpacaFormat()
+
+
+def knows_conversations(fmt: PromptFormat) -> bool:
+    """Should earlier turns be shown to this model? Yes when it was trained on conversations; when
+    that is unknown, yes for its own chat template and no for Alpaca sections, where history can
+    only be folded into the Input section — a layout no model was taught to read as a dialogue."""
+    if fmt.conversations is not None:
+        return fmt.conversations
+    return isinstance(fmt, ChatTemplateFormat)
 
 
 def save_format(fmt: PromptFormat, directory: str | Path) -> Path:

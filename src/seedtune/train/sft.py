@@ -67,6 +67,9 @@ def train(config: TrainConfig, log: Callable[[str], None] | None = None, progres
     # second round of training and inference never disagree.
     fmt = (config.prompt_format == "auto" and load_format(resolved)) or for_model(tokenizer, config.prompt_format)
     records = read_training_records(config.data)
+    # Saved in prompt_format.json: chat shows earlier turns only to a model trained on them.
+    fmt.conversations = bool(fmt.conversations) or any(
+        sum(m.role == "user" for m in r.messages or []) > 1 for r in records)
     train_records, eval_records = split_eval(records, config.eval_fraction, config.seed)
 
     # 2-3. tokenize + check ----------------------------------------------------------------
