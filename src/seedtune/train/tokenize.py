@@ -67,6 +67,15 @@ class TokenizeReport:
     boundary_merges: int = 0  # rows where tokenising prompt+target jointly would merge across the split
     dropped_indices: list[int] = field(default_factory=list)
 
+    def admit(self, examples: list[Example], example: Example | None, index: int) -> None:
+        """Count row `index` under the length policy's verdict: kept (maybe cut), or dropped as too long."""
+        if example is None:
+            self.dropped_too_long += 1
+            self.dropped_indices.append(index)
+            return
+        self.truncated += int(example.truncated)
+        examples.append(example)
+
 
 @dataclass(frozen=True)
 class Specials:
@@ -196,13 +205,8 @@ def tokenize_pairs(
         prompt_ids = [*prefix, *p_ids[i]]
         if joint[i][: len(p_ids[i])] != p_ids[i]:
             report.boundary_merges += 1
-        ex = fit_length(build_example(prompt_ids, t_ids[i], specials.end_id, index=i), max_length, truncation)
-        if ex is None:
-            report.dropped_too_long += 1
-            report.dropped_indices.append(i)
-            continue
-        report.truncated += int(ex.truncated)
-        examples.append(ex)
+        report.admit(examples, fit_length(build_example(prompt_ids, t_ids[i], specials.end_id, index=i),
+                                          max_length, truncation), i)
     report.rows_kept = len(examples)
     return examples, report
 
@@ -226,13 +230,7 @@ def tokenize_turns(
                for c, a in pieces]
         prefix = () if specials.bos_text and pieces[0][0].startswith(specials.bos_text) else specials.prefix
         ids[0] = ([*prefix, *ids[0][0]], ids[0][1])
-        ex = fit_length(build_turns_example(ids, specials.end_id, index=i), max_length, truncation)
-        if ex is None:
-            report.dropped_too_long += 1
-            report.dropped_indices.append(i)
-            continue
-        report.truncated += int(ex.truncated)
-        examples.append(ex)
+        report.admit(examples, fit_length(build_turns_example(ids, specials.end_id, index=i), max_length, truncation), i)
     report.rows_kept = len(examples)
     return examples, report
 
