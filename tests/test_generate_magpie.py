@@ -131,3 +131,18 @@ def test_tiny_model_end_to_end(tmp_path, tiny_model_dir):
     # A random 2-layer model writes noise, so every request is accounted for with a reason.
     assert summary["accepted"] + summary["rejected"] == 4
     assert all(row["meta"]["rejected"] for row in rows(tmp_path / "o.rejected.jsonl"))
+
+
+def test_pipeline_section_and_cli_config(tmp_path):
+    from seedtune.generate.api import build_config
+    from seedtune.pipeline.config import load_pipeline
+
+    config = load_pipeline(None, ["generate.magpie.turns=2"], data={
+        "name": "m", "generate": {"include_seeds": False, "magpie": {"target": 60, "lang": "en"}},
+        "train": {"model": "gemma-3-270m"}})
+    assert config.generate.magpie.target == 60 and config.generate.magpie.turns == 2
+    yaml_file = tmp_path / "g.yaml"
+    yaml_file.write_text("generate:\n  magpie:\n    target: 7\n    teacher: {batch_size: 16}\n", encoding="utf-8")
+    built = build_config("magpie", {"turns": 3}, {"dtype": "bfloat16"}, yaml_file, ["max_tokens=200"])
+    assert (built.target, built.turns, built.max_tokens, built.teacher.batch_size, built.teacher.dtype) == (
+        7, 3, 200, 16, "bfloat16")
