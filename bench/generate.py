@@ -123,7 +123,7 @@ def yield_bench(model: str, batch_size: int, dtype: str | None, magpie_options: 
     teacher_config = {"teacher": f"hf:{model}", "batch_size": batch_size, "dtype": dtype}
     runs = {
         "self-instruct": (self_instruct, SelfInstructConfig.model_validate(
-            {**quickstart["generate"]["self_instruct"], "teacher": {**teacher_config, "cache": str(out / "si.sqlite")}})),
+            {**quickstart["generate"]["self_instruct"], "teacher": {**teacher_config, "cache": str(out / "self-instruct.sqlite")}})),
         "magpie": (magpie, MagpieConfig(teacher=TeacherConfig(**teacher_config, cache=str(out / "magpie.sqlite")),
                                         **magpie_options)),
     }
@@ -131,7 +131,8 @@ def yield_bench(model: str, batch_size: int, dtype: str | None, magpie_options: 
     rates = {}
     for name, (method, config) in runs.items():
         for stale in out.glob(f"{name}*"):
-            stale.unlink()  # a fresh run each time: resuming would measure the cache, not the teacher
+            if stale.is_file():  # a fresh run and cache each time: resuming would measure the cache, not the teacher
+                stale.unlink()
         summary = method(seeds, out / f"{name}.jsonl", config, teacher=teacher, progress=False)
         generated = read_records(out / f"{name}.jsonl")
         result = curate([*seeds, *generated], out / f"{name}-curated", CurateConfig.model_validate(quickstart["curate"]))
