@@ -74,3 +74,17 @@ def test_lm_loss_on_tiny_model_prefers_a_copyable_target():
     loss = lm_loss(tiny_model(tokenizer), tokenizer)
     value = loss("Translate the following sentence to French.", "J'aime manger des pommes.")
     assert value > 0 and loss("", "J'aime manger des pommes.") > 0
+
+
+def test_lm_loss_scores_every_answer_token_even_without_bos():
+    import torch
+
+    from seedtune.testing import tiny_model, tiny_tokenizer
+
+    tokenizer = tiny_tokenizer()  # like SmolLM2: the tokenizer adds nothing before the text
+    model = tiny_model(tokenizer)
+    target = tokenizer("Paris", add_special_tokens=False)["input_ids"]
+    ids = [tokenizer.eos_token_id, *target]  # every answer token is predicted, the first from EOS
+    expected = torch.nn.functional.cross_entropy(model(torch.tensor([ids])).logits[0, :-1].float(),
+                                                 torch.tensor(ids[1:])).item()
+    assert abs(lm_loss(model, tokenizer)("", "Paris") - expected) < 1e-4

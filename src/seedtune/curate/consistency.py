@@ -125,16 +125,20 @@ class InstructionFollowingDifficulty:
 
 
 def lm_loss(model: Any, tokenizer: Any) -> Callable[[str, str], float]:
-    """Mean cross-entropy of `target` tokens after `prompt` (the tokenizer's BOS first) under `model`."""
+    """Mean cross-entropy of `target` tokens after `prompt` (the tokenizer's BOS, or EOS, first) under `model`."""
     import torch
 
     prefix = tokenizer("x", add_special_tokens=True)["input_ids"][: -len(tokenizer("x", add_special_tokens=False)["input_ids"])]
+    if not prefix and tokenizer.eos_token_id is not None:
+        # No BOS (SmolLM2, GPT-2): start with EOS, the usual document separator, so the answer's
+        # first token is predicted from something when it stands alone.
+        prefix = [tokenizer.eos_token_id]
 
     def loss(prompt: str, target: str) -> float:
         p_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"] if prompt else []
         t_ids = tokenizer(target, add_special_tokens=False)["input_ids"]
         ids = [*prefix, *p_ids, *t_ids]
-        if not t_ids or len(ids) < 2:
+        if not t_ids or not prefix and not p_ids:
             return 0.0
         with torch.inference_mode():
             logits = model(torch.tensor([ids])).logits[0, :-1].float()
