@@ -104,7 +104,8 @@ def http_bench(n: int, concurrency: int, latency: float) -> None:
         proc.wait()
 
 
-def yield_bench(model: str, batch_size: int, dtype: str | None, magpie_options: dict, out: Path) -> None:
+def yield_bench(model: str, batch_size: int, dtype: str | None, magpie_options: dict, out: Path,
+                methods: tuple[str, ...] = ("self-instruct", "magpie")) -> None:
     import yaml
 
     from seedtune.curate import curate
@@ -130,6 +131,8 @@ def yield_bench(model: str, batch_size: int, dtype: str | None, magpie_options: 
     print(f"yield: teacher {model} (batch {batch_size}, {dtype or 'float32'}), curated as the quickstart curates")
     rates = {}
     for name, (method, config) in runs.items():
+        if name not in methods:
+            continue
         for stale in out.glob(f"{name}*"):
             if stale.is_file():  # a fresh run and cache each time: resuming would measure the cache, not the teacher
                 stale.unlink()
@@ -140,8 +143,9 @@ def yield_bench(model: str, batch_size: int, dtype: str | None, magpie_options: 
         minutes = summary["seconds"] / 60
         rates[name] = kept / minutes if minutes else 0.0
         print(f"  {name:13s}: {summary['accepted']:4d} generated, {kept:4d} kept after curation in {summary['seconds']:7.1f} s "
-              f"of teacher time = {rates[name]:6.2f} kept/min ({summary['tokens']['completion']} completion tokens)")
-    if rates["self-instruct"]:
+              f"of teacher time = {rates[name]:6.2f} kept/min ({summary['tokens']['completion']} completion tokens, "
+              f"{summary['tokens']['completion'] / max(kept, 1):.0f} per kept record: the load-independent cost)")
+    if rates.get("self-instruct") and "magpie" in rates:
         print(f"  magpie / self-instruct: {rates['magpie'] / rates['self-instruct']:.1f}x kept per minute")
 
 
@@ -159,6 +163,8 @@ def main() -> None:
     parser.add_argument("--magpie-target", type=int, default=48, help="conversations Magpie keeps before curation")
     parser.add_argument("--magpie-max-tokens", type=int, default=256, help="Magpie's answer token budget")
     parser.add_argument("--magpie-lang", default="en", help="Magpie's request language: en, zh or auto")
+    parser.add_argument("--magpie-system", default=None, help="Magpie's English system prompt (e.g. one that asks for answers under 100 words)")
+    parser.add_argument("--methods", default="self-instruct,magpie", help="which of the yield part's methods to run")
     parser.add_argument("--out", type=Path, default=Path("bench-yield"), help="where the yield part writes its data")
     parser.add_argument("--skip-local", action="store_true")
     parser.add_argument("--skip-http", action="store_true")
@@ -169,8 +175,8 @@ def main() -> None:
         http_bench(args.http_n, args.concurrency, args.latency)
     if args.yield_:
         magpie_options = {"target": args.magpie_target, "max_tokens": args.magpie_max_tokens, "lang": args.magpie_lang,
-                          "requests_per_round": args.batch_size, "query_max_tokens": 64}
-        yield_bench(args.model, args.batch_size, args.dtype, magpie_options, args.out)
+                          "requests_per_round": args.batch_size, "query_max_tokens": 64, "system_en": args.magpie_system}
+        yield_bench(args.model, args.batch_size, args.dtype, magpie_options, args.out, tuple(args.methods.split(",")))
 
 
 if __name__ == "__main__":
