@@ -63,7 +63,7 @@ class Consistency:
     name, cost, heuristic = "consistency", 9, True
 
     def __init__(self, teacher: Any, k: int = 5, temperature: float = 0.7, top_p: float = 1.0, seed: int = 0,
-                 short_max_units: int = 8, rouge_threshold: float = 0.3, min_agreement: float = 0.5,
+                 short_max_units: int = 8, rouge_threshold: float = 0.15, min_agreement: float = 0.5,
                  short_max_tokens: int = 48, max_tokens: int = 256):
         self.teacher, self.k, self.temperature, self.top_p, self.seed = teacher, k, temperature, top_p, seed
         self.short_max_units, self.rouge_threshold, self.min_agreement = short_max_units, rouge_threshold, min_agreement
