@@ -163,7 +163,7 @@ def main() -> None:
     parser.add_argument("--magpie-target", type=int, default=48, help="conversations Magpie keeps before curation")
     parser.add_argument("--magpie-max-tokens", type=int, default=256, help="Magpie's answer token budget")
     parser.add_argument("--magpie-lang", default="en", help="Magpie's request language: en, zh or auto")
-    parser.add_argument("--magpie-system", default=None, help="Magpie's English system prompt (e.g. one that asks for answers under 100 words)")
+    parser.add_argument("--magpie-answer-system", default=None, help="Magpie's system prompt for answers only (e.g. one that asks for answers under 120 words)")
     parser.add_argument("--methods", default="self-instruct,magpie", help="which of the yield part's methods to run")
     parser.add_argument("--out", type=Path, default=Path("bench-yield"), help="where the yield part writes its data")
     parser.add_argument("--skip-local", action="store_true")
@@ -175,7 +175,7 @@ def main() -> None:
         http_bench(args.http_n, args.concurrency, args.latency)
     if args.yield_:
         magpie_options = {"target": args.magpie_target, "max_tokens": args.magpie_max_tokens, "lang": args.magpie_lang,
-                          "requests_per_round": args.batch_size, "query_max_tokens": 64, "system_en": args.magpie_system}
+                          "requests_per_round": args.batch_size, "query_max_tokens": 64, "answer_system": args.magpie_answer_system}
         yield_bench(args.model, args.batch_size, args.dtype, magpie_options, args.out, tuple(args.methods.split(",")))
 
 

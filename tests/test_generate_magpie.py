@@ -146,3 +146,12 @@ def test_pipeline_section_and_cli_config(tmp_path):
     built = build_config("magpie", {"turns": 3}, {"dtype": "bfloat16"}, yaml_file, ["max_tokens=200"])
     assert (built.target, built.turns, built.max_tokens, built.teacher.batch_size, built.teacher.dtype) == (
         7, 3, 200, 16, "bfloat16")
+
+
+def test_answer_system_prompt_is_used_for_answers_only(tmp_path):
+    teacher = scripted()
+    magpie([], tmp_path / "o.jsonl", cfg(tmp_path, target=1, requests_per_round=1, lang="en", answer_system="Be brief."),
+           teacher=teacher, progress=False)
+    query, answer = teacher.seen
+    assert "Be brief." not in query.prompt and answer.messages[0] == ("system", "Be brief.")
+    assert "Be brief." not in (tmp_path / "o.jsonl").read_text()

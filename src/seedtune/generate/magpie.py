@@ -49,6 +49,7 @@ class MagpieConfig(StrictModel):
                                   description="System prompt that steers Chinese conversations.")
     prefix_en: str = Field("", description="Text that starts every English user turn (the teacher continues it); kept in the request.")
     prefix_zh: str = Field("", description="Text that starts every Chinese user turn, e.g. '请'; kept in the request.")
+    answer_system: str | None = Field(None, description="System prompt for the answer step only, e.g. one asking for answers under 120 words (fewer answers cut off by max_tokens); not stored. None: the conversation's steering prompt.")
     user_prefix: str | None = Field(None, description="The raw text that opens a user turn, when the teacher's chat template cannot be read (openai: teachers with a completions endpoint). Default: rendered from the template.")
     requests_per_round: int = Field(16, ge=1, description="Conversations started per round (one batch).")
     max_rounds: int = Field(50, ge=1, description="Give up after this many rounds even if `target` is not reached.")
@@ -185,7 +186,7 @@ def _answer(run: Run, convs: list[Conversation], config: MagpieConfig, round_: i
     """Step 3: the teacher answers each request as a normal chat turn."""
     if not convs:
         return
-    requests = [Request.chat(c.context(), max_tokens=config.max_tokens, temperature=config.temperature,
+    requests = [Request.chat(_answer_context(c, config), max_tokens=config.max_tokens, temperature=config.temperature,
                              top_p=config.top_p, seed=derive_seed(config.seed, "magpie-answer", round_, c.position, turn))
                 for c in convs]
     for c, completion in zip(convs, run.ask(requests)):
@@ -204,6 +205,12 @@ def _answer(run: Run, convs: list[Conversation], config: MagpieConfig, round_: i
             c.messages.pop()  # the unanswered request goes too: a conversation ends on an answer
             continue
         c.messages.append({"role": "assistant", "content": text})
+
+
+def _answer_context(c: Conversation, config: MagpieConfig) -> list[dict[str, str]]:
+    if config.answer_system is None:
+        return c.context()
+    return [{"role": "system", "content": config.answer_system}, *c.messages]
 
 
 def _emit(run: Run, convs: list[Conversation], config: MagpieConfig, round_: int, room: int) -> int:
