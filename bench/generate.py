@@ -6,10 +6,15 @@
 2. OpenAI-compatible client: `OpenAITeacher` at concurrency C against a local server that answers
    every request after a fixed latency L. The ideal rate is C / L requests per second; we print
    the share of it reached (goal: >= 90%) and the one-at-a-time rate for contrast.
+3. Yield (`--yield`): Self-Instruct with the quickstart's settings against Magpie on the same local
+   teacher, one after the other in one process, each with an empty request cache. Yield = generated
+   records that survive the quickstart's curation (seeds in the pool, as there) per minute of
+   teacher time.
 
     python bench/generate.py                      # both parts, embedded SmolLM2-135M teacher
     python bench/generate.py --model tiny --n 32  # the in-code tiny model (seconds, for CI)
     python bench/generate.py --skip-local --concurrency 32 --latency 0.1
+    python bench/generate.py --yield --skip-local --skip-http --magpie-target 48 --out yield/
 
 Timings on a shared machine are noisy: run it alone when the numbers matter.
 """
@@ -99,6 +104,51 @@ def http_bench(n: int, concurrency: int, latency: float) -> None:
         proc.wait()
 
 
+def yield_bench(model: str, batch_size: int, dtype: str | None, magpie_options: dict, out: Path,
+                methods: tuple[str, ...] = ("self-instruct", "magpie")) -> None:
+    import yaml
+
+    from seedtune.curate import curate
+    from seedtune.curate.config import CurateConfig
+    from seedtune.data import seed_tasks_path
+    from seedtune.formats import read_records
+    from seedtune.generate.common import TeacherConfig
+    from seedtune.generate.magpie import MagpieConfig, magpie
+    from seedtune.generate.self_instruct import SelfInstructConfig, self_instruct
+    from seedtune.teachers.transformers import HFTeacher
+
+    quickstart = yaml.safe_load((Path(__file__).resolve().parent.parent / "examples" / "quickstart.yaml").read_text())
+    seeds = read_records(seed_tasks_path())
+    teacher = HFTeacher(model, batch_size=batch_size, dtype=dtype)
+    out.mkdir(parents=True, exist_ok=True)
+    teacher_config = {"teacher": f"hf:{model}", "batch_size": batch_size, "dtype": dtype}
+    runs = {
+        "self-instruct": (self_instruct, SelfInstructConfig.model_validate(
+            {**quickstart["generate"]["self_instruct"], "teacher": {**teacher_config, "cache": str(out / "self-instruct.sqlite")}})),
+        "magpie": (magpie, MagpieConfig(teacher=TeacherConfig(**teacher_config, cache=str(out / "magpie.sqlite")),
+                                        **magpie_options)),
+    }
+    print(f"yield: teacher {model} (batch {batch_size}, {dtype or 'float32'}), curated as the quickstart curates")
+    rates = {}
+    for name, (method, config) in runs.items():
+        if name not in methods:
+            continue
+        for stale in out.glob(f"{name}*"):
+            if stale.is_file():  # a fresh run and cache each time: resuming would measure the cache, not the teacher
+                stale.unlink()
+        summary = method(seeds, out / f"{name}.jsonl", config, teacher=teacher, progress=False)
+        generated = read_records(out / f"{name}.jsonl")
+        result = curate([*seeds, *generated], out / f"{name}-curated", CurateConfig.model_validate(quickstart["curate"]))
+        kept = sum(r.source != "seed" for r in result.kept)
+        minutes = summary["seconds"] / 60
+        rates[name] = kept / minutes if minutes else 0.0
+        print(f"  {name:13s}: {summary['accepted']:4d} generated, {kept:4d} kept after curation in {summary['seconds']:7.1f} s "
+              f"of teacher time = {rates[name]:6.2f} kept/min ({summary['tokens']['completion']} completion tokens, "
+              f"{summary['tokens']['completion'] / max(kept, 1):.0f} per kept record: the load-independent cost)")
+    if rates.get("self-instruct") and "magpie" in rates:
+        print(f"  magpie / self-instruct: {rates['magpie'] / rates['self-instruct']:.1f}x kept per minute")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="smollm2-135m-instruct", help="local teacher model, or 'tiny'")
@@ -109,6 +159,13 @@ def main() -> None:
     parser.add_argument("--http-n", type=int, default=320, help="requests for the HTTP client")
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--latency", type=float, default=0.5, help="server latency in seconds (real LLM APIs: 0.5-10 s)")
+    parser.add_argument("--yield", dest="yield_", action="store_true", help="Self-Instruct vs Magpie: kept records per teacher minute")
+    parser.add_argument("--magpie-target", type=int, default=48, help="conversations Magpie keeps before curation")
+    parser.add_argument("--magpie-max-tokens", type=int, default=256, help="Magpie's answer token budget")
+    parser.add_argument("--magpie-lang", default="en", help="Magpie's request language: en, zh or auto")
+    parser.add_argument("--magpie-answer-system", default=None, help="Magpie's system prompt for answers only (e.g. one that asks for answers under 120 words)")
+    parser.add_argument("--methods", default="self-instruct,magpie", help="which of the yield part's methods to run")
+    parser.add_argument("--out", type=Path, default=Path("bench-yield"), help="where the yield part writes its data")
     parser.add_argument("--skip-local", action="store_true")
     parser.add_argument("--skip-http", action="store_true")
     args = parser.parse_args()
@@ -116,6 +173,10 @@ def main() -> None:
         local_bench(args.model, args.n, args.batch_size, args.max_tokens, args.dtype)
     if not args.skip_http:
         http_bench(args.http_n, args.concurrency, args.latency)
+    if args.yield_:
+        magpie_options = {"target": args.magpie_target, "max_tokens": args.magpie_max_tokens, "lang": args.magpie_lang,
+                          "requests_per_round": args.batch_size, "query_max_tokens": 64, "answer_system": args.magpie_answer_system}
+        yield_bench(args.model, args.batch_size, args.dtype, magpie_options, args.out, tuple(args.methods.split(",")))
 
 
 if __name__ == "__main__":

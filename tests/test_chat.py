@@ -42,6 +42,34 @@ def test_multi_turn_sends_the_whole_conversation(teacher):
     assert teacher.seen[-1].messages == (("user", "one"), ("assistant", "reply to one"), ("user", "two"))
 
 
+@pytest.mark.parametrize("fmt, keeps", [
+    ("alpaca", False), ("alpaca-trained-on-conversations", True), ("chat-single-turn", False), ("chat-unknown", True)])
+def test_history_is_sent_only_to_a_model_that_learnt_conversations(fmt, keeps):
+    from seedtune.prompts.formats import AlpacaFormat, ChatTemplateFormat
+    from seedtune.testing import CHATML_TEMPLATE
+
+    formats = {"alpaca": AlpacaFormat(), "alpaca-trained-on-conversations": AlpacaFormat(conversations=True),
+               "chat-single-turn": ChatTemplateFormat(template=CHATML_TEMPLATE, conversations=False),
+               "chat-unknown": ChatTemplateFormat(template=CHATML_TEMPLATE)}
+    teacher = _StreamingScript(default=lambda r: f"reply to {r.messages[-1][1]}")
+    teacher.prompt_format = formats[fmt]
+    session = ChatSession(teacher)
+    list(session.send("Je vous aime."))
+    list(session.send("用一句话介绍一下长城。"))
+    assert session.keeps_history is keeps
+    expected = 3 if keeps else 1
+    assert len(teacher.seen[-1].messages) == expected and teacher.seen[-1].messages[-1][1] == "用一句话介绍一下长城。"
+    forced = ChatSession(teacher, history=True)
+    assert forced.keeps_history
+
+
+def test_the_flag_survives_saving(tmp_path):
+    from seedtune.prompts.formats import AlpacaFormat, load_format, save_format
+
+    save_format(AlpacaFormat(conversations=False), tmp_path)
+    assert load_format(tmp_path).conversations is False
+
+
 def test_reset_and_system(teacher):
     session = ChatSession(teacher)
     list(session.send("one"))

@@ -94,3 +94,73 @@ def test_alpaca_format_adds_bos_prefix_once():
     ex, _ = tokenize_pairs(tok, [AlpacaFormat().render(Record(instruction="Hi", output="Hello"))], specials, 128)
     assert ex[0].input_ids.count(tok.bos_token_id) == len(specials.prefix)
     del AutoTokenizer
+
+
+# -- conversations trained on every assistant turn --------------------------------------------------
+
+CONVERSATION = [{"role": "user", "content": "Name a fruit."}, {"role": "assistant", "content": "An apple."},
+                {"role": "user", "content": "Another one?"}, {"role": "assistant", "content": "A pear."}]
+
+
+def _trained_text(tokenizer, ex) -> list[str]:
+    """The decoded trained stretches of one example."""
+    return [tokenizer.decode([t for t in ex.labels[a:b]]) for a, b in ex.trained_spans]
+
+
+def test_turns_example_trains_every_answer_and_nothing_else():
+    from seedtune.train.tokenize import build_turns_example
+
+    ex = build_turns_example([([1, 2], [10, 11]), ([3], [12])], end_id=99)
+    assert ex.input_ids == [1, 2, 10, 11, 99, 3, 12, 99]
+    assert ex.labels == [IGNORE, IGNORE, 10, 11, 99, IGNORE, 12, 99]
+    assert check_examples([ex], 99, [[1, 2]]).ok
+    leaked = Example(ex.input_ids, [*ex.labels[:5], 3, *ex.labels[6:]], ex.prompt_len, spans=ex.spans)
+    assert "a prompt token is trained" in check_examples([leaked], 99).failures[0]
+    unended = Example(ex.input_ids, [*ex.labels[:4], IGNORE, *ex.labels[5:]], ex.prompt_len, spans=ex.spans)
+    assert not check_examples([unended], 99).end_token_trained
+
+
+@pytest.mark.parametrize("all_turns", [True, False])
+def test_chat_conversation_labels_on_all_assistant_turns(all_turns):
+    from seedtune.prompts.formats import for_model
+    from seedtune.records import Record
+    from seedtune.testing import tiny_tokenizer
+    from seedtune.train.data import prepare
+
+    tokenizer = tiny_tokenizer()
+    fmt = for_model(tokenizer)
+    record = Record(instruction="", messages=CONVERSATION)
+    data = prepare([record], [], fmt, tokenizer, 256, "drop", all_turns=all_turns)
+    assert data.checks.ok and len(data.train) == 1
+    ex = data.train[0]
+    trained = _trained_text(tokenizer, ex)
+    if all_turns:
+        assert trained == ["An apple.<|im_end|>", "A pear.<|im_end|>"] and data.conversations == 1
+    else:
+        assert trained == ["A pear.<|im_end|>"]
+    # What the model sees is exactly the template's rendering of the whole conversation.
+    assert tokenizer.decode(ex.input_ids) == fmt.render_messages(CONVERSATION, add_generation_prompt=False).rstrip("\n")
+    assert "Another one?" not in "".join(trained) and "Name a fruit." not in "".join(trained)
+
+
+def test_alpaca_conversation_becomes_one_row_per_answer():
+    from seedtune.prompts.formats import AlpacaFormat
+    from seedtune.records import Record
+    from seedtune.testing import tiny_tokenizer
+    from seedtune.train.data import prepare
+
+    tokenizer = tiny_tokenizer(chat_template=False)
+    data = prepare([Record(instruction="", messages=CONVERSATION)], [], AlpacaFormat(), tokenizer, 256, "drop")
+    assert data.checks.ok
+    assert [tokenizer.decode(ex.labels[ex.prompt_len:-1]) for ex in data.train] == ["An apple.", "A pear."]
+
+
+def test_long_conversation_loses_its_earliest_whole_answers():
+    from seedtune.train.tokenize import build_turns_example
+
+    ex = build_turns_example([([1, 2, 3], [10, 11]), ([4], [12, 13])], end_id=99)
+    assert fit_length(ex, 6, "drop") is None
+    cut = fit_length(ex, 6, "truncate-prompt-left")  # the first answer is cut into: masked, not half-trained
+    assert cut.input_ids == [11, 99, 4, 12, 13, 99] and cut.labels == [IGNORE, IGNORE, IGNORE, 12, 13, 99]
+    assert check_examples([cut], 99).ok
+    assert fit_length(ex, 3, "truncate-prompt-left") is None

@@ -57,12 +57,27 @@ def test_full_finetune_learns_and_writes_everything(tmp_path, tiny_model_dir):
     merged = AutoModelForCausalLM.from_pretrained(out)
     changed = [k for k, v in merged.state_dict().items() if not torch.equal(v, before[k])]
     assert len(changed) >= len(before) // 2
-    assert load_format(out).type == "chat"
+    assert load_format(out).type == "chat" and load_format(out).conversations is False  # chat: answer each message alone
     lineage = json.loads((out / "lineage.json").read_text())
     assert lineage["records"] == 40 and lineage["teachers"] == {"scripted": 40} and len(lineage["data_sha256"]) == 64
     pre = json.loads((out / "preflight.json").read_text())
     assert pre["prompt_never_trained"] and pre["end_token_trained"] and 0 < pre["trained_fraction"] < 1
     assert list((out / "logs").glob("events.out.tfevents*"))
+
+
+def test_conversations_train_every_turn_and_are_recorded(tmp_path, tiny_model_dir):
+    from seedtune.prompts.formats import load_format
+    from seedtune.train import train
+
+    data = tmp_path / "chat.jsonl"
+    turns = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"},
+             {"role": "user", "content": "how are you"}, {"role": "assistant", "content": "fine thanks"}]
+    data.write_text(json.dumps({"instruction": "", "messages": turns}) + "\n" +
+                    json.dumps({"instruction": "say yes", "output": "yes"}) + "\n", encoding="utf-8")
+    res = train(_cfg(tmp_path, tiny_model_dir, "out", data=str(data), max_steps=1, merge=False, eval_fraction=0.0),
+                progress=False)
+    assert res.preflight["all_turn_conversations"] == 1 and res.preflight["prompt_never_trained"]
+    assert load_format(res.output).conversations is True  # chat keeps the history for this model
 
 
 def test_lora_changes_only_adapter_and_merges(tmp_path, tiny_model_dir):

@@ -7,7 +7,9 @@ terminal program `seedtune chat` runs; it takes its input and output as function
 drive it without a terminal, and the real program is tested through a pseudo-terminal too.
 
 When the conversation grows past the model's context, the oldest exchanges are dropped (the
-system prompt is kept) and the user is told once per drop — rather than failing mid-chat.
+system prompt is kept) and the user is told once per drop — rather than failing mid-chat. A model
+trained without conversations answers each message on its own (its history is not sent), unless
+the user asks for the history; the banner says which.
 """
 
 from __future__ import annotations
@@ -34,8 +36,17 @@ class ChatSession:
     """A conversation with one model; `send` streams the answer and then records it in the history."""
 
     def __init__(self, teacher: Teacher, system: str | None = None, max_tokens: int = 256, temperature: float = 0.7,
-                 top_p: float = 1.0, seed: int | None = None, context_length: int | None = None):
+                 top_p: float = 1.0, seed: int | None = None, context_length: int | None = None,
+                 history: bool | None = None):
         self.teacher = teacher
+        # Earlier turns are sent only to a model that learnt to read them (see `knows_conversations`);
+        # a single-turn model shown a history tends to answer the first message again.
+        if history is None:
+            from seedtune.prompts.formats import knows_conversations
+
+            fmt = getattr(teacher, "prompt_format", None)
+            history = knows_conversations(fmt) if fmt is not None else True
+        self.keeps_history = history
         self.system = system or None
         self.max_tokens = max_tokens
         self.temperature = temperature
@@ -101,7 +112,8 @@ class ChatSession:
                 reply.append(piece)
                 yield piece
         finally:
-            self.history += [{"role": "user", "content": text}, {"role": "assistant", "content": "".join(reply)}]
+            if self.keeps_history:
+                self.history += [{"role": "user", "content": text}, {"role": "assistant", "content": "".join(reply)}]
 
 
 @dataclass

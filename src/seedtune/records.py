@@ -2,7 +2,7 @@
 
 A record is (instruction, input, output), optionally with a system prompt and multi-turn
 `messages`, plus provenance: which source made it (seed, human, converted, self-instruct,
-evol, response), by which teacher, from which parents, in which round, and why it was
+evol, response, magpie, constraints), by which teacher, from which parents, in which round, and why it was
 kept. `id` is a content hash, so the same example gets the same id wherever it is produced.
 """
 
@@ -16,8 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from seedtune.lexicon import join_instruction
 
-Source = Literal["seed", "human", "converted", "self-instruct", "evol", "response", "constraints"]
-SOURCES: tuple[str, ...] = ("seed", "human", "converted", "self-instruct", "evol", "response", "constraints")
+Source = Literal["seed", "human", "converted", "self-instruct", "evol", "response", "magpie", "constraints"]
+SOURCES: tuple[str, ...] = ("seed", "human", "converted", "self-instruct", "evol", "response", "magpie", "constraints")
 # One name per method, as the CLI spells it (`seedtune generate evol`); older files and other
 # spellings are read as these.
 SOURCE_ALIASES = {"evol-instruct": "evol", "evol_instruct": "evol", "self_instruct": "self-instruct",

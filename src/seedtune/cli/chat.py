@@ -17,6 +17,7 @@ def register(app: typer.Typer) -> None:
         top_p: float = typer.Option(1.0, "--top-p", help="Nucleus sampling mass."),
         seed: Optional[int] = typer.Option(None, "--seed", help="Seed for sampling (answers repeat exactly)."),
         dtype: Optional[str] = typer.Option(None, "--dtype", help="float32 | bfloat16 | float16 (default: the loader's choice)."),
+        history: Optional[bool] = typer.Option(None, "--history/--no-history", help="Send earlier turns with each message (default: only to a model trained on conversations)."),
     ) -> None:
         """Chat with a model, answers streamed as they are generated, in the prompt format it was trained with.
 
@@ -34,10 +35,12 @@ def register(app: typer.Typer) -> None:
 
         with Console(stderr=True).status(f"loading {model} ..."):
             session = ChatSession.load(model, dtype=dtype, system=system, max_tokens=max_tokens,
-                                       temperature=temperature, top_p=top_p, seed=seed)
+                                       temperature=temperature, top_p=top_p, seed=seed, history=history)
         try:
             import readline  # noqa: F401  (line editing and history for input(), where available)
         except ImportError:
             pass
         fmt = type(session.teacher.prompt_format).__name__
-        repl(session, banner=f"chatting with {model} ({fmt}); /help for commands, /exit or Ctrl-D to leave")
+        memory = ("earlier turns are sent with each message" if session.keeps_history else
+                  "each message is answered on its own: this model was not trained on conversations (--history sends earlier turns)")
+        repl(session, banner=f"chatting with {model} ({fmt}); {memory}; /help for commands, /exit or Ctrl-D to leave")

@@ -1,4 +1,4 @@
-"""`seedtune generate self-instruct|evol|respond|convert|constraints|preferences IN OUT`: thin wrappers over `seedtune.generate`.
+"""`seedtune generate self-instruct|evol|respond|magpie|convert|constraints|preferences IN OUT`: thin wrappers over `seedtune.generate`.
 
 Each command turns its flags into a dict and calls `seedtune.generate.api.generate` once; extra
 `key=value` arguments override any config key (e.g. `teacher.rpm=500 max_rounds=20`).
@@ -11,7 +11,7 @@ from typing import Any, Optional
 
 import typer
 
-gen_app = typer.Typer(help="Make instruction data with a teacher: Self-Instruct, Evol-Instruct, responses, conversion, verifiable constraints, preference pairs.",
+gen_app = typer.Typer(help="Make instruction data with a teacher: Self-Instruct, Evol-Instruct, responses, Magpie, conversion, verifiable constraints, preference pairs.",
                       no_args_is_help=True)
 
 # Shared teacher flags (typer has no option groups, so each command lists them through these defaults).
@@ -126,6 +126,27 @@ def respond_cmd(
     """Answer instructions with a teacher (n samples each), as 'Instruction Tuning with GPT-4' did."""
     options = {"n": n, "temperature": temperature, "max_tokens": max_tokens, "system": system, "seed": seed}
     _run("respond", inp, out, options,
+         _teacher(teacher, base_url, concurrency, batch_size, api_key_env, cache, prices, max_cost),
+         config, overrides, quiet)
+
+
+@gen_app.command("magpie")
+def magpie_cmd(
+    inp: str = typer.Argument(..., metavar="IN", help="Seed tasks the requests must not repeat (and whose language mix 'auto' follows), or 'seeds' for ours."),
+    out: Path = typer.Argument(..., metavar="OUT", help="Output JSONL of teacher-written conversations (append-only; rerun to resume)."),
+    overrides: Optional[list[str]] = OVERRIDES,
+    target: Optional[int] = typer.Option(None, "--target", "-n", help="Conversations to keep (default 100)."),
+    turns: Optional[int] = typer.Option(None, "--turns", help="User turns per conversation (default 1)."),
+    lang: Optional[str] = typer.Option(None, "--lang", help="auto | en | zh."),
+    max_tokens: Optional[int] = typer.Option(None, "--max-tokens", help="Token budget per answer (default 384)."),
+    teacher: Optional[str] = TEACHER, base_url: Optional[str] = BASE_URL, concurrency: Optional[int] = CONCURRENCY,
+    batch_size: Optional[int] = BATCH, api_key_env: Optional[str] = KEY_ENV, cache: Optional[Path] = CACHE,
+    prices: Optional[Path] = PRICES, max_cost: Optional[float] = MAX_COST, seed: Optional[int] = SEED,
+    config: Optional[Path] = CONFIG, quiet: bool = QUIET,
+) -> None:
+    """Magpie: an instruct teacher writes the user's request from its chat template's user-turn prefix, then answers it."""
+    options = {"target": target, "turns": turns, "lang": lang, "max_tokens": max_tokens, "seed": seed}
+    _run("magpie", inp, out, options,
          _teacher(teacher, base_url, concurrency, batch_size, api_key_env, cache, prices, max_cost),
          config, overrides, quiet)
 

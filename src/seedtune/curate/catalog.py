@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from seedtune.curate import decontam, dedup, judge, quality  # noqa: F401  (registers the built-in filters)
+from seedtune.curate import consistency, decontam, dedup, judge, quality  # noqa: F401  (registers the built-in filters)
 from seedtune.curate.base import _DESCRIPTIONS, _REGISTRY, Filter
 from seedtune.errors import ConfigError
 

@@ -12,7 +12,7 @@ from pydantic import Field
 from seedtune.config import StrictModel
 from seedtune.lexicon import NON_TEXT_WORDS
 
-# Cheapest first. minhash, embedding and llm-judge are opt-in: they need a large set, a model or
+# Cheapest first. minhash, embedding, llm-judge, consistency and ifd are opt-in: they need a large set, a model or
 # a teacher to be worth their cost.
 DEFAULT_FILTERS = [
     "empty-output", "output-equals-input", "truncated", "length", "keywords", "refusal",
@@ -108,6 +108,29 @@ class JudgeConfig(StrictModel):
     dtype: str | None = Field(None, description="Weights dtype for local judges: float32 (default) or bfloat16.")
 
 
+class ConsistencyConfig(StrictModel):
+    teacher: str = Field("hf:smollm2-135m-instruct", description="Teacher asked the same question k times (hf:NAME, openai:MODEL, vllm:NAME).")
+    base_url: str | None = Field(None, description="Endpoint for openai-compatible teachers.")
+    batch_size: int = Field(16, ge=1, description="Sequences per forward batch (hf: teachers).")
+    dtype: str | None = Field(None, description="Weights dtype for hf: teachers (float32 default, or bfloat16).")
+    cache: str | None = Field(None, description="Request cache file; default: the seedtune cache directory.")
+    k: int = Field(5, ge=2, description="Samples per question.")
+    temperature: float = Field(0.7, gt=0, description="Sampling temperature of the samples.")
+    top_p: float = Field(1.0, gt=0, le=1, description="Nucleus mass of the samples.")
+    seed: int = Field(0, description="Mixed into each question's seed (which follows the record's content).")
+    short_max_units: int = Field(8, ge=1, description="Answers up to this many words (CJK: characters) count as short: compared by exact match after normalisation.")
+    rouge_threshold: float = Field(0.15, ge=0.0, le=1.0, description="A sample agrees with a long answer when their ROUGE-L F is at least this. Sampled answers of the 135M teacher to one question score 0.1-0.35 against each other; on the quickstart pool 0.15 dropped all its nonsense and 3 of 23 Magpie records, 0.3 dropped 21 of 23.")
+    min_agreement: float = Field(0.5, ge=0.0, le=1.0, description="Keep a record when at least this share of the samples agree with its answer.")
+    short_max_tokens: int = Field(48, ge=1, description="Token budget of a sample for a short answer.")
+    max_tokens: int = Field(256, ge=1, description="Token budget of a sample for a long answer.")
+
+
+class IFDConfig(StrictModel):
+    model: str = Field("smollm2-135m-instruct", description="Causal LM whose losses are compared (the student you will train is the paper's choice).")
+    dtype: str | None = Field(None, description="Weights dtype (float32 default, or bfloat16).")
+    threshold: float = Field(1.0, gt=0.0, description="Drop when loss(answer | instruction) / loss(answer) is at least this.")
+
+
 class CurateConfig(StrictModel):
     """The curation funnel: which filters, in which order, with which settings."""
 
@@ -134,3 +157,5 @@ class CurateConfig(StrictModel):
     labels: LabelConfig = Field(default_factory=LabelConfig, description="all-same-label.")
     decontamination: DecontamConfig = Field(default_factory=DecontamConfig, description="decontamination.")
     judge: JudgeConfig = Field(default_factory=JudgeConfig, description="llm-judge.")
+    consistency: ConsistencyConfig = Field(default_factory=ConsistencyConfig, description="consistency.")
+    ifd: IFDConfig = Field(default_factory=IFDConfig, description="ifd.")

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 
-METHODS = ("self-instruct", "evol", "respond", "convert", "constraints", "preferences")
+METHODS = ("self-instruct", "evol", "respond", "convert", "constraints", "preferences", "magpie")
 # Other spellings of a method (Evol-Instruct is `evol` in the CLI, the YAML and Record.source).
 METHOD_ALIASES = {"evol-instruct": "evol", "evol_instruct": "evol", "self_instruct": "self-instruct"}
 
@@ -44,6 +44,10 @@ def config_model(method: str) -> type:
         from seedtune.generate.preferences import PreferencesConfig
 
         return PreferencesConfig
+    if method == "magpie":
+        from seedtune.generate.magpie import MagpieConfig
+
+        return MagpieConfig
     from seedtune.generate.convert import ConvertConfig
 
     return ConvertConfig
@@ -68,7 +72,7 @@ def build_config(method: str, options: dict[str, Any], teacher_options: dict[str
 
 
 def read_input(path: str | Path, method: str) -> list[Any]:
-    """Records to start from; our seed-task file when `path` is 'seeds' (self-instruct's default)."""
+    """Records to start from; our seed-task file when `path` is 'seeds' (self-instruct's and magpie's default)."""
     from seedtune.formats import read_required_records
 
     if str(path) == "seeds":
@@ -121,6 +125,10 @@ def run_method(method: str, input_path: str | Path, output_path: str | Path, con
         from seedtune.generate.preferences import preferences
 
         return preferences(records, output_path, config, judge=judge, progress=progress)
+    if method == "magpie":
+        from seedtune.generate.magpie import magpie
+
+        return magpie(records, output_path, config, progress=progress)
     from seedtune.generate.respond import respond
 
     return respond(records, output_path, config, progress=progress)

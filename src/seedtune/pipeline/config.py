@@ -19,6 +19,7 @@ from seedtune.curate.config import CurateConfig
 from seedtune.evaluate.config import EvalConfig
 from seedtune.generate.constraints import ConstraintsConfig
 from seedtune.generate.evol_instruct import EvolConfig
+from seedtune.generate.magpie import MagpieConfig
 from seedtune.generate.preferences import PreferencesConfig
 from seedtune.generate.respond import RespondConfig
 from seedtune.generate.self_instruct import SelfInstructConfig
@@ -47,13 +48,15 @@ class PipelineConstraints(ConstraintsConfig):
 
 class GenerateSection(StrictModel):
     """Which generation methods run, in order: self-instruct on the seeds, then evol on its output,
-    then respond to every instruction still without an answer. Leave a method out to skip it."""
+    then respond to every instruction still without an answer, then Magpie conversations. Leave a
+    method out to skip it."""
 
     include_seeds: bool = Field(True, description="Put the seed tasks themselves into the training pool.")
     self_instruct: SelfInstructConfig | None = Field(None, description="Self-Instruct settings; null skips it.")
     evol: EvolConfig | None = Field(None, validation_alias=AliasChoices("evol", "evol_instruct", "evol-instruct"),
                                     description="Evol-Instruct settings (evolves the self-instruct output, or the seeds); null skips it.")
     respond: RespondConfig | None = Field(None, description="Answer instructions that have no output yet; null skips it.")
+    magpie: MagpieConfig | None = Field(None, description="Magpie: the teacher writes requests from its chat template's user-turn prefix and answers them; null skips it.")
     constraints: PipelineConstraints | None = Field(None, description="Verifiable-constraint data built from answered records (training families only); null skips it.")
 
 
@@ -137,7 +140,8 @@ class PipelineConfig(StrictModel):
 
     @model_validator(mode="after")
     def _wire(self) -> "PipelineConfig":
-        if not self.generate.include_seeds and not (self.generate.self_instruct or self.generate.evol):
+        if not self.generate.include_seeds and not (self.generate.self_instruct or self.generate.evol
+                                                    or self.generate.magpie):
             raise ConfigError("the pipeline would have no training data", key="generate.include_seeds",
                               hint="set include_seeds: true or configure generate.self_instruct")
         return self

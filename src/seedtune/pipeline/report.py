@@ -65,7 +65,7 @@ def write_pipeline_report(ctx: RunContext, out: Path) -> dict[str, Any]:
     data = doc.section("Generation and curation")
     gen = ctx.outcomes["generate"].summary
     rows = [["seed tasks", gen.get("seeds")]]
-    for method in ("self_instruct", "evol", "respond", "constraints"):
+    for method in ("self_instruct", "evol", "respond", "magpie", "constraints"):
         if method in gen:
             summary = gen[method]
             rows.append([f"{method.replace('_', '-')} accepted", summary.get("accepted")])
@@ -256,7 +256,7 @@ def run_costs(ctx: RunContext, funnel: dict[str, Any], scores: dict[str, Any], t
                 "cost": None if cost is None else round(cost, 6)}
 
     gen = ctx.outcomes["generate"].summary
-    methods = [gen[m] for m in ("self_instruct", "evol", "respond") if isinstance(gen.get(m), dict)]
+    methods = [gen[m] for m in ("self_instruct", "evol", "respond", "magpie", "constraints") if isinstance(gen.get(m), dict)]
     priced = [m["cost"] for m in methods if m.get("cost") is not None]
     stages = {"generate": entry(sum(m.get("tokens", {}).get("prompt", 0) for m in methods),
                                 sum(m.get("tokens", {}).get("completion", 0) for m in methods),
@@ -332,7 +332,7 @@ def _lineage(ctx: RunContext, scores: dict[str, Any], trained: dict[str, dict[st
     seeds = seeds_path(cfg)
     kept_path = ctx.stage_dir("curate") / "kept.jsonl"
     gen = cfg.generate
-    teachers = sorted({c.teacher.teacher for c in (gen.self_instruct, gen.evol, gen.respond, gen.constraints)
+    teachers = sorted({c.teacher.teacher for c in (gen.self_instruct, gen.evol, gen.respond, gen.magpie, gen.constraints)
                        if c is not None and c.teacher is not None})
     overall = {model: {mode: cell["overall"]["score"] if "overall" in cell else cell.get("prompt_loose")
                        for mode, cell in modes.items()}

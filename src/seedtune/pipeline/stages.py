@@ -25,7 +25,7 @@ def seeds_path(config: PipelineConfig) -> Path:
 # -- 1. generate -----------------------------------------------------------------------------------
 
 def run_generate(ctx: RunContext, out: Path) -> dict[str, Any]:
-    """Seeds + Self-Instruct (+ Evol-Instruct, + responses, + constraint data) -> pool.jsonl."""
+    """Seeds + Self-Instruct (+ Evol-Instruct, + responses, + Magpie, + constraint data) -> pool.jsonl."""
     from seedtune.formats import read_records
     from seedtune.generate.api import read_input
     from seedtune.io import write_jsonl
@@ -54,6 +54,11 @@ def run_generate(ctx: RunContext, out: Path) -> dict[str, Any]:
         if unanswered:
             summary["respond"] = respond(unanswered, out / "respond.jsonl", gen.respond)
             pool = [r for r in pool if r.output] + read_records(out / "respond.jsonl")
+    if gen.magpie:
+        from seedtune.generate.magpie import magpie
+
+        summary["magpie"] = magpie(seeds, out / "magpie.jsonl", gen.magpie)
+        pool += read_records(out / "magpie.jsonl")
     if gen.constraints:
         from seedtune.generate.constraints import add_constraints
 

@@ -50,6 +50,9 @@ class PromptFormat:
     type: ClassVar[str] = "base"
     # Text the model emits to end its answer, besides the tokenizer's EOS (e.g. "<end_of_turn>").
     stop: list[str] = field(default_factory=list)
+    # Whether the model was trained on multi-turn conversations (set by training; None: unknown,
+    # e.g. a model seedtune did not train). Chat sends earlier turns only to a model that learnt them.
+    conversations: bool | None = None
 
     def render_prompt(self, record: Record) -> str:
         raise NotImplementedError
@@ -60,6 +63,14 @@ class PromptFormat:
 
     def to_dict(self) -> dict[str, Any]:
         return {"type": self.type, **asdict(self)}
+
+
+def assistant_prefixes(record: Record) -> list[Record]:
+    """A conversation cut after each of its assistant turns: one record per answer, with its history."""
+    if not record.messages:
+        return [record]
+    turns = [m.model_dump() for m in record.messages]
+    return [record.with_(messages=turns[: i + 1], id=record.id) for i, m in enumerate(turns) if m["role"] == "assistant"]
 
 
 def _target(record: Record) -> str:
@@ -173,6 +184,27 @@ class ChatTemplateFormat(PromptFormat):
     def render_prompt(self, record: Record) -> str:
         return self.render_messages(_context_messages(record), add_generation_prompt=True)
 
+    def render_turns(self, record: Record) -> list[tuple[str, str]] | None:
+        """Every assistant turn as (the text since the previous answer's end marker, the answer).
+
+        Joined with the end marker after each answer, the pieces are exactly what the template
+        renders; None when it renders differently (a template that rewrites earlier turns), so
+        the caller can fall back to one example per turn.
+        """
+        msgs = record.conversation()
+        marker = self.stop[0] if self.stop else ""
+        pieces: list[tuple[str, str]] = []
+        consumed = ""
+        for i, message in enumerate(msgs):
+            if message["role"] != "assistant":
+                continue
+            context = self.render_messages(msgs[:i], add_generation_prompt=True)
+            if not context.startswith(consumed):
+                return None
+            pieces.append((context[len(consumed):], message["content"]))
+            consumed = context + message["content"] + marker
+        return pieces
+
     def _end_of_turn(self) -> list[str]:
         """What the template writes right after an assistant answer, e.g. '<|im_end|>'."""
         marker = "\x00ANSWER\x00"
@@ -242,6 +274,15 @@ def for_model(tokenizer: Any, prefer: str = "auto") -> PromptFormat:
         raise ConfigError("this model has no chat template", key="prompt_format",
                           hint="use prompt_format=alpaca, or give a jinja template")
     return ChatTemplateFormat.from_tokenizer(tokenizer) if has_template else AlpacaFormat()
+
+
+def knows_conversations(fmt: PromptFormat) -> bool:
+    """Should earlier turns be shown to this model? Yes when it was trained on conversations; when
+    that is unknown, yes for its own chat template and no for Alpaca sections, where history can
+    only be folded into the Input section — a layout no model was taught to read as a dialogue."""
+    if fmt.conversations is not None:
+        return fmt.conversations
+    return isinstance(fmt, ChatTemplateFormat)
 
 
 def save_format(fmt: PromptFormat, directory: str | Path) -> Path:

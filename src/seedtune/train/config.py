@@ -34,6 +34,7 @@ class TrainConfig(StrictModel):
     max_length: int = Field(512, ge=8, description="Longest training sequence in tokens (prompt + output + EOS).")
     truncation: Literal["drop", "truncate-prompt-left"] = Field(
         "drop", description="Rows longer than max_length: drop them, or cut tokens from the start of the prompt (never the output).")
+    all_turns: bool = Field(True, description="Conversations: train on every assistant turn (user and system turns never); false trains only the last answer.")
     packing: bool = Field(True, description="Pack several samples per row (best-fit decreasing) with per-sample positions and no cross-sample attention.")
     self_check: bool = Field(True, description="Before step 1, verify packed logits equal unpacked logits and refuse to train if not.")
     # adapter

@@ -49,10 +49,13 @@ def train(config: TrainConfig, log: Callable[[str], None] | None = None, progres
     model, tokenizer, resolved, fmt, out = run.model, run.tokenizer, run.resolved, run.fmt, Path(config.output)
     kind = run.kind
     records = read_training_records(config.data)
+    # Saved in prompt_format.json: chat shows earlier turns only to a model trained on them.
+    fmt.conversations = bool(fmt.conversations) or any(
+        sum(m.role == "user" for m in r.messages or []) > 1 for r in records)
     train_records, eval_records = split_eval(records, config.eval_fraction, config.seed)
 
     # 2-3. tokenize + check ----------------------------------------------------------------
-    data = prepare(train_records, eval_records, fmt, tokenizer, config.max_length, config.truncation)
+    data = prepare(train_records, eval_records, fmt, tokenizer, config.max_length, config.truncation, config.all_turns)
     preflight = data.summary()
     preflight["prompt_format"] = fmt.type
     _print_preflight(say, preflight, len(records))
@@ -290,6 +293,8 @@ def _print_preflight(say: Callable[[str], None], p: dict[str, Any], n_records: i
     say(f"  trained tokens: {p['trained_tokens']:,} of {p['total_tokens']:,} ({p['trained_fraction']:.1%})"
         + (f"; {p['boundary_merges']} rows would merge tokens across the prompt/answer split if tokenised jointly"
            if p["boundary_merges"] else ""))
+    if p.get("all_turn_conversations"):
+        say(f"  {p['all_turn_conversations']} conversations trained on every assistant turn (user/system turns masked)")
 
 
 def _trim(row: Row, max_samples: int = 3) -> Row:

@@ -16,6 +16,10 @@ shifts them by one):
 
     ids:    [bos] p1 p2 ... pk  t1 ... tm  eos
     labels: -100  -100 ... -100 t1 ... tm  eos
+
+A conversation trained on every assistant turn is the same layout repeated: each turn's context
+(the user/system text between two answers) is masked, each answer and its end token trained.
+`Example.spans` names the trained stretches, and the checks hold for every one of them.
 """
 
 from __future__ import annotations
@@ -36,6 +40,8 @@ class Example:
     prompt_len: int
     index: int = -1  # position of the source record, for error messages
     truncated: bool = False
+    # Trained stretches [start, end) — one per assistant turn; () means the single (prompt_len, len).
+    spans: tuple[tuple[int, int], ...] = ()
 
     def __len__(self) -> int:
         return len(self.input_ids)
@@ -43,6 +49,10 @@ class Example:
     @property
     def trained(self) -> int:
         return sum(1 for x in self.labels if x != IGNORE)
+
+    @property
+    def trained_spans(self) -> tuple[tuple[int, int], ...]:
+        return self.spans or ((self.prompt_len, len(self.input_ids)),)
 
 
 @dataclass
@@ -56,6 +66,15 @@ class TokenizeReport:
     dropped_empty_target: int = 0
     boundary_merges: int = 0  # rows where tokenising prompt+target jointly would merge across the split
     dropped_indices: list[int] = field(default_factory=list)
+
+    def admit(self, examples: list[Example], example: Example | None, index: int) -> None:
+        """Count row `index` under the length policy's verdict: kept (maybe cut), or dropped as too long."""
+        if example is None:
+            self.dropped_too_long += 1
+            self.dropped_indices.append(index)
+            return
+        self.truncated += int(example.truncated)
+        examples.append(example)
 
 
 @dataclass(frozen=True)
@@ -103,6 +122,39 @@ def build_example(prompt_ids: Sequence[int], target_ids: Sequence[int], end_id: 
     return Example(input_ids=ids, labels=labels, prompt_len=len(prompt_ids), index=index)
 
 
+def build_turns_example(pieces: Sequence[tuple[Sequence[int], Sequence[int]]], end_id: int, index: int = -1) -> Example:
+    """[(context ids, answer ids)] per assistant turn -> one example; contexts masked, each answer
+    and its end token trained. Pure, like `build_example`, which is the one-turn case."""
+    ids: list[int] = []
+    labels: list[int] = []
+    spans = []
+    for context, target in pieces:
+        ids += [*context]
+        labels += [IGNORE] * len(context)
+        start = len(ids)
+        ids += [*target, end_id]
+        labels += [*target, end_id]
+        spans.append((start, len(ids)))
+    return Example(input_ids=ids, labels=labels, prompt_len=len(pieces[0][0]) if pieces else 0, index=index,
+                   spans=tuple(spans))
+
+
+def _fit_turns(example: Example, max_length: int, policy: str) -> Example | None:
+    """A too-long conversation loses its earliest tokens; an answer cut into is masked entirely
+    (half an answer would teach stopping mid-sentence). None when no answer is left whole."""
+    if policy != "truncate-prompt-left":
+        return None
+    cut = len(example) - max_length
+    spans = tuple((a - cut, b - cut) for a, b in example.spans if a > cut)  # an answer needs a token of context
+    if not spans:
+        return None
+    labels = [IGNORE] * max_length
+    for a, b in spans:
+        labels[a:b] = example.labels[a + cut:b + cut]
+    return Example(input_ids=example.input_ids[cut:], labels=labels, prompt_len=spans[0][0], index=example.index,
+                   truncated=True, spans=spans)
+
+
 def fit_length(example: Example, max_length: int, policy: str) -> Example | None:
     """Apply the length policy: keep, cut the prompt from the left, or drop (None).
 
@@ -113,6 +165,8 @@ def fit_length(example: Example, max_length: int, policy: str) -> Example | None
     """
     if len(example) <= max_length:
         return example
+    if example.spans:
+        return _fit_turns(example, max_length, policy)
     if policy != "truncate-prompt-left":
         return None
     target_len = len(example) - example.prompt_len
@@ -151,13 +205,32 @@ def tokenize_pairs(
         prompt_ids = [*prefix, *p_ids[i]]
         if joint[i][: len(p_ids[i])] != p_ids[i]:
             report.boundary_merges += 1
-        ex = fit_length(build_example(prompt_ids, t_ids[i], specials.end_id, index=i), max_length, truncation)
-        if ex is None:
-            report.dropped_too_long += 1
+        report.admit(examples, fit_length(build_example(prompt_ids, t_ids[i], specials.end_id, index=i),
+                                          max_length, truncation), i)
+    report.rows_kept = len(examples)
+    return examples, report
+
+
+def tokenize_turns(
+    tokenizer: Any,
+    conversations: Sequence[Sequence[tuple[str, str]]],
+    specials: Specials,
+    max_length: int,
+    truncation: str = "drop",
+) -> tuple[list[Example], TokenizeReport]:
+    """Conversations as [(context, answer)] per assistant turn -> examples trained on every answer."""
+    report = TokenizeReport(rows_in=len(conversations))
+    examples: list[Example] = []
+    for i, pieces in enumerate(conversations):
+        if not pieces or any(not answer.strip() for _, answer in pieces):
+            report.dropped_empty_target += 1
             report.dropped_indices.append(i)
             continue
-        report.truncated += int(ex.truncated)
-        examples.append(ex)
+        ids = [(tokenizer(c, add_special_tokens=False)["input_ids"], tokenizer(a, add_special_tokens=False)["input_ids"])
+               for c, a in pieces]
+        prefix = () if specials.bos_text and pieces[0][0].startswith(specials.bos_text) else specials.prefix
+        ids[0] = ([*prefix, *ids[0][0]], ids[0][1])
+        report.admit(examples, fit_length(build_turns_example(ids, specials.end_id, index=i), max_length, truncation), i)
     report.rows_kept = len(examples)
     return examples, report
 
@@ -188,12 +261,17 @@ def check_examples(examples: Sequence[Example], end_id: int, prompts: Sequence[S
     rep = CheckReport()
     for k, ex in enumerate(examples):
         where = f"row {ex.index if ex.index >= 0 else k}"
-        if any(x != IGNORE for x in ex.labels[: ex.prompt_len]):
-            rep.prompt_never_trained = False
+        inside = [False] * len(ex.labels)
+        for a, b in ex.trained_spans:
+            inside[a:b] = [True] * (b - a)
+        if any(x != IGNORE and not ok for x, ok in zip(ex.labels, inside)):
+            rep.prompt_never_trained = False  # a prompt (user/system) token carries a label
             rep.failures.append(f"{where}: a prompt token is trained")
-        if ex.labels[-1] != end_id or ex.input_ids[-1] != end_id:
+        if any(b < 1 or ex.labels[b - 1] != end_id or ex.input_ids[b - 1] != end_id for _, b in ex.trained_spans):
             rep.end_token_trained = False
             rep.failures.append(f"{where}: the end token is not trained")
+        if any(x == IGNORE for a, b in ex.trained_spans for x in ex.labels[a:b]) and ex.spans:
+            rep.failures.append(f"{where}: an assistant turn is only partly trained")
         n = ex.trained
         if n == 0:
             rep.every_row_trained = False
