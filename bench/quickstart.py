@@ -37,7 +37,7 @@ def main() -> None:
         tmp = str(args.keep.resolve()) if args.keep is not None else scratch
         Path(tmp).mkdir(parents=True, exist_ok=True)
         cache = Path(tmp) / "requests.sqlite"
-        overrides = [f"generate.self_instruct.teacher.cache={cache}", f"eval.cache={cache}", *args.overrides]
+        overrides = [*_fresh_cache(cache), *args.overrides]
         cwd = os.getcwd()
         os.chdir(tmp)
         try:
@@ -52,6 +52,18 @@ def main() -> None:
     print(f"{'total':<10} {total:>8.1f}   budget {BUDGET_S} s   total/budget = {total / BUDGET_S:.2f}")
     if args.keep is not None:
         print(f"run kept in {args.keep / 'runs' / 'quickstart'}")
+
+
+def _fresh_cache(cache: Path) -> list[str]:
+    """Point every teacher the quickstart configures (each generation method, eval) at `cache`."""
+    import yaml
+
+    from seedtune.pipeline import quickstart_config_path
+
+    config = yaml.safe_load(quickstart_config_path().read_text(encoding="utf-8"))
+    methods = [m for m, section in (config.get("generate") or {}).items()
+               if isinstance(section, dict) and isinstance(section.get("teacher"), dict)]
+    return [*(f"generate.{m}.teacher.cache={cache}" for m in methods), f"eval.cache={cache}"]
 
 
 if __name__ == "__main__":

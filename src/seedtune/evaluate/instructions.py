@@ -173,8 +173,11 @@ def _groups(rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, list[dict[str
 
 
 def aggregate_instructions(rows: Sequence[dict[str, Any]], models: Sequence[str], modes: Sequence[str], *,
-                           samples: int = 1000, seed: int = 0, compare_previous: bool = False) -> dict[str, Any]:
-    """The four numbers per model x mode (overall, per split, language and family) and B - A deltas."""
+                           samples: int = 1000, seed: int = 0, compare_previous: bool = False,
+                           compare: Sequence[tuple[str, str]] = ()) -> dict[str, Any]:
+    """The four numbers per model x mode (overall, per split, language and family) and B - A deltas:
+    every model against the first, each against the one before it with `compare_previous`, and the
+    named `compare` pairs (e.g. an ablation's seeds-only vs all)."""
     cells: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for r in rows:
         cells[(r["model"], r["mode"])].append(r)
@@ -192,6 +195,7 @@ def aggregate_instructions(rows: Sequence[dict[str, Any]], models: Sequence[str]
     pairs = [(models[0], other) for other in models[1:]]
     if compare_previous:  # e.g. SFT+DPO vs SFT
         pairs += list(zip(models[1:], models[2:]))
+    pairs += [(a, b) for a, b in compare if (a, b) not in pairs]
     deltas = [{"a": a, "b": b, "mode": mode, **_deltas(cells[(a, mode)], cells[(b, mode)], samples, seed)}
               for a, b in pairs for mode in modes]
     return {"results": results, "deltas": deltas, "models": list(models), "modes": list(modes)}

@@ -216,7 +216,7 @@ def _instruction_scores(suite: Suite, rows: list[dict[str, Any]], models: list[E
     mine = [r for r in rows if r.get("suite") == suite.name and r["task_metric"] == IF_METRIC]
     result = aggregate_instructions(mine, [m.label for m in models], [m.name for m in modes],
                                     samples=config.bootstrap_samples, seed=config.seed,
-                                    compare_previous=config.compare_previous)
+                                    compare_previous=config.compare_previous, compare=config.compare)
     langs = sorted({t.lang for t in suite.tasks})
     result["suite"] = {"name": suite.name, "source": suite.source, "prompts": len(suite.tasks),
                        "instructions": sum(len(i.constraints) for t in suite.tasks for i in t.instances),
