@@ -68,6 +68,17 @@ def test_from_and_until(tmp_path):
         run_stages(RunContext(tmp_path / "run", None), stages, start="tokenize")
 
 
+def test_from_reruns_everything_downstream_of_the_forced_stage(tmp_path):
+    """A forced stage keeps its fingerprint (same config), so the stages after it must rerun
+    because it ran, not because a fingerprint moved: the report must show the new scores."""
+    calls: list[str] = []
+    stages, _ = _pipeline(tmp_path, calls, {})
+    run_stages(RunContext(tmp_path / "run", None, log=lambda m: None), stages)
+    calls.clear()
+    run_stages(RunContext(tmp_path / "run", None, log=lambda m: None), stages, start="train")
+    assert calls == ["train", "eval"]
+
+
 def test_a_failed_stage_leaves_no_marker_and_reruns(tmp_path):
     calls: list[str] = []
     stages, _ = _pipeline(tmp_path, calls, {}, fail={"train"})

@@ -116,6 +116,7 @@ def run_stages(ctx: RunContext, stages: Sequence[Stage], start: str | None = Non
     """Run stages in order; `--from` forces that stage (and so everything after it) to run."""
     first, last = select_stages(stages, start, until)
     outcomes = []
+    ran: set[str] = set()  # a stage that ran makes every stage that depends on it run too
     for i, stage in enumerate(stages[: last + 1]):
         folder = ctx.run_dir / stage.folder
         section = stage.config(ctx)
@@ -123,6 +124,7 @@ def run_stages(ctx: RunContext, stages: Sequence[Stage], start: str | None = Non
         fp = fingerprint(section, stage.inputs(ctx), upstream)
         marker = _read_marker(folder)
         forced = start is not None and i == first
+        upstream_ran = any(d in ran for d in stage.depends)
         if i < first and marker is None and stage.adopt is not None:
             summary = stage.adopt(ctx, folder)
             if summary is not None:
@@ -130,7 +132,7 @@ def run_stages(ctx: RunContext, stages: Sequence[Stage], start: str | None = Non
                           "adopted": True, "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
                 write_json(folder / MARKER, marker)
                 ctx.log(f"[{stage.name}] adopted the output made outside this run ({folder})")
-        if i < first or (marker and marker.get("fingerprint") == fp and not forced):
+        if i < first or (marker and marker.get("fingerprint") == fp and not forced and not upstream_ran):
             if marker is None:
                 raise ConfigError(f"stage '{stage.name}' has not run yet in {ctx.run_dir}",
                                   hint=f"drop --from, or start from '{stage.name}'")
@@ -149,6 +151,7 @@ def run_stages(ctx: RunContext, stages: Sequence[Stage], start: str | None = Non
                                          "summary": summary, "seconds": round(seconds, 2),
                                          "finished": time.strftime("%Y-%m-%dT%H:%M:%S")})
             outcome = StageOutcome(stage.name, folder, False, seconds, summary, fp, seconds)
+            ran.add(stage.name)
             ctx.log(f"[{stage.name}] done in {seconds:.1f}s")
         ctx.outcomes[stage.name] = outcome
         outcomes.append(outcome)
