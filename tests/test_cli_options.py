@@ -21,21 +21,23 @@ RENAMED = {"curate": {"threshold": "near_dup", "against": "decontamination"},
            "eval": {"model": "models", "label": "labels", "suite": "suites"},
            "train": {"no_packing": "packing"},
            "generate self-instruct": {"no_instances": "instances"},
-           "generate convert": {"labels": "label_names"}}
+           "generate convert": {"labels": "label_names"},
+           "generate preferences": {"model": "teacher"}}  # --model DIR is --teacher hf:DIR
 NOT_FIELDS = {"config", "quiet", "list_filters", "on_error", "full", "operations"}
 TEACHER_FLAGS = {"teacher", "base_url", "concurrency", "batch_size", "api_key_env", "cache", "prices", "max_cost"}
 
 # Fields set only through the YAML or `key=value` (the flags cover the everyday ones).
 KEY_VALUE_ONLY = {
     "curate": {"order", "input_format", "trusted_sources", "report", "exact", "near_dup", "minhash", "embedding",
-               "length", "keywords", "refusal", "language", "truncated", "labels"},
+               "length", "keywords", "refusal", "language", "truncated", "labels", "consistency", "ifd"},
     "train": {"eval_every", "eval_fraction", "grad_accum", "gradient_checkpointing", "log_every", "lora_alpha",
               "lora_dropout", "lora_targets", "loss_chunk_size", "lr_scheduler", "max_grad_norm", "merge",
               "num_threads", "precision", "qlora", "save_every", "save_total_limit", "seed", "self_check",
-              "tensorboard", "warmup_ratio", "weight_decay"},
+              "tensorboard", "warmup_ratio", "weight_decay", "all_turns", "dpo_loss", "simpo_gamma"},
     "eval": {"bootstrap_samples", "cache", "chunk_size", "cot_max_new_tokens", "dtype", "examples", "judge_check",
              "judge_dtype", "judge_max_tokens", "judge_modes", "judge_verdict", "max_new_tokens", "no_cache",
-             "prompt_format", "seed", "suite", "compare", "if_max_new_tokens", "if_prompts", "judge_if_unreliable"},
+             "prompt_format", "seed", "suite", "compare", "if_max_new_tokens", "if_prompts", "judge_if_unreliable",
+             "compare_previous"},
     "generate self-instruct": {"in_context_generated", "in_context_seeds", "instance_max_tokens", "max_length",
                                "max_new_per_request", "max_rounds", "max_tokens", "min_length", "novelty_threshold",
                                "requests_per_round", "temperature", "top_p"},
@@ -43,6 +45,11 @@ KEY_VALUE_ONLY = {
                       "top_p"},
     "generate respond": {"chunk", "keep_truncated", "skip_answered", "top_p"},
     "generate convert": {"few_shot_ratio", "options", "options_ratio", "templates_per_row"},
+    "generate magpie": {"answer_system", "max_length", "max_rounds", "min_length", "novelty_threshold", "prefix_en",
+                        "prefix_zh", "query_max_tokens", "query_temperature", "query_top_p", "requests_per_round",
+                        "system_en", "system_zh", "temperature", "top_p", "user_prefix"},
+    "generate constraints": {"chunk", "limit", "max_tokens", "min_constraints"},
+    "generate preferences": {"chunk", "loose", "min_margin", "reference_metric", "system", "top_p"},
 }
 
 
@@ -52,7 +59,7 @@ def _commands():
     yield "curate", root.commands["curate"], CurateConfig
     yield "train", root.commands["train"], TrainConfig
     yield "eval", root.commands["eval"], EvalConfig
-    for method in ("self-instruct", "evol", "respond", "convert"):
+    for method in ("self-instruct", "evol", "respond", "convert", "magpie", "constraints", "preferences"):
         yield f"generate {method}", gen.commands[method], config_model(method)
 
 

@@ -50,7 +50,9 @@ def test_grad_accum_2x2_equals_batch_4(tiny_tokenizer):
 
     from seedtune.testing import tiny_model
     from seedtune.train.modeling import SFTModule
-    from seedtune.train.sft import _null, accumulate_gradients
+    from contextlib import nullcontext
+
+    from seedtune.train.sft import accumulate_gradients
 
     rows = _rows(tiny_tokenizer)
     acc = Accelerator(cpu=True)
@@ -58,7 +60,7 @@ def test_grad_accum_2x2_equals_batch_4(tiny_tokenizer):
     for micro in ([rows[:2], rows[2:]], [rows]):
         module = SFTModule(tiny_model(tiny_tokenizer)).train()
         module.model.requires_grad_(True)
-        loss, counts = accumulate_gradients(module, micro, 0, _null(), acc)
+        loss, counts = accumulate_gradients(module, micro, 0, nullcontext(), acc)
         grads.append(([p.grad.clone() for p in module.parameters()], float(loss) / float(counts[0])))
     (ga, la), (gb, lb) = grads
     assert la == pytest.approx(lb, rel=1e-6)

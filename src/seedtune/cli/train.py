@@ -32,7 +32,7 @@ def register(app: typer.Typer) -> None:
         truncation: Optional[str] = typer.Option(None, "--truncation", help="drop | truncate-prompt-left."),
         resume: bool = typer.Option(False, "--resume", help="Resume from the latest checkpoint in --output."),
         no_packing: bool = typer.Option(False, "--no-packing", help="One sample per row (padded batches)."),
-        beta: Optional[float] = typer.Option(None, "--beta", help="dpo: strength of the pull towards the reference (default 0.1)."),
+        beta: Optional[float] = typer.Option(None, "--beta", help="dpo: strength of the pull towards the reference."),
     ) -> None:
         """Fine-tune a model on instruction records (SFT) or preference pairs (--method dpo); LoRA by default."""
         from rich.console import Console
