@@ -45,24 +45,9 @@ def train_dpo(config: TrainConfig, log: Callable[[str], None] | None = None, pro
                             hint="launch it with a DDP config (examples/accelerate/ddp_cpu.yaml, or multi-GPU without FSDP/DeepSpeed)")
     model, tokenizer, resolved, fmt, out = run.model, run.tokenizer, run.resolved, run.fmt, Path(config.output)
     pairs = read_required_pairs(config.data)
-    train_pairs, eval_pairs = split_eval(pairs, config.eval_fraction, config.seed)
 
     # 2-3. tokenize + check (SFT's label building, both answers of every pair) ---------------
-    data = prepare_pairs(train_pairs, fmt, tokenizer, config.max_length, config.truncation)
-    held = prepare_pairs(eval_pairs, fmt, tokenizer, config.max_length, config.truncation) if eval_pairs else None
-    preflight = {**data.preflight, "prompt_format": fmt.type, "eval_pairs": len(held) if held else 0}
-    say(f"pre-flight: {len(pairs)} pairs -> {len(data)} train, {preflight['eval_pairs']} eval "
-        f"({data.preflight['dropped']} dropped: an answer too long or empty); prompt never trained: "
-        f"{_ok(data.preflight['prompt_never_trained'])} | end token trained: {_ok(data.preflight['end_token_trained'])} | "
-        f"prompt is a token prefix: {_ok(data.preflight['prompt_is_prefix'])}")
-    if data.failures:
-        raise SeedtuneError("pre-flight label checks failed: " + "; ".join(data.failures[:3]),
-                            hint="this is a bug in label building or a broken tokenizer; please report it with the model name")
-    if not len(data):
-        raise SeedtuneError("no pairs left after the length policy",
-                            hint=f"raise --max-length (now {config.max_length}) or use truncation=truncate-prompt-left")
-    if data.preflight["identical_answers"]:
-        say(f"warning: {data.preflight['identical_answers']} pair(s) have the same chosen and rejected answer; they teach nothing")
+    data, held, preflight = _prepare(config, pairs, fmt, tokenizer, say)
 
     # 4. model setup and the reference --------------------------------------------------------
     model = setup_model(model, config)
@@ -70,8 +55,7 @@ def train_dpo(config: TrainConfig, log: Callable[[str], None] | None = None, pro
     frozen = copy.deepcopy(model).requires_grad_(False).eval() if needs_copy else None
     module = SequenceLogProbs(model, chunk=config.loss_chunk_size).to(accelerator.device)
     reference = None if config.dpo_loss == "simpo" else _Reference(module, frozen, accelerator.device)
-    trainable = [p for p in module.parameters() if p.requires_grad]
-    n_trainable = sum(p.numel() for p in trainable)
+    n_trainable = sum(p.numel() for p in module.parameters() if p.requires_grad)
     autocast = torch.autocast(accelerator.device.type, dtype=torch.bfloat16, enabled=use_bf16)
     pad_id = tokenizer.pad_token_id
     ref = reference.logps(data, config.batch_size, pad_id, autocast, accelerator) if reference else None
@@ -83,7 +67,7 @@ def train_dpo(config: TrainConfig, log: Callable[[str], None] | None = None, pro
     # 5. optimizer, schedule, accelerate ---------------------------------------------------
     world = accelerator.num_processes
     per_step, total_steps, opt = schedule(config, module, len(data), accelerator, run.kind)
-    wrapped, optimizer, scheduler = opt.wrapped, opt.optimizer, opt.scheduler
+    wrapped, optimizer, scheduler, trainable = opt.wrapped, opt.optimizer, opt.scheduler, opt.trainable
     ckpt_dir = out / "checkpoints"
     state: dict[str, Any] = {"elapsed": 0.0, "train_tokens": 0, "losses": [], **{k: [] for k in CURVES}}
     start = resume(config, ckpt_dir, module.model, optimizer, scheduler, accelerator, say, state)
@@ -103,10 +87,7 @@ def train_dpo(config: TrainConfig, log: Callable[[str], None] | None = None, pro
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
-        state["losses"].append(stats["loss"])
-        for k in CURVES:
-            state[k].append(stats[k])
-        state["train_tokens"] += world * sum(len(data.chosen[i]) + len(data.rejected[i]) for i in mine)
+        _record(state, stats, world * sum(len(data.chosen[i]) + len(data.rejected[i]) for i in mine))
         tps = state["train_tokens"] / max(time.perf_counter() - t0, 1e-9)
         if writer and (step + 1) % config.log_every == 0:
             for k, v in stats.items():
@@ -114,8 +95,7 @@ def train_dpo(config: TrainConfig, log: Callable[[str], None] | None = None, pro
         if bar:
             bar.update(step + 1, stats["loss"], tps)
         if config.save_every and (step + 1) % config.save_every == 0 and step + 1 < total_steps:
-            saved = {"elapsed": time.perf_counter() - t0, "train_tokens": state["train_tokens"],
-                     **{k: state[k] for k in ("losses", *CURVES)}}
+            saved = {"elapsed": time.perf_counter() - t0, **{k: state[k] for k in ("train_tokens", "losses", *CURVES)}}
             checkpoint.save_on_every_rank(ckpt_dir, step + 1, module.model, optimizer, scheduler, saved, accelerator,
                                           keep=config.save_total_limit)
     elapsed = time.perf_counter() - t0
@@ -125,27 +105,68 @@ def train_dpo(config: TrainConfig, log: Callable[[str], None] | None = None, pro
         writer.close()
 
     # 7. check the reference, evaluate held-out pairs, save ----------------------------------
-    drift = reference.drift(data, ref, config.batch_size, pad_id, autocast, accelerator) if reference else None
-    if drift is not None and drift > 1e-3:
-        raise SeedtuneError(f"the reference model changed during training (log-probs moved by {drift:.2e})",
-                            hint="this is a bug: the reference must be frozen; please report it with your config")
+    drift = _check_drift(reference.drift(data, ref, config.batch_size, pad_id, autocast, accelerator)) if reference else None
     held_stats = _evaluate(wrapped, held, ref_eval, config, pad_id, autocast, accelerator) if held and len(held) else None
     metrics = _metrics(state, config, total_steps, elapsed, n_trainable, world, per_step, drift, held_stats)
     accelerator.wait_for_everyone()
     if main:
-        from seedtune.train.save import save_outputs
-
-        origin = lineage(config.data, [], config.model, str(resolved))
-        origin.update(method="dpo", data_kind="pairs", pairs=len(pairs), records=len(pairs),
-                      how=_counts(p.how for p in pairs), teachers=_counts(p.teacher for p in pairs),
-                      languages=_counts(p.lang for p in pairs), sources=_counts(p.source for p in pairs))
-        save_outputs(out, module.model, tokenizer, fmt, config, data.end_id, origin, metrics, preflight,
-                     state["losses"], merge=config.merge, full=config.full, base_dtype=_orig_dtype(resolved),
-                     base_path=resolved, curves={k: state[k] for k in CURVES})
-        say(f"saved to {out}: final loss {metrics['final_loss']:.4f}, reward margin {metrics['final_margin']:+.3f}, "
-            f"accuracy {metrics['final_accuracy']:.2f}")
+        _save(out, module.model, tokenizer, fmt, config, data, pairs, resolved, metrics, preflight, state, say)
     accelerator.wait_for_everyone()
     return TrainResult(output=out, metrics=metrics, preflight=preflight, losses=state["losses"])
+
+
+def _prepare(config: TrainConfig, pairs: list[Any], fmt: Any, tokenizer: Any,
+             say: Callable[[str], None]) -> tuple[PairData, PairData | None, dict[str, Any]]:
+    """Pairs -> SFT-built examples for both answers (train and held-out), checked before step 1."""
+    train_pairs, eval_pairs = split_eval(pairs, config.eval_fraction, config.seed)
+    data = prepare_pairs(train_pairs, fmt, tokenizer, config.max_length, config.truncation)
+    held = prepare_pairs(eval_pairs, fmt, tokenizer, config.max_length, config.truncation) if eval_pairs else None
+    preflight = {**data.preflight, "prompt_format": fmt.type, "eval_pairs": len(held) if held else 0}
+    say(f"pre-flight: {len(pairs)} pairs -> {len(data)} train, {preflight['eval_pairs']} eval "
+        f"({data.preflight['dropped']} dropped: an answer too long or empty); prompt never trained: "
+        f"{_ok(data.preflight['prompt_never_trained'])} | end token trained: {_ok(data.preflight['end_token_trained'])} | "
+        f"prompt is a token prefix: {_ok(data.preflight['prompt_is_prefix'])}")
+    if data.failures:
+        raise SeedtuneError("pre-flight label checks failed: " + "; ".join(data.failures[:3]),
+                            hint="this is a bug in label building or a broken tokenizer; please report it with the model name")
+    if not len(data):
+        raise SeedtuneError("no pairs left after the length policy",
+                            hint=f"raise --max-length (now {config.max_length}) or use truncation=truncate-prompt-left")
+    if data.preflight["identical_answers"]:
+        say(f"warning: {data.preflight['identical_answers']} pair(s) have the same chosen and rejected answer; they teach nothing")
+    return data, held, preflight
+
+
+def _save(out: Path, model: Any, tokenizer: Any, fmt: Any, config: TrainConfig, data: PairData, pairs: list[Any],
+          resolved: Path, metrics: dict[str, Any], preflight: dict[str, Any], state: dict[str, Any],
+          say: Callable[[str], None]) -> None:
+    """The model directory, as SFT writes it, with the pairs' provenance and DPO's reward curves."""
+    from seedtune.train.save import save_outputs
+
+    origin = lineage(config.data, [], config.model, str(resolved))
+    origin.update(method="dpo", data_kind="pairs", pairs=len(pairs), records=len(pairs),
+                  how=_counts(p.how for p in pairs), teachers=_counts(p.teacher for p in pairs),
+                  languages=_counts(p.lang for p in pairs), sources=_counts(p.source for p in pairs))
+    save_outputs(out, model, tokenizer, fmt, config, data.end_id, origin, metrics, preflight,
+                 state["losses"], merge=config.merge, full=config.full, base_dtype=_orig_dtype(resolved),
+                 base_path=resolved, curves={k: state[k] for k in CURVES})
+    say(f"saved to {out}: final loss {metrics['final_loss']:.4f}, reward margin {metrics['final_margin']:+.3f}, "
+        f"accuracy {metrics['final_accuracy']:.2f}")
+
+
+def _record(state: dict[str, Any], stats: dict[str, float], tokens: int) -> None:
+    state["losses"].append(stats["loss"])
+    for k in CURVES:
+        state[k].append(stats[k])
+    state["train_tokens"] += tokens
+
+
+def _check_drift(drift: float) -> float:
+    """The reference's log-probs, recomputed after training, must not have moved."""
+    if drift > 1e-3:
+        raise SeedtuneError(f"the reference model changed during training (log-probs moved by {drift:.2e})",
+                            hint="this is a bug: the reference must be frozen; please report it with your config")
+    return drift
 
 
 # --- helpers used above, in the order they appear ---------------------------------------------
