@@ -143,3 +143,15 @@ def test_the_data_mix_counts_sources_by_kind_and_asks_for_an_ablation_when_there
     rows = {row[0]: row for row in table.rows}
     assert rows["self-instruct"][2:4] == [1, 0] and rows["response"][5] == 5  # a conversation's last answer counts
     assert "train.variants" not in _data_mix(pool, kept, variants=True)[0].text
+
+
+def test_the_ablation_table_holds_when_only_a_verifiable_suite_was_evaluated():
+    """With `suites: [heldout-if]` the scores carry IFEval's four numbers, not a reference score,
+    and no reference deltas: the ablation table still renders (their section has the numbers)."""
+    from seedtune.pipeline.report import _ablation
+
+    scores = {"results": {"base": {"zero": {"prompt_loose": {"value": 0.1}}},
+                          "all": {"zero": {"prompt_loose": {"value": 0.2}}}},
+              "modes": ["zero"], "model_labels": ["base", "all"]}
+    (table,) = _ablation(scores, {"all": {"sources": {"seed": 3}, "records": 3}})
+    assert [row[0] for row in table.rows] == ["base", "all"]
