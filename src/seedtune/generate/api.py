@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 
-METHODS = ("self-instruct", "evol", "respond", "convert", "constraints", "preferences", "magpie")
 # Other spellings of a method (Evol-Instruct is `evol` in the CLI, the YAML and Record.source).
 METHOD_ALIASES = {"evol-instruct": "evol", "evol_instruct": "evol", "self_instruct": "self-instruct"}
 
@@ -22,40 +21,33 @@ def method_name(method: str) -> str:
     return METHOD_ALIASES.get(method, method)
 
 
+# method -> (module, its config class, the function that runs it on records)
+_MODULES = {
+    "self-instruct": ("self_instruct", "SelfInstructConfig", "self_instruct"),
+    "evol": ("evol_instruct", "EvolConfig", "evol_instruct"),
+    "respond": ("respond", "RespondConfig", "respond"),
+    "convert": ("convert", "ConvertConfig", "convert_dataset"),
+    "constraints": ("constraints", "ConstraintsConfig", "add_constraints"),
+    "preferences": ("preferences", "PreferencesConfig", "preferences"),
+    "magpie": ("magpie", "MagpieConfig", "magpie"),
+}
+METHODS = tuple(_MODULES)
+
+
+def _member(method: str, which: int) -> Any:
+    import importlib
+
+    entry = _MODULES.get(method_name(method), _MODULES["convert"])
+    return getattr(importlib.import_module(f"seedtune.generate.{entry[0]}"), entry[which])
+
+
 def config_model(method: str) -> type:
-    method = method_name(method)
-    if method == "self-instruct":
-        from seedtune.generate.self_instruct import SelfInstructConfig
-
-        return SelfInstructConfig
-    if method == "evol":
-        from seedtune.generate.evol_instruct import EvolConfig
-
-        return EvolConfig
-    if method == "respond":
-        from seedtune.generate.respond import RespondConfig
-
-        return RespondConfig
-    if method == "constraints":
-        from seedtune.generate.constraints import ConstraintsConfig
-
-        return ConstraintsConfig
-    if method == "preferences":
-        from seedtune.generate.preferences import PreferencesConfig
-
-        return PreferencesConfig
-    if method == "magpie":
-        from seedtune.generate.magpie import MagpieConfig
-
-        return MagpieConfig
-    from seedtune.generate.convert import ConvertConfig
-
-    return ConvertConfig
+    return _member(method, 1)
 
 
 # Keys of a pipeline's `generate:` section: a file whose generate section holds them but not the
 # method asked for has no settings for that method.
-GENERATE_KEYS = frozenset({"include_seeds", "self_instruct", "evol", "evol_instruct", "respond", "convert"})
+GENERATE_KEYS = frozenset({"include_seeds", "evol_instruct", *(m.replace("-", "_") for m in _MODULES)})
 
 
 def build_config(method: str, options: dict[str, Any], teacher_options: dict[str, Any] | None = None,
@@ -102,43 +94,20 @@ def check_not_input(input_path: str | Path, output_path: str | Path) -> None:
 def run_method(method: str, input_path: str | Path, output_path: str | Path, config: Any,
                progress: bool = True, judge: Any = None) -> dict[str, Any]:
     """Run one generation method end to end; returns the summary also written to `<out>.stats.json`."""
-    method = method_name(method)
     check_not_input(input_path, output_path)
-    if method == "convert":
-        from seedtune.generate.convert import convert_dataset
-
-        return convert_dataset(input_path, output_path, config)
-    records = read_input(input_path, method)
-    if method == "self-instruct":
-        from seedtune.generate.self_instruct import self_instruct
-
-        return self_instruct(records, output_path, config, progress=progress)
-    if method == "evol":
-        from seedtune.generate.evol_instruct import evol_instruct
-
-        return evol_instruct(records, output_path, config, progress=progress)
-    if method == "constraints":
-        from seedtune.generate.constraints import add_constraints
-
-        return add_constraints(records, output_path, config, progress=progress)
-    if method == "preferences":  # a judge, if configured, is opened above this floor and passed in
-        from seedtune.generate.preferences import preferences
-
-        return preferences(records, output_path, config, judge=judge, progress=progress)
-    if method == "magpie":
-        from seedtune.generate.magpie import magpie
-
-        return magpie(records, output_path, config, progress=progress)
-    from seedtune.generate.respond import respond
-
-    return respond(records, output_path, config, progress=progress)
+    run = _member(method, 2)
+    if method_name(method) == "convert":  # reads its dataset itself (any layout, column mapping)
+        return run(input_path, output_path, config)
+    # A preferences judge, if configured, is opened by the caller and passed in.
+    extra = {"judge": judge} if method_name(method) == "preferences" else {}
+    return run(read_input(input_path, method), output_path, config, progress=progress, **extra)
 
 
 def generate(method: str, input_path: str | Path, output_path: str | Path, options: dict[str, Any],
              teacher_options: dict[str, Any] | None = None, config_path: str | Path | None = None,
              overrides: Sequence[str] = (), progress: bool = True, open_judge: Any = None) -> dict[str, Any]:
     """What `seedtune generate METHOD IN OUT ...` calls: build the config, then run the method.
-    `open_judge(config)` opens the pairwise judge of `preferences` (the caller's floor may import it)."""
+    `open_judge(config)` opens the pairwise judge of `preferences`."""
     config = build_config(method, options, teacher_options, config_path, overrides)
     judge = open_judge(config) if open_judge is not None else None
     return run_method(method, input_path, output_path, config, progress=progress, judge=judge)
