@@ -4,7 +4,7 @@ Runs the real quickstart in a fresh temporary directory with a fresh request cac
 is answered from an earlier run (the embedded models themselves are pulled once beforehand and
 not timed: pulling is a one-off download, reported by `seedtune models pull`).
 
-    python bench/quickstart.py            # prints seconds per stage, total, and total / budget
+    python bench/quickstart.py            # prints seconds and share per stage, total, and total / budget
     python bench/quickstart.py --keep DIR # ... and leaves the run (report, model, scores) in DIR
 """
 
@@ -46,10 +46,11 @@ def main() -> None:
             total = time.perf_counter() - started
         finally:
             os.chdir(cwd)
-    print(f"{'stage':<10} {'seconds':>8}")
+    # each stage's share of the whole run: where a second saved buys the most
+    print(f"{'stage':<10} {'seconds':>8} {'share':>6}")
     for outcome in result.outcomes:
-        print(f"{outcome.name:<10} {outcome.seconds:>8.1f}")
-    print(f"{'total':<10} {total:>8.1f}   budget {BUDGET_S} s   total/budget = {total / BUDGET_S:.2f}")
+        print(f"{outcome.name:<10} {outcome.seconds:>8.1f} {outcome.seconds / total:>6.1%}")
+    print(f"{'total':<10} {total:>8.1f} {1:>6.0%}   budget {BUDGET_S} s   total/budget = {total / BUDGET_S:.2f}")
     if args.keep is not None:
         print(f"run kept in {args.keep / 'runs' / 'quickstart'}")
 
