@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from seedtune.io import jsonl_lines, sha256_file, write_json
+from seedtune.pipeline.layout import seeds_path, tuned_models
 from seedtune.pipeline.runner import RunContext
 from seedtune.report import Callout, Document, Paragraph, Table, write_report
 
@@ -115,8 +116,6 @@ def write_pipeline_report(ctx: RunContext, out: Path) -> dict[str, Any]:
 def _trained(ctx: RunContext) -> dict[str, dict[str, Any]]:
     """Label -> the train summary of that model (records, steps, epochs, tokens, loss), with the
     model's own metrics.json filling what an older summary lacks."""
-    from seedtune.pipeline.stages import tuned_models
-
     summary = ctx.outcomes["train"].summary
     variants = summary.get("variants") or {"tuned": summary}
     out = {}
@@ -326,8 +325,6 @@ def _lineage(ctx: RunContext, scores: dict[str, Any], trained: dict[str, dict[st
              kept: list[Any]) -> dict[str, Any]:
     """Seeds -> teacher -> filters -> data hash -> model(s) and the sources each saw -> scores."""
     from collections import Counter
-
-    from seedtune.pipeline.stages import seeds_path, tuned_models
 
     cfg = ctx.config
     seeds = seeds_path(cfg)
