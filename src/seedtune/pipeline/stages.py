@@ -237,7 +237,7 @@ def run_eval(ctx: RunContext, out: Path) -> dict[str, Any]:
     from seedtune.evaluate import evaluate
 
     result = evaluate(eval_config(ctx, out))
-    return {"predictions": len(result.predictions), "generated": result.generated, "cost": result.scores.get("cost", {}).get("cost"),
+    return {"predictions": len(result.predictions), "generated": result.generated, "cost": result.scores.cost.get("cost"),
             "extraction_failures": result.extraction_failures,
             "contaminated_tasks": sorted({t for hits in result.contamination.values() for t in hits})}
 
