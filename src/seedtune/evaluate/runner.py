@@ -21,7 +21,8 @@ from seedtune.io import ensure_dir, refuse_output_over_input, write_jsonl
 from seedtune.prompts.formats import AlpacaFormat, ChatTemplateFormat
 from seedtune.teachers import Request, Teacher
 
-from seedtune.evaluate import contamination
+from seedtune.evaluate.contamination import check as check_contamination
+from seedtune.evaluate.contamination import training_data
 from seedtune.evaluate.backends import EvalModel, labels_for, open_model
 from seedtune.evaluate.config import EvalConfig
 from seedtune.evaluate.extract import answer_kind, clean_output, extract_answer
@@ -234,10 +235,10 @@ def _open_cache(config: EvalConfig) -> Any:
 
 
 def _contamination(suite: Suite, model: EvalModel, train_files: Sequence[str]) -> dict[str, dict[str, Any]]:
-    data = contamination.training_data(model.directory, train_files)
+    data = training_data(model.directory, train_files)
     for note in data.notes:
         log.warning("%s: %s", model.label, note)
-    return {task: hit.to_dict() for task, hit in contamination.check(suite, data).items()}
+    return {task: hit.to_dict() for task, hit in check_contamination(suite, data).items()}
 
 
 def _stops(model: EvalModel) -> tuple[str, ...]:
