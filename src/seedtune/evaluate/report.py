@@ -39,7 +39,7 @@ def build_document(scores: EvalScores, rows: list[dict[str, Any]], suite: Suite 
     _differences(doc, scores)
     _per_category(doc, scores)
     _per_task(doc, scores, suite)
-    _judge(doc, scores.judge, scores)
+    _judge(doc, scores)
     if n_examples:
         doc.section("Examples side by side").add(*_examples(rows, models, scores.modes, n_examples))
     _extraction_failures(doc, rows)
@@ -157,7 +157,8 @@ def _per_task(doc: Document, scores: EvalScores, suite: Suite) -> None:
 
 # -- LLM judge: how far it can be trusted, then its ratings and pairwise verdicts -----------------
 
-def _judge(doc: Document, judge: dict[str, Any] | None, scores: EvalScores) -> None:
+def _judge(doc: Document, scores: EvalScores) -> None:
+    judge = scores.judge
     if not judge:
         return
     models, modes = scores.model_labels, scores.modes
@@ -248,8 +249,8 @@ def _examples(rows: list[dict[str, Any]], models: list[str], modes: list[str], n
             other = index.get((m, r["mode"], r["task"], r["instance"]))
             if other:
                 note = f"{other['metric']} {other['score']:.2f}"
-                tone = "good" if other["score"] >= 0.999 else "bad" if other["score"] <= 0.001 else ""
-                columns.append(Column(f"{m}", other["answer"], note, tone))
+                right = "good" if other["score"] >= 0.999 else "bad" if other["score"] <= 0.001 else ""
+                columns.append(Column(f"{m}", other["answer"], note, right))
         question = join_instruction(r["instruction"], r["input"])
         blocks.append(SideBySide(f"{title} · {r['task']} ({r['category']}, {r['mode']})", question, columns))
         blocks.append(Details("Prompt sent to " + models[0], r["prompt"]))
