@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import typer
+
+if TYPE_CHECKING:  # the CLI imports the evaluation only when a command runs
+    from seedtune.evaluate.results import EvalScores, InstructionBlock, ModeResult
 
 
 def register(app: typer.Typer) -> None:
@@ -85,9 +88,8 @@ def _progress(console: Any):
     return update, bar
 
 
-def print_summary(scores: Any, console: Any) -> None:
-    """Overall, per-mode, per-category and delta tables (the same numbers as scores.json);
-    `scores` is an `EvalScores`."""
+def print_summary(scores: EvalScores, console: Any) -> None:
+    """Overall, per-mode, per-category and delta tables (the same numbers as scores.json)."""
     from rich.table import Table
 
     from seedtune.evaluate.results import direction, signed_ci
@@ -143,7 +145,7 @@ def print_summary(scores: Any, console: Any) -> None:
     _print_judge(scores.judge or {}, console)
 
 
-def _category_score(cell: Any, category: str) -> float | None:
+def _category_score(cell: ModeResult, category: str) -> float | None:
     entry = cell.categories.get(category)
     return entry.score if entry else None
 
@@ -162,7 +164,7 @@ def _print_judge(judge: dict[str, Any], console: Any) -> None:
         console.print(f"[yellow]{judge['warning']}[/]")
 
 
-def _print_instructions(name: str, block: Any, console: Any) -> None:
+def _print_instructions(name: str, block: InstructionBlock, console: Any) -> None:
     """IFEval's four numbers per model and mode, then B - A with paired CIs."""
     from rich.table import Table
 
