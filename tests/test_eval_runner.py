@@ -66,7 +66,7 @@ def test_evaluate_end_to_end(tmp_path, suite_file):
     assert all(len(r["demos"]) == 2 and r["instance"] not in r["demos"] for r in few)
 
     scores = json.loads((tmp_path / "out" / "scores.json").read_text())
-    assert scores == json.loads(json.dumps(result.scores))
+    assert scores == json.loads(json.dumps(result.scores.to_json()))
     tuned_zero = scores["results"]["tuned"]["zero"]
     assert tuned_zero["overall"]["score"] == pytest.approx(1.0) and tuned_zero["categories"]["sentiment"]["metrics"]["accuracy"] == 1.0
     cot = scores["results"]["tuned"]["cot"]  # answers extracted from the chain of thought
@@ -104,7 +104,7 @@ def test_contaminated_tasks_are_marked(tmp_path, suite_file):
     result = evaluate(config, teachers={"m": ScriptedTeacher(default=oracle)})
     assert set(result.contamination["m"]) == {"sent"}
     assert all(r["contaminated"] == (r["task"] == "sent") for r in result.predictions)
-    assert result.scores["results"]["m"]["zero"]["overall_clean"]["n"] == 6
+    assert result.scores.results["m"]["zero"].overall_clean.n == 6
     assert "Contamination" in (tmp_path / "out" / "report.md").read_text()
 
 
@@ -187,7 +187,7 @@ def test_openai_compatible_endpoint_model(tmp_path, suite_file):
         proc.kill()
         proc.wait()
     rows = result.predictions
-    assert len(rows) == 6 and result.scores["models"][0]["prompt_format"] == "messages"
+    assert len(rows) == 6 and result.scores.models[0].prompt_format == "messages"
     # The endpoint echoes the last user message: the query, after the demonstration turns.
     assert all(r["raw_output"].startswith("echo: " + r["instruction"]) for r in rows)
     few = [r for r in rows if r["mode"] == "few:1"]
@@ -210,7 +210,7 @@ def test_logprob_judge_that_passes_its_check_reports_a_trusted_win_rate(tmp_path
                         compare=[["tuned", "base"]])
     result = evaluate(config, teachers={"base": ScriptedTeacher(default="I do not know.", model_id="base"),
                                         "tuned": ScriptedTeacher(default=oracle, model_id="tuned")}, judge=judge)
-    summary = result.scores["judge"]
+    summary = result.scores.judge
     assert summary["verdict"] == "logprobs" and all(r.top_logprobs and r.max_tokens == 1 for r in judge.seen)
     assert summary["check"]["n"] == 6 and summary["check"]["reliable"] and "warning" not in summary
     pair = summary["pairwise"]["tuned vs base"]["zero"]
@@ -236,14 +236,14 @@ def test_a_judge_that_fails_its_check_is_not_asked_for_verdicts(tmp_path, suite_
                         no_cache=True, bootstrap_samples=100, judge_check=6, compare=[["tuned", "base"]])
     result = evaluate(config, teachers={"base": ScriptedTeacher(default="I do not know.", model_id="base"),
                                         "tuned": ScriptedTeacher(default=oracle, model_id="tuned")}, judge=judge)
-    summary = result.scores["judge"]
+    summary = result.scores.judge
     assert summary["skipped"] and not summary["check"]["reliable"] and "not asked for verdicts" in summary["warning"]
     assert len(judge.seen) == 2 * 6  # the check's pairs in both orders, nothing after
     assert "single" not in summary and "pairwise" not in summary
     assert "not asked for verdicts" in (tmp_path / "out" / "report.md").read_text()
     # An extra comparison by label, here the reverse of the default one, with per-language deltas.
-    pair = result.scores["deltas"]["pairs"][0]
-    assert (pair["a"], pair["b"]) == ("tuned", "base") and pair["overall"]["delta"] < 0 and set(pair["langs"]) == {"en"}
+    pair = result.scores.deltas.pairs[0]
+    assert (pair.a, pair.b) == ("tuned", "base") and pair.overall.delta < 0 and set(pair.langs) == {"en"}
 
 
 def test_compare_must_name_model_labels(tmp_path, suite_file):
@@ -280,8 +280,8 @@ def test_a_priced_evaluation_never_spends_past_max_cost(tmp_path, suite_file, fa
     assert "rerun with a higher max_cost" in stopped.value.hint
     assert 0 < paid() <= 0.5
     result = evaluate(config(50.0))
-    cost = result.scores["cost"]
+    cost = result.scores.cost
     assert cost["cost"] <= 50.0 and cost["fresh_cost"] < cost["cost"]  # part of it was paid in the first run
     assert paid() == pytest.approx(cost["cost"], rel=1e-6) and cost["budget"]["stopped"] is None
-    assert set(cost["by_model"]) == {result.scores["models"][0]["spec"].replace("openai:", "eval:openai:") + "@"
-                                     + result.scores["models"][0]["fingerprint"], f"openai:fake-judge@{url}"}
+    assert set(cost["by_model"]) == {result.scores.models[0].spec.replace("openai:", "eval:openai:") + "@"
+                                     + result.scores.models[0].fingerprint, f"openai:fake-judge@{url}"}

@@ -27,7 +27,7 @@ def test_gemma_zero_shot_on_heldout_subset(tmp_path):
     result = evaluate(EvalConfig(output=str(tmp_path / "out"), **config))
     rows = result.predictions
     assert len(rows) == 6 and result.generated == 6
-    assert result.scores["models"][0]["prompt_format"] == "alpaca"  # base model: no chat template
+    assert result.scores.models[0].prompt_format == "alpaca"  # base model: no chat template
     assert all(r["prompt"].rstrip().endswith("### Response:") for r in rows)
     assert all(0.0 <= r["score"] <= 1.0 for r in rows) and any(r["raw_output"].strip() for r in rows)
     assert "我喜欢吃苹果" in (tmp_path / "out" / "report.html").read_text(encoding="utf-8")

@@ -140,6 +140,7 @@ def test_from_forces_the_stage_and_tells_it(tmp_path):
     assert seen == [False, True]
 
 def test_the_run_report_totals_cost_per_stage_per_kept_record_and_per_trained_token(tmp_path):
+    from seedtune.evaluate.results import EvalScores
     from seedtune.pipeline.report import run_costs
     from seedtune.pipeline.runner import StageOutcome
 
@@ -149,7 +150,7 @@ def test_the_run_report_totals_cost_per_stage_per_kept_record_and_per_trained_to
     ctx.outcomes["generate"] = StageOutcome("generate", tmp_path, False, 0.0, gen, "fp")
     funnel = {"kept": 8, "steps": [{"filter": "exact"}, {"filter": "llm-judge", "usage": {
         "prompt_tokens": 10, "completion_tokens": 5, "cost": 0.1, "priced": True}}]}
-    scores = {"cost": {"prompt_tokens": 20, "completion_tokens": 10, "cost": 0.4, "priced": True}}
+    scores = EvalScores(cost={"prompt_tokens": 20, "completion_tokens": 10, "cost": 0.4, "priced": True})
     costs = run_costs(ctx, funnel, scores, 1000)
     assert costs["stages"]["generate"] == {"prompt_tokens": 140, "completion_tokens": 110, "cost": 0.4}
     assert costs["total"] == {"prompt_tokens": 170, "completion_tokens": 125, "cost": 0.9}
@@ -157,7 +158,7 @@ def test_the_run_report_totals_cost_per_stage_per_kept_record_and_per_trained_to
     # Without prices the tokens still add up, and nothing pretends to know the cost.
     ctx.outcomes["generate"] = StageOutcome("generate", tmp_path, False, 0.0, {
         "self_instruct": {"tokens": {"prompt": 1, "completion": 1}, "cost": None}}, "fp")
-    unpriced = run_costs(ctx, {"kept": 8}, {"cost": {"prompt_tokens": 1, "completion_tokens": 1, "cost": 0.0,
-                                                    "priced": False}}, 10)
+    unpriced = run_costs(ctx, {"kept": 8}, EvalScores(cost={"prompt_tokens": 1, "completion_tokens": 1, "cost": 0.0,
+                                                            "priced": False}), 10)
     assert unpriced["total"] == {"prompt_tokens": 2, "completion_tokens": 2, "cost": None}
     assert unpriced["per_kept_record"] is None and unpriced["per_trained_token"] is None

@@ -117,9 +117,11 @@ def test_a_variant_without_records_names_the_sources_there_are(variant_yaml):
 def test_the_headline_says_when_a_failed_judge_was_not_asked():
     from seedtune.pipeline.report import _headline
 
-    blocks = _headline({"deltas": {"models": []}, "judge": {
+    from seedtune.evaluate.results import EvalScores
+
+    blocks = _headline(EvalScores(judge={
         "judge": "hf:small", "skipped": True, "check": {"n": 40, "accuracy": 0.5, "reliable": False},
-        "warning": "The judge preferred the known-right answer in 50% of 40 check pairs, so it was not asked for verdicts."}})
+        "warning": "The judge preferred the known-right answer in 50% of 40 check pairs, so it was not asked for verdicts."}))
     assert len(blocks) == 1 and blocks[0].kind == "warning" and "not asked for verdicts" in blocks[0].text
 
 
@@ -148,10 +150,15 @@ def test_the_data_mix_counts_sources_by_kind_and_asks_for_an_ablation_when_there
 def test_the_ablation_table_holds_when_only_a_verifiable_suite_was_evaluated():
     """With `suites: [heldout-if]` the scores carry IFEval's four numbers, not a reference score,
     and no reference deltas: the ablation table still renders (their section has the numbers)."""
+    from seedtune.evaluate.results import EvalScores
     from seedtune.pipeline.report import _ablation
 
-    scores = {"results": {"base": {"zero": {"prompt_loose": {"value": 0.1}}},
-                          "all": {"zero": {"prompt_loose": {"value": 0.2}}}},
-              "modes": ["zero"], "model_labels": ["base", "all"]}
+    cell = {"n_prompts": 4, "n_instructions": 6, "prompt_loose": 0.5, "prompt_loose_ci": [0.0, 1.0]}
+    block = {"results": {"base": {"zero": cell}, "all": {"zero": {**cell, "prompt_loose": 0.75}}},
+             "deltas": [], "models": ["base", "all"], "modes": ["zero"], "suite": {"name": "heldout-if"}}
+    scores = EvalScores.from_json({"model_labels": ["base", "all"], "modes": ["zero"],
+                                   "instructions": {"heldout-if": block}, "results": block["results"]})
     (table,) = _ablation(scores, {"all": {"sources": {"seed": 3}, "records": 3}})
-    assert [row[0] for row in table.rows] == ["base", "all"]
+    assert [row[0] for row in table.rows] == ["base", "all"] and table.rows[1][-1] == ""
+    # The lineage's one number per model is the prompt-level loose accuracy when no reference suite ran.
+    assert scores.headline_scores() == {"base": {"zero": 0.5}, "all": {"zero": 0.75}}

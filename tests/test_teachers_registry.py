@@ -78,4 +78,4 @@ def test_a_registered_teacher_works_as_eval_model_and_judge(tmp_path):
                         bootstrap_samples=100)
     result = evaluate(config)
     assert [name for name, _ in BUILT] == ["a", "b", "judge"]
-    assert result.scores["judge"]["verdict"] == "generate"
+    assert result.scores.judge["verdict"] == "generate"

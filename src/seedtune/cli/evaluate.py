@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import typer
+
+if TYPE_CHECKING:  # the CLI imports the evaluation only when a command runs
+    from seedtune.evaluate.results import EvalScores, InstructionBlock, ModeResult
 
 
 def register(app: typer.Typer) -> None:
@@ -85,16 +88,18 @@ def _progress(console: Any):
     return update, bar
 
 
-def print_summary(scores: dict[str, Any], console: Any) -> None:
+def print_summary(scores: EvalScores, console: Any) -> None:
     """Overall, per-mode, per-category and delta tables (the same numbers as scores.json)."""
     from rich.table import Table
 
-    for name, block in (scores.get("instructions") or {}).items():
+    from seedtune.evaluate.results import direction, signed_ci
+
+    for name, block in scores.instructions.items():
         _print_instructions(name, block, console)
-    if scores.get("suite") is None:  # verifiable suites only
+    if scores.suite is None:  # verifiable suites only
         return
-    models, modes, results = scores["model_labels"], scores["modes"], scores["results"]
-    for label, hits in (scores.get("contamination") or {}).items():
+    models, modes, results = scores.model_labels, scores.modes, scores.results
+    for label, hits in scores.contamination.items():
         console.print(f"[bold red]WARNING: {len(hits)} suite task(s) are in the training data of {label}: "
                       f"{', '.join(sorted(hits))} — they are not unseen; see report.[/]")
     overall = Table(title="Overall (mean primary score, 95% CI)")
@@ -102,20 +107,19 @@ def print_summary(scores: dict[str, Any], console: Any) -> None:
     for mode in modes:
         overall.add_column(mode, justify="right")
     for m in models:
-        overall.add_row(m, *[_fmt(results[m][mode]["overall"]) for mode in modes])
+        overall.add_row(m, *[results[m][mode].overall.with_ci() for mode in modes])
     console.print(overall)
 
-    cats = scores["suite"]["categories"]
     per_cat = Table(title="Per category")
     per_cat.add_column("category")
     for mode in modes:
         for m in models:
             per_cat.add_column(f"{m}\n{mode}", justify="right")
-    for c in cats:
-        per_cat.add_row(c, *[_num(results[m][mode]["categories"].get(c, {}).get("score")) for mode in modes for m in models])
+    for c in scores.suite.categories:
+        per_cat.add_row(c, *[_num(_category_score(results[m][mode], c)) for mode in modes for m in models])
     console.print(per_cat)
 
-    tasks = list(results[models[0]][modes[0]]["tasks"])
+    tasks = list(results[models[0]][modes[0]].tasks)
     if len(tasks) <= 60:
         per_task = Table(title="Per task")
         per_task.add_column("task")
@@ -123,23 +127,30 @@ def print_summary(scores: dict[str, Any], console: Any) -> None:
             for m in models:
                 per_task.add_column(f"{m}\n{mode}", justify="right")
         for t in tasks:
-            flag = " ⚠" if results[models[0]][modes[0]]["tasks"][t]["contaminated"] else ""
-            per_task.add_row(t + flag, *[_num(results[m][mode]["tasks"][t]["score"]) for mode in modes for m in models])
+            flag = " ⚠" if results[models[0]][modes[0]].tasks[t].contaminated else ""
+            per_task.add_row(t + flag, *[_num(results[m][mode].tasks[t].score) for mode in modes for m in models])
         console.print(per_task)
 
-    deltas = scores["deltas"]["models"] + scores["deltas"].get("pairs", []) + scores["deltas"]["modes"]
+    deltas = scores.deltas.in_order()
     if deltas:
         table = Table(title="Differences (paired bootstrap 95% CI, sign test)")
         for col in ("comparison", "mode", "Δ", "95% CI", "better/equal/worse", "p"):
             table.add_column(col, justify="right" if col in ("Δ", "p") else "left")
         for d in deltas:
-            o = d["overall"]
-            who = f"{d['b']} − {d['a']}" if "model" not in d else f"{d['model']}: {d['b']} − {d['a']}"
-            colour = "green" if o["ci_low"] > 0 else "red" if o["ci_high"] < 0 else "white"
-            table.add_row(who, d.get("mode", d["b"]), f"[{colour}]{o['delta']:+.3f}[/]", f"[{o['ci_low']:+.3f}, {o['ci_high']:+.3f}]",
-                          f"{o['wins']}/{o['ties']}/{o['losses']}", f"{o['p_sign']:.3g}")
+            o = d.overall
+            colour = {1: "green", -1: "red", 0: "white"}[direction(o.ci_low, o.ci_high)]
+            table.add_row(d.title, d.mode_name, f"[{colour}]{o.delta:+.3f}[/]", signed_ci(o.ci_low, o.ci_high),
+                          f"{o.wins}/{o.ties}/{o.losses}", f"{o.p_sign:.3g}")
         console.print(table)
-    judge = scores.get("judge") or {}
+    _print_judge(scores.judge or {}, console)
+
+
+def _category_score(cell: ModeResult, category: str) -> float | None:
+    entry = cell.categories.get(category)
+    return entry.score if entry else None
+
+
+def _print_judge(judge: dict[str, Any], console: Any) -> None:
     for pair, per_mode in (judge.get("pairwise") or {}).items():
         for mode, s in per_mode.items():
             console.print(f"judge {pair} ({mode}): {s['wins']} wins / {s['ties']} ties / {s['losses']} losses, "
@@ -153,32 +164,26 @@ def print_summary(scores: dict[str, Any], console: Any) -> None:
         console.print(f"[yellow]{judge['warning']}[/]")
 
 
-def _print_instructions(name: str, block: dict[str, Any], console: Any) -> None:
+def _print_instructions(name: str, block: InstructionBlock, console: Any) -> None:
     """IFEval's four numbers per model and mode, then B - A with paired CIs."""
     from rich.table import Table
 
-    keys = ("prompt_strict", "prompt_loose", "inst_strict", "inst_loose")
-    table = Table(title=f"{name}: verifiable instructions ({block['suite']['prompts']} prompts, 95% CI)")
-    for col in ("model", "mode", *keys):
+    from seedtune.evaluate.results import NUMBERS, signed_ci
+
+    table = Table(title=f"{name}: verifiable instructions ({block.suite.prompts} prompts, 95% CI)")
+    for col in ("model", "mode", *NUMBERS):
         table.add_column(col, justify="left" if col in ("model", "mode") else "right")
-    for mode in block["modes"]:
-        for m in block["models"]:
-            e = block["results"][m][mode]
-            table.add_row(m, mode, *[f"{e[k]:.3f} [{e[k + '_ci'][0]:.2f}, {e[k + '_ci'][1]:.2f}]" for k in keys])
+    for mode in block.modes:
+        for m in block.models:
+            e = block.results[m][mode]
+            table.add_row(m, mode, *[e.with_ci(k) for k in NUMBERS])
     console.print(table)
-    for d in block["deltas"]:
-        parts = [f"{k} {c['delta']:+.3f} [{c['ci_low']:+.3f}, {c['ci_high']:+.3f}]" for k, c in d["overall"].items()]
-        console.print(f"{name} {d['b']} − {d['a']} ({d['mode']}): " + ", ".join(parts))
-    if block["suite"].get("skipped"):
-        console.print(f"[yellow]{block['suite']['skipped']} bad line(s) skipped (on_error=skip); see scores.json[/]")
+    for d in block.deltas:
+        parts = [f"{k} {c.delta:+.3f} {signed_ci(c.ci_low, c.ci_high)}" for k, c in d.overall.items()]
+        console.print(f"{name} {d.b} − {d.a} ({d.mode}): " + ", ".join(parts))
+    if block.suite.skipped:
+        console.print(f"[yellow]{block.suite.skipped} bad line(s) skipped (on_error=skip); see scores.json[/]")
 
 
 def _num(value: Any) -> str:
     return "" if value is None else f"{value:.3f}"
-
-
-def _fmt(entry: dict[str, Any]) -> str:
-    if entry.get("score") is None:
-        return ""
-    lo, hi = entry["ci"]
-    return f"{entry['score']:.3f} [{lo:.3f}, {hi:.3f}]"

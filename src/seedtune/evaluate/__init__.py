@@ -3,7 +3,7 @@
 `evaluate(EvalConfig(...)) -> EvalResult` runs every model in every mode on the same instances
 and writes predictions.jsonl, scores.json, report.md and report.html. The pieces are usable on
 their own: `load_suite`, `rouge_l` and the other metrics, `extract_answer`, `Judge`,
-`paired_compare`.
+`paired_compare`, and `EvalScores` (scores.json as typed objects: `EvalScores.read(path)`).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from seedtune.evaluate.metrics import bleu, chrf, exact_match, normalize_answer,
 __all__ = [
     "EvalConfig",
     "EvalResult",
+    "EvalScores",
     "evaluate",
     "load_suite",
     "rouge_l",
@@ -28,6 +29,10 @@ def __getattr__(name: str):  # lazy: `from seedtune.evaluate import rouge_l` sta
         from seedtune.evaluate.config import EvalConfig
 
         return EvalConfig
+    if name == "EvalScores":
+        from seedtune.evaluate.results import EvalScores
+
+        return EvalScores
     if name in ("EvalResult", "evaluate"):
         from seedtune.evaluate import runner
 

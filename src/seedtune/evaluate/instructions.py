@@ -22,13 +22,13 @@ from pathlib import Path
 from typing import Any
 
 from seedtune.errors import InputError
+from seedtune.evaluate.results import NUMBERS
 from seedtune.evaluate.stats import bootstrap_ci, paired_compare
 from seedtune.evaluate.suites import Instance, Suite, Task, json_object_line
 from seedtune.textsim import detect_lang, length_units
 from seedtune.verifiable import ConstraintError, Constraint, family_of, is_heldout, make_constraint, score
 
 METRIC = "verifiable"
-NUMBERS = ("prompt_strict", "prompt_loose", "inst_strict", "inst_loose")
 SPLITS = ("seen", "held-out")
 
 

@@ -17,11 +17,12 @@ from typing import Any
 
 from seedtune.cache import usage_totals
 from seedtune.errors import ConfigError
-from seedtune.io import ensure_dir, refuse_output_over_input, write_json, write_jsonl
+from seedtune.io import ensure_dir, refuse_output_over_input, write_jsonl
 from seedtune.prompts.formats import AlpacaFormat, ChatTemplateFormat
 from seedtune.teachers import Request, Teacher
 
-from seedtune.evaluate import contamination
+from seedtune.evaluate.contamination import check as check_contamination
+from seedtune.evaluate.contamination import training_data
 from seedtune.evaluate.backends import EvalModel, labels_for, open_model
 from seedtune.evaluate.config import EvalConfig
 from seedtune.evaluate.extract import answer_kind, clean_output, extract_answer
@@ -31,6 +32,7 @@ from seedtune.evaluate.metrics import metrics_for, score
 from seedtune.evaluate.prompting import DemoSelector, Encoder, Mode, build_prompt, parse_modes, sentence_encoder, user_text
 from seedtune.evaluate.instructions import METRIC as IF_METRIC
 from seedtune.evaluate.instructions import aggregate_instructions, capped, check_row, row_scores
+from seedtune.evaluate.results import EvalScores, InstructionBlock, ModelInfo, SuiteInfo
 from seedtune.evaluate.scoring import aggregate
 from seedtune.evaluate.suites import Instance, Suite, Task, load_suite
 
@@ -41,7 +43,7 @@ Progress = Callable[[str, int, int], None]  # (what, done, total)
 @dataclass
 class EvalResult:
     output: Path
-    scores: dict[str, Any]
+    scores: EvalScores  # what scores.json holds
     predictions: list[dict[str, Any]]
     contamination: dict[str, dict[str, Any]] = field(default_factory=dict)  # model label -> task -> hit
     extraction_failures: int = 0
@@ -108,23 +110,21 @@ def evaluate(config: EvalConfig, *, teachers: Mapping[str, Teacher] | None = Non
     failures = _report_failures(ref_rows, out)
     judge_teacher = _judge_teacher(config, judge, cache, prices, budget) if suite and (config.judge or judge) else None
     judge_summary = _judge(config, ref_rows, models, modes, judge_teacher, progress) if judge_teacher else None
-    scores = _scores(config, suite, ref_rows, models, modes, judge_summary) if suite else {
-        "model_labels": [m.label for m in models], "modes": [m.name for m in if_modes]}
+    scores = _scores(config, suite, ref_rows, models, modes, judge_summary) if suite else EvalScores(
+        model_labels=[m.label for m in models], modes=[m.name for m in if_modes])
     if checked:
-        scores["instructions"] = {s.name: _instruction_scores(s, rows, models, if_modes, config) for s in checked}
-        if not suite:  # a verifiable suite alone: its four numbers per model and mode at the top
-            scores["results"] = scores["instructions"][checked[0].name]["results"]
-    scores["models"] = [{**m.describe(), "contaminated_tasks": sorted(contaminated[m.label])} for m in models]
-    scores["contamination"] = {label: hits for label, hits in contaminated.items() if hits}
-    scores["extraction_failures"] = _count_failures(failures)
-    scores["judge"] = judge_summary
-    scores["timing"] = timing
-    scores["cost"] = {**usage_totals([m.teacher for m in models] + [judge_teacher]),
-                      "budget": budget.summary() if budget is not None else None}
-    scores["config"] = config.model_dump(mode="json")
+        scores.instructions = {s.name: _instruction_scores(s, rows, models, if_modes, config) for s in checked}
+    scores.models = [ModelInfo(**m.describe(), contaminated_tasks=sorted(contaminated[m.label])) for m in models]
+    scores.contamination = {label: hits for label, hits in contaminated.items() if hits}
+    scores.extraction_failures = _count_failures(failures)
+    scores.judge = judge_summary
+    scores.timing = timing
+    scores.cost = {**usage_totals([m.teacher for m in models] + [judge_teacher]),
+                   "budget": budget.summary() if budget is not None else None}
+    scores.config = config.model_dump(mode="json")
 
     write_jsonl(out / "predictions.jsonl", rows)
-    write_json(out / "scores.json", scores)
+    scores.write(out / "scores.json")
     from seedtune.evaluate.report import write_eval_report
 
     write_eval_report(out, scores, rows, suite, n_examples=config.examples)
@@ -198,21 +198,21 @@ def _report_failures(rows: list[dict[str, Any]], out: Path) -> list[dict[str, An
 
 
 def _scores(config: EvalConfig, suite: Suite, rows: list[dict[str, Any]], models: list[EvalModel],
-            modes: list[Mode], judge_summary: dict[str, Any] | None) -> dict[str, Any]:
+            modes: list[Mode], judge_summary: dict[str, Any] | None) -> EvalScores:
     scores = aggregate(rows, suite, [m.label for m in models], [m.name for m in modes],
                        samples=config.bootstrap_samples, seed=config.seed, pairs=config.compare,
                        compare_previous=config.compare_previous)
-    scores["suite"] = {"name": suite.name, "tasks": len(suite.tasks), "instances": suite.n_instances,
-                       "limit_per_task": config.limit, "categories": suite.categories()}
+    scores.suite = SuiteInfo(name=suite.name, tasks=len(suite.tasks), instances=suite.n_instances,
+                             limit_per_task=config.limit, categories=suite.categories())
     judged = [t.id for t in suite.tasks if t.metric == "judge"]
     if judged and not (judge_summary and judge_summary.get("single")):
-        scores["notes"] = [f"{len(judged)} task(s) are meant to be scored by an LLM judge; without --judge they were "
+        scores.notes = [f"{len(judged)} task(s) are meant to be scored by an LLM judge; without --judge they were "
                            "scored with ROUGE-L against the reference."]
     return scores
 
 
 def _instruction_scores(suite: Suite, rows: list[dict[str, Any]], models: list[EvalModel], modes: list[Mode],
-                        config: EvalConfig) -> dict[str, Any]:
+                        config: EvalConfig) -> InstructionBlock:
     mine = [r for r in rows if r.get("suite") == suite.name and r["task_metric"] == IF_METRIC]
     result = aggregate_instructions(mine, [m.label for m in models], [m.name for m in modes],
                                     samples=config.bootstrap_samples, seed=config.seed,
@@ -223,7 +223,7 @@ def _instruction_scores(suite: Suite, rows: list[dict[str, Any]], models: list[E
                        "langs": {lang: sum(t.lang == lang for t in suite.tasks) for lang in langs},
                        "prompts_cap": config.if_prompts, "max_new_tokens": config.if_max_new_tokens,
                        "skipped": len(suite.skipped), "skipped_lines": suite.skipped[:100]}
-    return result
+    return InstructionBlock.model_validate(result)
 
 
 def _open_cache(config: EvalConfig) -> Any:
@@ -235,10 +235,10 @@ def _open_cache(config: EvalConfig) -> Any:
 
 
 def _contamination(suite: Suite, model: EvalModel, train_files: Sequence[str]) -> dict[str, dict[str, Any]]:
-    data = contamination.training_data(model.directory, train_files)
+    data = training_data(model.directory, train_files)
     for note in data.notes:
         log.warning("%s: %s", model.label, note)
-    return {task: hit.to_dict() for task, hit in contamination.check(suite, data).items()}
+    return {task: hit.to_dict() for task, hit in check_contamination(suite, data).items()}
 
 
 def _stops(model: EvalModel) -> tuple[str, ...]:

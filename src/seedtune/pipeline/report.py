@@ -15,7 +15,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+from seedtune.evaluate.results import NUMBERS, EvalScores, callout_kind, comparison_sentence, signed_ci, tone
+from seedtune.formats import read_records
 from seedtune.io import jsonl_lines, sha256_file, write_json
+from seedtune.pipeline.layout import seeds_path, tuned_models
 from seedtune.pipeline.runner import RunContext
 from seedtune.report import Callout, Document, Paragraph, Table, write_report
 
@@ -31,13 +34,9 @@ def _load_rows(path: Path) -> list[dict[str, Any]]:
 
 
 def write_pipeline_report(ctx: RunContext, out: Path) -> dict[str, Any]:
-    from seedtune.evaluate.report import build_document
-    from seedtune.evaluate.suites import load_suite, verifiable_name
-    from seedtune.formats import read_records
-
     cfg = ctx.config
     eval_dir, curate_dir = ctx.stage_dir("eval"), ctx.stage_dir("curate")
-    scores = _load_json(eval_dir / "scores.json")
+    scores = EvalScores.read(eval_dir / "scores.json") if (eval_dir / "scores.json").exists() else None
     funnel = _load_json(curate_dir / "funnel.json")
     trained = _trained(ctx)
     pool_path, kept_path = ctx.stage_dir("generate") / "pool.jsonl", curate_dir / "kept.jsonl"
@@ -50,20 +49,36 @@ def write_pipeline_report(ctx: RunContext, out: Path) -> dict[str, Any]:
     doc.section("Data mix").add(*_data_mix(pool, kept, bool(cfg.train.variants)))
     if cfg.train.variants and scores:
         doc.section("Ablation: what each data source added").add(*_ablation(scores, trained))
-
-    verdict = doc.section("Verdict")
     headline = _headline(scores)
-    verdict.add(*headline)
+    doc.section("Verdict").add(*headline)
+    doc.section("Stages").add(Table(
+        ["stage", "status", "seconds", "folder"],
+        [[o.name, "reused (unchanged)" if o.skipped else "ran", round(o.run_seconds, 1), str(o.folder)]
+         for o in ctx.outcomes.values()],
+        caption="Seconds are the time of the stage's last real run; a reused stage had the same "
+                "inputs and config as that run."))
+    _generation_section(doc, ctx.outcomes["generate"].summary, funnel, kept)
+    train_tokens = sum(t.get("train_tokens") or 0 for t in trained.values()) or None
+    costs = run_costs(ctx, funnel, scores, train_tokens)
+    _cost_section(doc, costs)
+    if trained:
+        keys = ("records", "steps", "epochs", "train_tokens", "tokens_per_second", "final_loss", "eval_loss", "peak_rss_mb")
+        doc.section("Training").add(Table(
+            ["model", *keys], [[label, *(t.get(k) for k in keys)] for label, t in trained.items()],
+            caption=(f"LoRA r={cfg.train.lora_r}" if not cfg.train.full else "full fine-tuning") + _budget_note(ctx)))
+    if "preference" in ctx.outcomes:
+        _preference_section(doc, ctx.outcomes["preference"].summary)
+    if scores:
+        _eval_sections(doc, cfg, scores, _load_rows(eval_dir / "predictions.jsonl"))
+    paths = write_report(doc, out, "report")
+    lineage = {**_lineage(ctx, scores, trained, kept), "cost": costs}
+    write_json(ctx.run_dir / "lineage.json", lineage)
+    return {"report": str(paths["html"]), "headline": headline[0].text if headline else ""}
 
-    stages = doc.section("Stages")
-    stages.add(Table(["stage", "status", "seconds", "folder"],
-                     [[o.name, "reused (unchanged)" if o.skipped else "ran", round(o.run_seconds, 1), str(o.folder)]
-                      for o in ctx.outcomes.values()],
-                     caption="Seconds are the time of the stage's last real run; a reused stage had the same "
-                             "inputs and config as that run."))
 
+def _generation_section(doc: Document, gen: dict[str, Any], funnel: dict[str, Any], kept: list[Any]) -> None:
+    """Seeds and each method's accepted/rejected counts, the curation funnel, answer lengths."""
     data = doc.section("Generation and curation")
-    gen = ctx.outcomes["generate"].summary
     rows = [["seed tasks", gen.get("seeds")]]
     for method in ("self_instruct", "evol", "respond", "magpie", "constraints"):
         if method in gen:
@@ -81,8 +96,8 @@ def write_pipeline_report(ctx: RunContext, out: Path) -> dict[str, Any]:
     if kept:
         data.add(_length_table(kept))
 
-    train_tokens = sum(t.get("train_tokens") or 0 for t in trained.values()) or None
-    costs = run_costs(ctx, funnel, scores, train_tokens)
+
+def _cost_section(doc: Document, costs: dict[str, Any]) -> None:
     doc.section("Cost").add(Table(
         ["stage", "prompt tokens", "completion tokens", "cost"],
         [[stage, c["prompt_tokens"], c["completion_tokens"], _money(c["cost"])] for stage, c in costs["stages"].items()]
@@ -91,32 +106,20 @@ def write_pipeline_report(ctx: RunContext, out: Path) -> dict[str, Any]:
                  f"{_money(costs['per_trained_token'])}. Tokens and cost of every teacher and judge answer the run "
                  "used (answers from the request cache included); cost needs a price table (prices).")))
 
-    if trained:
-        training = doc.section("Training")
-        keys = ("records", "steps", "epochs", "train_tokens", "tokens_per_second", "final_loss", "eval_loss", "peak_rss_mb")
-        training.add(Table(["model", *keys], [[label, *(t.get(k) for k in keys)] for label, t in trained.items()],
-                           caption=(f"LoRA r={cfg.train.lora_r}" if not cfg.train.full else "full fine-tuning")
-                           + _budget_note(ctx)))
 
-    if "preference" in ctx.outcomes:
-        _preference_section(doc, ctx.outcomes["preference"].summary)
+def _eval_sections(doc: Document, cfg: Any, scores: EvalScores, rows: list[dict[str, Any]]) -> None:
+    """The full evaluation report after the run's own sections (its summary is the Verdict above)."""
+    from seedtune.evaluate.report import build_document
+    from seedtune.evaluate.suites import load_suite, verifiable_name
 
-    if scores:
-        rows_ = _load_rows(eval_dir / "predictions.jsonl")
-        reference = next((s for s in cfg.eval.suites if not verifiable_name(s)), None)
-        eval_doc = build_document(scores, rows_, load_suite(reference) if reference else None, cfg.eval.examples)
-        doc.sections.extend(s for s in eval_doc.sections if s.title != "Summary")
-    paths = write_report(doc, out, "report")
-    lineage = {**_lineage(ctx, scores, trained, kept), "cost": costs}
-    write_json(ctx.run_dir / "lineage.json", lineage)
-    return {"report": str(paths["html"]), "headline": headline[0].text if headline else ""}
+    reference = next((s for s in cfg.eval.suites if not verifiable_name(s)), None)
+    eval_doc = build_document(scores, rows, load_suite(reference) if reference else None, cfg.eval.examples)
+    doc.sections.extend(s for s in eval_doc.sections if s.title != "Summary")
 
 
 def _trained(ctx: RunContext) -> dict[str, dict[str, Any]]:
     """Label -> the train summary of that model (records, steps, epochs, tokens, loss), with the
     model's own metrics.json filling what an older summary lacks."""
-    from seedtune.pipeline.stages import tuned_models
-
     summary = ctx.outcomes["train"].summary
     variants = summary.get("variants") or {"tuned": summary}
     out = {}
@@ -191,44 +194,31 @@ def _length_table(kept: list[Any]) -> Table:
                          "answers everywhere teach a model to answer everything in a sentence.", digits=1)
 
 
-def _ablation(scores: dict[str, Any], trained: dict[str, dict[str, Any]]) -> list[Any]:
+def _ablation(scores: EvalScores, trained: dict[str, dict[str, Any]]) -> list[Any]:
     """Per variant: the data it saw and its score; then each variant against the one before it,
     overall, per category and per language, with paired bootstrap CIs."""
-    results, modes = scores["results"], scores["modes"]
+    modes = scores.modes
     blocks: list[Any] = []
     rows = []
     for label, t in trained.items():
         sources = ", ".join(f"{s} {n}" for s, n in (t.get("sources") or {}).items())
         rows.append([label, sources, t.get("records"), t.get("steps"), t.get("epochs"), t.get("train_tokens")]
-                    + [_score(results.get(label, {}).get(mode)) for mode in modes])
-    if "base" in results:
-        rows.insert(0, ["base", "(untuned)", None, None, None, None] + [_score(results["base"].get(mode)) for mode in modes])
+                    + [_score(scores, label, mode) for mode in modes])
+    if "base" in scores.model_labels:
+        rows.insert(0, ["base", "(untuned)", None, None, None, None] + [_score(scores, "base", mode) for mode in modes])
     blocks.append(Table(["model", "sources seen", "records", "steps", "epochs", "trained tokens", *modes], rows,
                         caption="Overall score with 95% bootstrap CI, same instances for every model."))
-    for d in scores.get("deltas", {}).get("pairs") or []:
-        added = _added(trained.get(d["a"], {}).get("sources"), trained.get(d["b"], {}).get("sources"))
-        blocks.append(_delta_callout(d, added))
+    for d in scores.deltas.pairs:
+        added = _added(trained.get(d.a, {}).get("sources"), trained.get(d.b, {}).get("sources"))
+        blocks.append(Callout(comparison_sentence(d.overall, d.a, d.b, d.mode_name, note=added), callout_kind(d.overall)))
         for group, title in (("categories", "category"), ("langs", "language")):
-            cells = d.get(group) or {}
+            cells = getattr(d, group)
             blocks.append(Table(
                 [title, "n", "Δ", "95% CI", "better/worse"],
-                [[g, c["n"], c["delta"], f"[{c['ci'][0]:+.3f}, {c['ci'][1]:+.3f}]", f"{c['wins']}/{c['losses']}"]
-                 for g, c in cells.items()],
-                caption=f"{d['b']} − {d['a']} per {title} ({d['mode']})",
-                tones=[["", "", _tone(c), "", ""] for c in cells.values()]))
+                [[g, c.n, c.delta, signed_ci(*c.ci), f"{c.wins}/{c.losses}"] for g, c in cells.items()],
+                caption=f"{d.b} − {d.a} per {title} ({d.mode_name})",
+                tones=[["", "", tone(*c.ci), "", ""] for c in cells.values()]))
     return blocks
-
-
-def _delta_callout(d: dict[str, Any], note: str = "") -> Callout:
-    """B vs A in one line: means, the difference with its 95% CI, the verdict the CI allows."""
-    o = d["overall"]
-    better, worse = o["ci_low"] > 0, o["ci_high"] < 0
-    verdict = "better" if better else "worse" if worse else "not clearly different"
-    return Callout(
-        f"**{d['b']}** vs **{d['a']}** ({d['mode']}){note}: {o['mean_b']:.3f} vs {o['mean_a']:.3f} (difference "
-        f"{o['delta']:+.3f}, 95% CI [{o['ci_low']:+.3f}, {o['ci_high']:+.3f}]) — {verdict}; {o['wins']} instances "
-        f"better, {o['losses']} worse, {o['ties']} equal (sign test p = {o['p_sign']:.3g}).",
-        "success" if better else "warning" if worse else "info")
 
 
 def _added(a: dict[str, int] | None, b: dict[str, int] | None) -> str:
@@ -236,20 +226,13 @@ def _added(a: dict[str, int] | None, b: dict[str, int] | None) -> str:
     return f" — adds {', '.join(extra)}" if extra else ""
 
 
-def _score(cell: dict[str, Any] | None) -> str:
+def _score(scores: EvalScores, model: str, mode: str) -> str:
     # A verifiable suite alone has no reference score: its four numbers have their own section.
-    if not cell or "overall" not in cell or cell["overall"].get("score") is None:
-        return ""
-    o = cell["overall"]
-    return f"{o['score']:.3f} [{o['ci'][0]:.3f}, {o['ci'][1]:.3f}]"
+    cell = scores.results.get(model, {}).get(mode)
+    return cell.overall.with_ci() if cell else ""
 
 
-def _tone(cell: dict[str, Any]) -> str:
-    lo, hi = cell["ci"]
-    return "good" if lo > 0 else "bad" if hi < 0 else "muted"
-
-
-def run_costs(ctx: RunContext, funnel: dict[str, Any], scores: dict[str, Any], train_tokens: int | None) -> dict[str, Any]:
+def run_costs(ctx: RunContext, funnel: dict[str, Any], scores: EvalScores | None, train_tokens: int | None) -> dict[str, Any]:
     """Tokens and cost of every stage that called a teacher or judge, the total, and the cost per
     kept record and per trained token. A stage without a price table has tokens but cost None."""
     def entry(prompt: int, completion: int, cost: float | None) -> dict[str, Any]:
@@ -266,8 +249,8 @@ def run_costs(ctx: RunContext, funnel: dict[str, Any], scores: dict[str, Any], t
     if judged:
         stages["curate"] = entry(sum(u["prompt_tokens"] for u in judged), sum(u["completion_tokens"] for u in judged),
                                  sum(u["cost"] for u in judged) if any(u.get("priced") for u in judged) else None)
-    spent = scores.get("cost")
-    if isinstance(spent, dict):
+    spent = scores.cost if scores else None
+    if spent:
         stages["eval"] = entry(spent["prompt_tokens"], spent["completion_tokens"], spent["cost"] if spent.get("priced") else None)
     costs = [c["cost"] for c in stages.values() if c["cost"] is not None]
     total = entry(sum(c["prompt_tokens"] for c in stages.values()), sum(c["completion_tokens"] for c in stages.values()),
@@ -295,16 +278,15 @@ def _preference_section(doc: Document, summary: dict[str, Any]) -> None:
                   caption="DPO: rewards are beta x (policy - reference) answer log-probs; margin = chosen - rejected."))
 
 
-def _headline(scores: dict[str, Any]) -> list[Any]:
+def _headline(scores: EvalScores | None) -> list[Any]:
     if not scores:
         return [Callout("The evaluation produced no scores.", "warning")]
-    blocks = []
-    for d in scores.get("deltas", {}).get("models", []):
-        blocks.append(_delta_callout(d))
     from seedtune.evaluate.report_if import summary_callouts
 
-    blocks += summary_callouts(scores.get("instructions") or {})
-    judge = scores.get("judge") or {}
+    blocks: list[Any] = [Callout(comparison_sentence(d.overall, d.a, d.b, d.mode_name), callout_kind(d.overall))
+                         for d in scores.deltas.models]
+    blocks += summary_callouts(scores.instructions)
+    judge = scores.judge or {}
     check = judge.get("check") or {}
     if judge.get("skipped"):  # failed its check on known pairs: no verdicts were asked for
         blocks.append(Callout(f"Judge `{judge.get('judge')}`: {judge.get('warning', '')}", "warning"))
@@ -322,12 +304,10 @@ def _headline(scores: dict[str, Any]) -> list[Any]:
     return blocks
 
 
-def _lineage(ctx: RunContext, scores: dict[str, Any], trained: dict[str, dict[str, Any]],
+def _lineage(ctx: RunContext, scores: EvalScores | None, trained: dict[str, dict[str, Any]],
              kept: list[Any]) -> dict[str, Any]:
     """Seeds -> teacher -> filters -> data hash -> model(s) and the sources each saw -> scores."""
     from collections import Counter
-
-    from seedtune.pipeline.stages import seeds_path, tuned_models
 
     cfg = ctx.config
     seeds = seeds_path(cfg)
@@ -335,9 +315,7 @@ def _lineage(ctx: RunContext, scores: dict[str, Any], trained: dict[str, dict[st
     gen = cfg.generate
     teachers = sorted({c.teacher.teacher for c in (gen.self_instruct, gen.evol, gen.respond, gen.magpie, gen.constraints)
                        if c is not None and c.teacher is not None})
-    overall = {model: {mode: cell["overall"]["score"] if "overall" in cell else cell.get("prompt_loose")
-                       for mode, cell in modes.items()}
-               for model, modes in scores.get("results", {}).items()}
+    overall = scores.headline_scores() if scores else {}
     models = tuned_models(ctx)
     lineage = {
         "run": cfg.name,
@@ -362,10 +340,10 @@ def _lineage(ctx: RunContext, scores: dict[str, Any], trained: dict[str, dict[st
         "training": {k: next(iter(trained.values()), {}).get(k) for k in ("train_tokens", "final_loss", "tokens_per_second")},
         "preference": ctx.outcomes["preference"].summary if "preference" in ctx.outcomes else None,
         "scores": overall,
-        "instructions": {name: {m: {mode: {k: cell[k] for k in ("prompt_strict", "prompt_loose", "inst_strict", "inst_loose")}
-                                    for mode, cell in per_mode.items()} for m, per_mode in block["results"].items()}
-                         for name, block in (scores.get("instructions") or {}).items()},
-        "judge": _judge_lineage(scores.get("judge")),
+        "instructions": {name: {m: {mode: {k: getattr(cell, k) for k in NUMBERS} for mode, cell in per_mode.items()}
+                                for m, per_mode in block.results.items()}
+                         for name, block in (scores.instructions if scores else {}).items()},
+        "judge": _judge_lineage(scores.judge if scores else None),
         "stages": {name: o.fingerprint for name, o in ctx.outcomes.items()},
     }
     return lineage

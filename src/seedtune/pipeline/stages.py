@@ -11,15 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from seedtune.pipeline.config import PipelineConfig
+from seedtune.pipeline.layout import seeds_path, sft_label, tuned_models
 from seedtune.pipeline.runner import RunContext, Stage
-
-
-def seeds_path(config: PipelineConfig) -> Path:
-    if config.seeds == "seeds":
-        from seedtune.data import seed_tasks_path
-
-        return Path(seed_tasks_path())
-    return Path(config.seeds)
 
 
 # -- 1. generate -----------------------------------------------------------------------------------
@@ -122,21 +115,6 @@ def _train_one(ctx: RunContext, config: Any) -> dict[str, Any]:
     epochs = result.metrics["steps"] * result.metrics.get("global_batch_rows", 0) / rows if rows else None
     return {"model": str(result.output), **{k: result.metrics[k] for k in TRAIN_SUMMARY if k in result.metrics},
             "rows": rows, "epochs": round(epochs, 2) if epochs else None}
-
-
-def tuned_models(ctx: RunContext) -> dict[str, str]:
-    """Label -> trained model directory: 'tuned', or one per training-data variant."""
-    summary = ctx.outcomes["train"].summary
-    if "variants" in summary:  # in the order the YAML declares them (the comparisons follow it)
-        variants = summary["variants"]
-        return {name: variants[name]["model"] for name in ctx.config.train.variants if name in variants}
-    return {"tuned": summary.get("model") or str(ctx.stage_dir("train") / "model")}
-
-
-def sft_label(ctx: RunContext) -> str:
-    """The SFT model later steps build on (DPO, the lineage's `model`): the variant trained on the
-    most data (the one that set the budget), or the only one."""
-    return ctx.outcomes["train"].summary.get("budget_variant") or next(iter(tuned_models(ctx)))
 
 
 def adopt_train(ctx: RunContext, out: Path) -> dict[str, Any] | None:
@@ -259,7 +237,7 @@ def run_eval(ctx: RunContext, out: Path) -> dict[str, Any]:
     from seedtune.evaluate import evaluate
 
     result = evaluate(eval_config(ctx, out))
-    return {"predictions": len(result.predictions), "generated": result.generated, "cost": result.scores.get("cost", {}).get("cost"),
+    return {"predictions": len(result.predictions), "generated": result.generated, "cost": result.scores.cost.get("cost"),
             "extraction_failures": result.extraction_failures,
             "contaminated_tasks": sorted({t for hits in result.contamination.values() for t in hits})}
 
