@@ -16,6 +16,7 @@ from typing import Any
 
 from seedtune.formats.base import ReadContext, RowError
 from seedtune.io import atomic_writer, dumps_line, jsonl_lines
+from seedtune.io import read_text as io_read_text
 
 
 @dataclass
@@ -30,19 +31,13 @@ class Row:
 
 
 def read_text(path: Path, ctx: ReadContext) -> str:
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise ctx.fatal("file not found", hint="check the path") from None
-    except IsADirectoryError:
+    """The file's text (a BOM from spreadsheet exports dropped); not UTF-8 is a located error."""
+    if not path.exists():
+        raise ctx.fatal("file not found", hint="check the path")
+    if path.is_dir():
         raise ctx.fatal("is a directory, not a JSON/JSONL file",
-                        hint="pass the file inside it, or --from hf for a dataset saved with save_to_disk") from None
-    try:
-        return data.decode("utf-8-sig")  # tolerate a BOM from spreadsheet exports
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise ctx.fatal(f"is not UTF-8 text (bad byte at offset {exc.start})", line=line,
-                        hint="re-save the file as UTF-8") from None
+                        hint="pass the file inside it, or --input-format hf for a dataset saved with save_to_disk")
+    return io_read_text(path, "record file").removeprefix("\ufeff")
 
 
 def is_json_array(text: str) -> bool:

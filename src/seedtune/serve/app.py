@@ -29,7 +29,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from seedtune.errors import SeedtuneError
-from seedtune.serve import protocol as p
+import seedtune.serve.protocol as p
 from seedtune.serve.batcher import Batcher, BatchJob, Event, QueueFull, rows_of, sample_requests
 from seedtune.serve.limits import ServeLimits
 from seedtune.teachers.base import Completion, Request, Teacher
