@@ -61,6 +61,20 @@ def test_superni_task_json(tmp_path):
     assert load_suite(tmp_path).tasks[0].id == "task1_sentiment"  # a folder of task files
 
 
+def test_every_layout_defaults_translation_to_the_same_metric(tmp_path):
+    superni = {"Definition": ["Translate into German."], "Categories": ["Translation"], "Positive Examples": [],
+               "Instances": [{"id": "t-1", "input": "good day", "output": ["guten Tag"]}]}
+    (tmp_path / "task2_translate.json").write_text(json.dumps(superni))
+    rows = [{"instruction": "Translate into German.", "category": "translation",
+             "instances": [{"input": "good day", "output": "guten Tag"}]}]
+    records = [{"instruction": "Translate into German.", "input": "good day", "output": "guten Tag",
+                "category": "translation"}]
+    metrics = {load_suite(tmp_path / "task2_translate.json").tasks[0].metric,
+               load_suite(_jsonl(tmp_path / "si.jsonl", rows)).tasks[0].metric,
+               load_suite(_jsonl(tmp_path / "records.jsonl", records)).tasks[0].metric}
+    assert metrics == {"chrf"}
+
+
 def test_record_file_groups_by_task(tmp_path):
     rows = [{"instruction": "Name the capital.", "input": "France", "output": "Paris", "task": "capitals", "category": "open_qa"},
             {"instruction": "Name the capital.", "input": "Japan", "output": "Tokyo", "task": "capitals", "category": "open_qa"},

@@ -218,9 +218,8 @@ def _superni_task(data: dict[str, Any], path: Path) -> Task:
     labels: list[str] = []
     if "classification" in category.lower():
         labels = sorted({r for inst in instances for r in inst.references})
-    metric = "bleu" if "translation" in category.lower() else ("accuracy" if labels else "rouge_l")
     return Task(id=path.stem, instruction=definition.strip(), instances=instances, category=category, lang=lang,
-                metric=metric, labels=labels, demos=demos)
+                metric=_metric(None, labels, category, path, None), labels=labels, demos=demos)
 
 
 def _record_tasks(path: Path) -> list[Task]:
@@ -248,6 +247,8 @@ def _record_tasks(path: Path) -> list[Task]:
 
 
 def _metric(value: Any, labels: list[str], category: str, path: Path, line: int | None) -> str:
+    """The task's metric as named, else the one default for every layout: accuracy with labels,
+    chrF for translation (character-based, so it needs no tokenizer for Chinese), else ROUGE-L."""
     if value:
         name = metric_name(value)
         if name is None:
