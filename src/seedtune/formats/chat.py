@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from seedtune.formats.base import ReadContext, RowError
-from seedtune.formats.jsonrows import iter_rows, wants_array, write_rows
+from seedtune.formats.jsonrows import converted, iter_rows, wants_array, write_rows
 from seedtune.formats.mapping import apply_columns, record_from_turns, record_to_row, record_to_turns
 from seedtune.records import Record
 
@@ -127,14 +127,8 @@ def record_to_chat_row(record: Record, key: str, provenance: bool) -> dict[str, 
 
 def _reader(key: str, turns_of: Callable[[dict[str, Any]], list[tuple[str, str]]]):
     def read(path: Path, ctx: ReadContext, opts: dict[str, Any]) -> list[Record]:
-        records = []
-        for row in iter_rows(path, ctx):
-            try:
-                records.append(chat_row_to_record(row.value, key, turns_of, columns=opts.get("columns"),
-                                                  source=opts.get("source")))
-            except RowError as err:
-                ctx.reject(err, **row.where())
-        return records
+        return converted(iter_rows(path, ctx), ctx, lambda value: chat_row_to_record(
+            value, key, turns_of, columns=opts.get("columns"), source=opts.get("source")))
 
     return read
 

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from seedtune.errors import InputError
-from seedtune.formats.base import ReadContext, RowError
-from seedtune.formats.jsonrows import Row, read_text
+from seedtune.formats.base import ReadContext
+from seedtune.formats.jsonrows import Row, converted, read_text
 from seedtune.formats.mapping import RECORD_FIELDS, apply_columns, flat_row, record_from_mapping, unflatten_row
 from seedtune.io import atomic_writer
 from seedtune.records import Record
@@ -31,13 +31,8 @@ ALWAYS = CONTENT + ("id", "source")
 def _read(path: Path, ctx: ReadContext, opts: dict[str, Any], delimiter: str) -> list[Record]:
     columns = opts.get("columns")
     defaults = {"source": opts["source"]} if opts.get("source") else {}
-    records: list[Record] = []
-    for row in iter_csv_rows(path, ctx, opts.get("delimiter") or delimiter):
-        try:
-            records.append(record_from_mapping(unflatten_row(apply_columns(row.value, columns)), defaults=defaults))
-        except RowError as err:
-            ctx.reject(err, line=row.line, raw=row.raw)
-    return records
+    return converted(iter_csv_rows(path, ctx, opts.get("delimiter") or delimiter), ctx,
+                     lambda value: record_from_mapping(unflatten_row(apply_columns(value, columns)), defaults=defaults))
 
 
 def iter_csv_rows(path: Path, ctx: ReadContext, delimiter: str) -> Iterator[Row]:
