@@ -1,5 +1,6 @@
-"""The floors of ARCHITECTURE.md, checked on the source: no import cycle (imports inside
-functions count too, since they run just the same), and a stage never imports another stage."""
+"""The floors of ARCHITECTURE.md, checked on the source: imports run downward, a stage never
+imports another stage, and there is no import cycle (imports inside functions count too, since
+they run just the same)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,11 @@ from pathlib import Path
 
 SRC = Path(__file__).parents[1] / "src"
 STAGES = ("generate", "curate", "train", "evaluate", "serve", "chat")
+# ARCHITECTURE.md's floors, top to bottom; a new top-level module must be placed here.
+FLOORS = [("cli", "__main__"), ("pipeline",), STAGES,
+          ("teachers", "judging", "prompts", "formats", "models", "report", "verifiable"),
+          ("records", "config", "errors", "io", "cache", "textsim", "overlap", "lexicon", "paths", "data", "testing")]
+UPWARD_ALLOWED = {("seedtune.cache", "seedtune.teachers.base")}  # the request/completion types it stores
 # Being removed by the run-report split of issue 14; delete this line once that work is merged.
 KNOWN_CYCLES = {frozenset({"seedtune.pipeline.report", "seedtune.pipeline.stages"})}
 
@@ -108,3 +114,18 @@ def test_a_stage_never_imports_another_stage():
     crossings = [(m, t) for m, targets in _graph().items() for t in targets
                  if stage(m) and stage(t) and stage(m) != stage(t)]
     assert not crossings, crossings
+
+
+def test_imports_run_downward_only():
+    height = {name: len(FLOORS) - i for i, names in enumerate(FLOORS) for name in names}
+
+    def floor(module: str) -> int | None:
+        parts = module.split(".")
+        if len(parts) == 1:
+            return None  # the package itself
+        assert parts[1] in height, f"{module} sits on no floor: add it to FLOORS and ARCHITECTURE.md"
+        return height[parts[1]]
+
+    upward = [(m, t) for m, targets in _graph().items() for t in targets
+              if floor(m) is not None and floor(t) is not None and floor(t) > floor(m) and (m, t) not in UPWARD_ALLOWED]
+    assert not upward, upward
