@@ -35,12 +35,25 @@ def test_convert_seed_tasks_to_jsonl_and_sharegpt(tmp_path):
     assert "read 4 records (seed_tasks)" in flat(result.output) and "wrote 4 records (jsonl)" in flat(result.output)
     assert [r.task for r in read_records(out)][:2] == ["breakfast_suggestion", "antonym_relation"]
     sg = tmp_path / "seeds.sg.json"
-    result = runner.invoke(app, ["data", "convert", str(out), str(sg), "--to", "sharegpt"])
+    result = runner.invoke(app, ["data", "convert", str(out), str(sg), "--output-format", "sharegpt"])
     assert result.exit_code == 0, result.output
     assert json.loads(sg.read_text(encoding="utf-8"))[0]["conversations"][0]["from"] == "human"
     back = tmp_path / "back_tasks.jsonl"
-    result = runner.invoke(app, ["data", "convert", str(out), str(back), "--to", "seed_tasks"])
+    result = runner.invoke(app, ["data", "convert", str(out), str(back), "--to", "seed_tasks"])  # the old name
     assert result.exit_code == 0 and "wrote 3 tasks" in flat(result.output)
+
+
+def test_format_flags_have_one_name_shown_and_the_old_one_still_works(tmp_path):
+    """`--from` names a stage in `seedtune run`; data's format flag is --input-format, and --from,
+    its old name, still reads (unlisted); the two given differently is an error."""
+    help_text = runner.invoke(app, ["data", "convert", "--help"]).output
+    assert "--input-format" in help_text and "--output-format" in help_text and "--from" not in help_text
+    seeds = str(FIXTURES / "seed_tasks_sample.jsonl")
+    result = runner.invoke(app, ["data", "inspect", seeds, "--from", "seed_tasks", "--json"])
+    assert result.exit_code == 0 and json.loads(result.output)["format"] == "seed_tasks"
+    result = runner.invoke(app, ["data", "convert", seeds, str(tmp_path / "o.jsonl"), "--input-format", "jsonl",
+                                 "--from", "seed_tasks"])
+    assert result.exit_code != 0 and "--from is the old name of --input-format" in str(result.exception.hint)
 
 
 def test_convert_with_column_mapping(tmp_path):

@@ -23,7 +23,6 @@ from seedtune.data import (
     heldout_suite_path,
     load_heldout_suite,
     load_seed_tasks,
-    load_tasks,
     seed_tasks_path,
 )
 from seedtune.errors import InputError
@@ -63,17 +62,19 @@ def test_loaders_keep_file_order_and_sequential_ids(seeds, suite):
     assert [t["id"] for t in suite] == [f"heldout_task_{i}" for i in range(len(suite))]
 
 
-def test_load_tasks_names_the_broken_line(tmp_path: Path):
+def test_a_task_file_is_read_with_its_broken_line_named(tmp_path: Path):
+    from seedtune.formats import read_rows
+
     bad = tmp_path / "tasks.jsonl"
     good = json.dumps({"id": "a", "instruction": "x", "instances": []})
     bad.write_text(good + "\n" + '{"id": "b", "instruction": \n', encoding="utf-8")
     with pytest.raises(InputError) as info:
-        load_tasks(bad)
+        read_rows(bad)
     assert info.value.line == 2 and "line 2" in str(info.value)
     not_object = tmp_path / "list.jsonl"
-    not_object.write_text("[1, 2]\n", encoding="utf-8")
-    with pytest.raises(InputError, match="line 1"):
-        load_tasks(not_object)
+    not_object.write_text(good + "\n[1, 2]\n", encoding="utf-8")
+    with pytest.raises(InputError, match="line 2"):
+        read_rows(not_object)
 
 
 # ---------------------------------------------------------------- schema

@@ -11,7 +11,8 @@ from typer.testing import CliRunner
 
 from seedtune.errors import InputError
 from seedtune.evaluate import EvalConfig, evaluate
-from seedtune.evaluate.instructions import aggregate_instructions, capped, read_ifeval
+from seedtune.evaluate.instructions import aggregate_instructions, capped
+from seedtune.evaluate.suites import read_ifeval
 from seedtune.evaluate.suites import load_suite
 from seedtune.teachers import ScriptedTeacher
 
@@ -86,6 +87,15 @@ def test_broken_json_and_skip_counts(tmp_path):
     suite = read_ifeval(path, on_error="skip")
     assert len(suite.tasks) == 2 and [s["line"] for s in suite.skipped] == [3, 4]
     assert suite.skipped[1]["field"] == "instruction_id_list[0]"
+
+
+def test_ifeval_reader_skips_blank_lines_and_lines_that_are_not_objects(tmp_path):
+    path = write_ifeval(tmp_path / "gaps.jsonl", IFEVAL_ROWS[:1], ["", "[1]"])
+    with pytest.raises(InputError) as err:
+        read_ifeval(path)
+    assert err.value.line == 3 and "JSON object" in str(err.value) and "--on-error skip" in err.value.hint
+    suite = read_ifeval(path, on_error="skip")
+    assert len(suite.tasks) == 1 and suite.skipped == [{"line": 3, "field": None, "error": suite.skipped[0]["error"]}]
 
 
 def test_heldout_if_suite_is_balanced_and_valid():

@@ -227,6 +227,7 @@ def test_logprob_judge_that_passes_its_check_reports_a_trusted_win_rate(tmp_path
     text = console.export_text()
     assert "judge tuned vs base (zero): 10 wins / 0 ties / 0 losses" in text
     assert "judge check: right answer picked in 6 of 6 known pairs" in text
+    assert "Per category" in text and "Per task" in text and "tuned" in text.split("Per task")[1]
 
 
 def test_a_judge_that_fails_its_check_is_not_asked_for_verdicts(tmp_path, suite_file):

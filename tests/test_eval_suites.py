@@ -61,6 +61,20 @@ def test_superni_task_json(tmp_path):
     assert load_suite(tmp_path).tasks[0].id == "task1_sentiment"  # a folder of task files
 
 
+def test_every_layout_defaults_translation_to_the_same_metric(tmp_path):
+    superni = {"Definition": ["Translate into German."], "Categories": ["Translation"], "Positive Examples": [],
+               "Instances": [{"id": "t-1", "input": "good day", "output": ["guten Tag"]}]}
+    (tmp_path / "task2_translate.json").write_text(json.dumps(superni))
+    rows = [{"instruction": "Translate into German.", "category": "translation",
+             "instances": [{"input": "good day", "output": "guten Tag"}]}]
+    records = [{"instruction": "Translate into German.", "input": "good day", "output": "guten Tag",
+                "category": "translation"}]
+    metrics = {load_suite(tmp_path / "task2_translate.json").tasks[0].metric,
+               load_suite(_jsonl(tmp_path / "si.jsonl", rows)).tasks[0].metric,
+               load_suite(_jsonl(tmp_path / "records.jsonl", records)).tasks[0].metric}
+    assert metrics == {"chrf"}
+
+
 def test_record_file_groups_by_task(tmp_path):
     rows = [{"instruction": "Name the capital.", "input": "France", "output": "Paris", "task": "capitals", "category": "open_qa"},
             {"instruction": "Name the capital.", "input": "Japan", "output": "Tokyo", "task": "capitals", "category": "open_qa"},
@@ -79,6 +93,40 @@ def test_bad_suite_rows_name_line_and_field(tmp_path, row, field):
     with pytest.raises(InputError) as err:
         load_suite(path)
     assert err.value.line == 2 and err.value.field == field and "bad.jsonl" in str(err.value)
+
+
+def test_suite_lines_are_split_on_newlines_only_and_blank_lines_skipped(tmp_path):
+    """U+2028/U+2029/U+0085 written raw inside a string are text, not line breaks; a blank line
+    is skipped but still counted, so a later error names the line an editor shows."""
+    odd = dict(SUITE[0], instruction="Translate the sentence\u2028into French.\u2029\u0085")
+    path = tmp_path / "odd.jsonl"
+    bad = {"instruction": "", "instances": [{"input": "", "output": "x"}]}
+    path.write_text(json.dumps(odd, ensure_ascii=False) + "\n\n" + json.dumps(SUITE[1], ensure_ascii=False) + "\n",
+                    encoding="utf-8")
+    suite = load_suite(path)
+    assert len(suite.tasks) == 2 and "\u2028" in suite.tasks[0].instruction
+    path.write_text(path.read_text(encoding="utf-8") + "\n" + json.dumps(bad) + "\n", encoding="utf-8")
+    with pytest.raises(InputError) as err:
+        load_suite(path)
+    assert err.value.line == 5 and err.value.field == "instruction"
+
+
+def test_suite_not_utf8_names_file_line_and_what_to_do(tmp_path):
+    path = tmp_path / "latin.jsonl"
+    row = {"instruction": "Traduisez: caf\xe9", "instances": [{"input": "coffee", "output": "caf\xe9"}]}
+    path.write_bytes((json.dumps(SUITE[0]) + "\n" + json.dumps(row, ensure_ascii=False) + "\n").encode("latin-1"))
+    with pytest.raises(InputError) as err:
+        load_suite(path)
+    assert "latin.jsonl" in str(err.value) and err.value.line == 2 and "not UTF-8" in str(err.value)
+    assert "UTF-8" in err.value.hint
+
+
+def test_suite_line_that_is_not_an_object_is_located(tmp_path):
+    path = tmp_path / "list.jsonl"
+    path.write_text(json.dumps(SUITE[0]) + "\n[1, 2]\n", encoding="utf-8")
+    with pytest.raises(InputError) as err:
+        load_suite(path)
+    assert err.value.line == 2 and "JSON object" in str(err.value)
 
 
 def test_missing_suite_file_says_what_to_do(tmp_path):

@@ -58,7 +58,7 @@ def test_detect_binary_and_folder_formats(tmp_path):
 
 def test_unknown_and_missing(tmp_path):
     (tmp_path / "notes.txt").write_text("just some words\n")
-    with pytest.raises(InputError, match="--from"):
+    with pytest.raises(InputError, match="--input-format"):
         detect_format(tmp_path / "notes.txt")
     with pytest.raises(InputError, match="not found"):
         read_records(tmp_path / "nope.jsonl")
@@ -84,7 +84,7 @@ def test_output_format_from_name(tmp_path):
     assert format_for_output(tmp_path / "x.csv") == "csv"
     assert format_for_output(tmp_path / "x.parquet") == "parquet"
     assert format_for_output(tmp_path / "dataset") == "hf"
-    with pytest.raises(InputError, match="--to"):
+    with pytest.raises(InputError, match="--output-format"):
         format_for_output(tmp_path / "x.xlsx")
 
 

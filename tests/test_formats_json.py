@@ -165,3 +165,21 @@ def test_required_records_name_what_is_missing_or_empty(tmp_path):
     with pytest.raises(InputError, match="no records in the input") as nothing:
         read_required_records(empty, "input", missing_hint="-", empty_hint="add an instruction")
     assert "add an instruction" in str(nothing.value) and empty.read_text() == "\n"
+
+
+@pytest.mark.parametrize("row, field, words", [
+    ({"conversations": "hi"}, "conversations", "list of {from, value}"),
+    ({"conversations": [{"from": "human", "value": "q"}, {"from": "robot", "value": "a"}]}, "conversations[1].from",
+     "unknown speaker 'robot'"),
+    ({"conversations": [{"from": "human", "value": 3}]}, "conversations[0].value", "expected text"),
+    ({"messages": [{"role": "user", "content": "q"}, "a"]}, "messages[1]", "{role, content} object"),
+    ({"messages": [{"role": "tool", "content": "q"}]}, "messages[0].role", "tool calls"),
+    ({"messages": [{"role": "user", "content": [{"type": "image_url"}]}]}, "messages[0].content[0]", "text parts"),
+])
+def test_chat_turn_errors_name_the_turn_and_field(tmp_path, row, field, words):
+    path = tmp_path / "chat.jsonl"
+    path.write_text(json.dumps(row) + "\n", encoding="utf-8")
+    fmt = "sharegpt" if "conversations" in row else "messages"
+    with pytest.raises(InputError) as err:
+        read_records(path, format=fmt)
+    assert err.value.field == field and words in str(err.value) and err.value.line == 1

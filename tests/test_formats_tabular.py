@@ -135,3 +135,16 @@ def test_convert_skip_puts_side_file_next_to_output(tmp_path):
     assert json.loads(result.rejected_path.read_text())["line"] == 2
     assert not (FIXTURES / "broken_line2.rejected.jsonl").exists()
     assert [r.instruction for r in read_records(out)] == ["Say hi", "Fine"]
+
+
+@pytest.mark.parametrize("name", ["rows.csv", "rows.jsonl"])
+def test_read_rows_not_utf8_is_located_with_what_to_do(tmp_path, name):
+    from seedtune.formats import read_rows
+
+    path = tmp_path / name
+    text = "text,label\nok,1\ncaf\xe9,0\n" if name.endswith(".csv") else '{"text": "ok"}\n{"text": "caf\xe9"}\n'
+    path.write_bytes(text.encode("latin-1"))
+    with pytest.raises(InputError) as err:
+        read_rows(path)
+    assert name in str(err.value) and "not UTF-8" in str(err.value) and "UTF-8" in err.value.hint
+    assert err.value.line == (3 if name.endswith(".csv") else 2)

@@ -11,7 +11,7 @@ import textwrap
 
 import pytest
 
-from seedtune.config import StrictModel, apply_overrides, load_config, validate
+from seedtune.config import StrictModel, apply_overrides, load_yaml, merge_section, validate
 from seedtune.errors import ConfigError, InputError
 from seedtune.io import JsonlAppender, atomic_writer, write_json
 from seedtune.prompts import AlpacaFormat, ChatTemplateFormat, JinjaFormat, load_format, save_format
@@ -98,8 +98,10 @@ class _Top(StrictModel):
 def test_overrides_are_typed_and_nested(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text("name: demo\ntrain:\n  lora_r: 8\n")
-    cfg = load_config(_Top, path, ["train.learning_rate=2e-4", "name=other"])
+    cfg = validate(_Top, apply_overrides(load_yaml(path), ["train.learning_rate=2e-4", "name=other"]))
     assert cfg.train.learning_rate == 2e-4 and cfg.train.lora_r == 8 and cfg.name == "other"
+    section = validate(_Train, merge_section(path, "train", {}, ["train.learning_rate=3e-4"]))
+    assert section.learning_rate == 3e-4 and section.lora_r == 8
 
 
 def test_config_errors_name_the_key():
@@ -115,7 +117,7 @@ def test_bad_yaml_names_file_and_line(tmp_path):
     path = tmp_path / "bad.yaml"
     path.write_text("name: ok\ntrain: [unclosed\n")
     with pytest.raises(InputError, match=r"bad\.yaml, line \d"):
-        load_config(_Top, path)
+        load_yaml(path)
 
 
 # --- prompt formats --------------------------------------------------------------------------------

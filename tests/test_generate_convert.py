@@ -74,7 +74,7 @@ def test_errors_name_the_place_and_the_fix(tmp_path):
     with pytest.raises(InputError, match="no column for the 'label' role") as err:
         convert_dataset(inp, tmp_path / "o.jsonl", ConvertConfig(columns={"label": "gold"}))
     assert "--columns" in err.value.hint
-    with pytest.raises(InputError, match="record 2.*label 'y' has no name"):
+    with pytest.raises(InputError, match="line 2.*label 'y' has no name"):
         convert_dataset(inp, tmp_path / "o.jsonl", ConvertConfig(label_names={"x": "X"}))
     with pytest.raises(ConfigError, match="description"):
         convert_dataset(inp, tmp_path / "o.jsonl", ConvertConfig(kind="generation"))
@@ -89,10 +89,10 @@ def test_cli(tmp_path):
     inp = tmp_path / "d.tsv"
     inp.write_text("s\tl\nfine day\t1\nbad day\t0\n")
     cli = str(Path(sys.executable).with_name("seedtune"))
-    done = subprocess.run([cli, "generate", "convert", str(inp), str(tmp_path / "o.jsonl"), "--columns", "text=s,label=l",
+    done = subprocess.run([cli, "generate", "templates", str(inp), str(tmp_path / "o.jsonl"), "--columns", "text=s,label=l",
                            "--labels", "0=no,1=yes", "--task", "mood", "few_shot_ratio=0"], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert [r["output"] for r in rows(tmp_path / "o.jsonl")] == ["yes", "no"]
-    bad = subprocess.run([cli, "generate", "convert", str(inp), str(tmp_path / "o.jsonl"), "--columns", "text"],
+    bad = subprocess.run([cli, "generate", "templates", str(inp), str(tmp_path / "o.jsonl"), "--columns", "text"],
                          capture_output=True, text=True)
     assert bad.returncode == 2 and "key=value" in bad.stderr

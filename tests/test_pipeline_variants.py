@@ -128,8 +128,9 @@ def test_the_headline_says_when_a_failed_judge_was_not_asked():
 def test_source_names_resolve_to_what_the_generators_write():
     from seedtune.records import resolve_source
 
-    assert [resolve_source(n) for n in ("seeds", "self_instruct", "evol", "respond", "responses", "Human", "tweets")] == [
-        "seed", "self-instruct", "evol", "response", "response", "human", None]
+    assert [resolve_source(n) for n in ("seeds", "self_instruct", "evol", "respond", "responses", "Human", "tweets",
+                                        "templates")] == [
+        "seed", "self-instruct", "evol", "response", "response", "human", None, "converted"]
 
 
 def test_the_data_mix_counts_sources_by_kind_and_asks_for_an_ablation_when_there_is_none():

@@ -7,6 +7,7 @@ message that names the dotted key the user must change.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -119,8 +120,10 @@ def merge_section(path: str | Path | None, section: str | Sequence[str], flags: 
     for key, value in flags.items():
         if value is not None:
             set_dotted(data, key, value)
-    prefixes = [".".join(yaml_key(p) for p in parts[:i]) + "." for i in range(len(parts), 0, -1)]
-    prefixes += [".".join(parts[:i]) + "." for i in range(len(parts), 0, -1)]
+    # Any spelling of the section path may prefix an override; the longest match is stripped.
+    spellings = [dict.fromkeys([yaml_key(p), p, *(aliases or {}).get(yaml_key(p), ())]) for p in parts]
+    prefixes = sorted({".".join(names[:i]) + "." for names in itertools.product(*spellings)
+                       for i in range(1, len(parts) + 1)}, key=len, reverse=True)
     stripped = []
     for text in overrides:
         prefix = next((p for p in prefixes if text.startswith(p)), "")
@@ -148,15 +151,6 @@ def validate(model: type[T], data: dict[str, Any], *, source: str | None = None,
         else:
             message = f"{message}{where}; got {err.get('input')!r}"
         raise ConfigError(message, key=key, hint="fix the YAML or pass an override like key=value") from None
-
-
-def load_config(model: type[T], path: str | Path | None = None, overrides: Sequence[str] = (), section: str | None = None) -> T:
-    """Load YAML (optionally one `section` of it), apply overrides, validate: `merge_section` with no flags."""
-    if section:
-        data = merge_section(path, section, {}, overrides)
-    else:
-        data = apply_overrides(load_yaml(path) if path else {}, overrides)
-    return validate(model, data, source=str(path) if path else None, prefix=section or "")
 
 
 def env_var_name(value: str, key: str) -> str:

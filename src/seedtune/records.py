@@ -22,7 +22,7 @@ SOURCES: tuple[str, ...] = ("seed", "human", "converted", "self-instruct", "evol
 # spellings are read as these.
 SOURCE_ALIASES = {"evol-instruct": "evol", "evol_instruct": "evol", "self_instruct": "self-instruct",
                   "selfinstruct": "self-instruct", "seeds": "seed", "respond": "response", "responses": "response",
-                  "constraint": "constraints"}
+                  "constraint": "constraints", "templates": "converted"}  # `generate templates` writes "converted"
 Role = Literal["system", "user", "assistant"]
 
 

@@ -1,7 +1,7 @@
 """`seedtune data convert` and `seedtune data inspect`: record files in any supported format.
 
 Each command parses its options and calls one function of `seedtune.formats`; formats are
-detected from the file name and content unless `--from`/`--to` say otherwise.
+detected from the file name and content unless `--input-format`/`--output-format` say otherwise.
 """
 
 from __future__ import annotations
@@ -41,77 +41,98 @@ def _read_options(columns: list[str] | None, split: str | None, source: str | No
     return opts
 
 
-def register(app: typer.Typer) -> None:
-    data_app = typer.Typer(
-        help="Read, convert and inspect record files (JSONL, Alpaca, Self-Instruct seed tasks, ShareGPT, "
-             "OpenAI messages, CSV/TSV, Parquet, Hugging Face datasets).",
-        no_args_is_help=True,
-        rich_markup_mode="rich",
-    )
+data_app = typer.Typer(
+    help="Read, convert and inspect record files (JSONL, Alpaca, Self-Instruct seed tasks, ShareGPT, "
+         "OpenAI messages, CSV/TSV, Parquet, Hugging Face datasets).",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+)
 
-    @data_app.command("convert")
-    def convert_cmd(
-        source: str = typer.Argument(..., help="Input file (or a save_to_disk dataset folder)."),
-        target: str = typer.Argument(..., help="Output file; its extension picks the format unless --to is given."),
-        from_format: Optional[str] = typer.Option(None, "--from", help=f"Input format (default: detected). {FORMAT_HELP}"),
-        to_format: Optional[str] = typer.Option(None, "--to", help=f"Output format (default: from the extension). {FORMAT_HELP}"),
-        on_error: str = typer.Option("raise", "--on-error", help="raise: stop at the first bad row; skip: write bad rows "
-                                     "with reasons to OUTPUT-STEM.rejected.jsonl and go on."),
-        column: Optional[List[str]] = typer.Option(None, "--column", help="Map a record field to an input column, "
-                                                   "FIELD=COLUMN (repeatable), e.g. --column instruction=question."),
-        split: Optional[str] = typer.Option(None, "--split", help="Split to read from a DatasetDict folder."),
-        source_tag: Optional[str] = typer.Option(None, "--source", help="Provenance for rows that have none "
-                                                 "(seed | human | converted | ...)."),
-        provenance: bool = typer.Option(False, "--provenance", help="Keep seedtune's provenance fields in Alpaca, "
-                                        "ShareGPT and messages output (other tools ignore them)."),
-    ) -> None:
-        """Convert a record file from one format to another. The input is never modified."""
-        from rich.console import Console
+# `--from`/`--to` were the first names of the format flags; `seedtune run --from` names a stage,
+# so the format flags say what they are and the old spellings still work, unlisted.
+FROM_ALIAS = typer.Option(None, "--from", hidden=True, help="Old name of --input-format.")
+TO_ALIAS = typer.Option(None, "--to", hidden=True, help="Old name of --output-format.")
 
-        from seedtune.formats import convert
 
-        read_opts = _read_options(column, split, source_tag)
-        columns = read_opts.pop("columns", None)
-        write_opts = {"provenance": True} if provenance else {}
-        with Console(stderr=True).status(f"converting {source} ..."):
-            result = convert(source, target, from_format=from_format, to_format=to_format, on_error=on_error,
-                             columns=columns, read_options=read_opts, write_options=write_opts)
-        console = Console()
-        unit = "tasks" if result.to_format == "seed_tasks" else "records"
-        console.print(f"read [bold]{result.n_read}[/] records ({result.from_format}) from {result.source}; "
-                      f"wrote [bold]{result.n_written}[/] {unit} ({result.to_format}) to {result.target}",
+def _one_of(value: str | None, alias: str | None, flag: str, old: str) -> str | None:
+    if value is not None and alias is not None and value != alias:
+        from seedtune.errors import ConfigError
+
+        raise ConfigError(f"can't provide both {flag} {value} and {old} {alias}", key=flag.lstrip("-"),
+                          hint=f"{old} is the old name of {flag}; pass one of them")
+    return value if value is not None else alias
+
+
+@data_app.command("convert")
+def convert_cmd(
+    source: str = typer.Argument(..., help="Input file (or a save_to_disk dataset folder)."),
+    target: str = typer.Argument(..., help="Output file; its extension picks the format unless --output-format is given."),
+    input_format: Optional[str] = typer.Option(None, "--input-format", help=f"Input format (default: detected). {FORMAT_HELP}"),
+    output_format: Optional[str] = typer.Option(None, "--output-format", help=f"Output format (default: from the extension). {FORMAT_HELP}"),
+    on_error: str = typer.Option("raise", "--on-error", help="raise: stop at the first bad row; skip: write bad rows "
+                                 "with reasons to OUTPUT-STEM.rejected.jsonl and go on."),
+    column: Optional[List[str]] = typer.Option(None, "--column", help="Map a record field to an input column, "
+                                               "FIELD=COLUMN (repeatable), e.g. --column instruction=question."),
+    split: Optional[str] = typer.Option(None, "--split", help="Split to read from a DatasetDict folder."),
+    source_tag: Optional[str] = typer.Option(None, "--source", help="Provenance for rows that have none "
+                                             "(seed | human | converted | ...)."),
+    provenance: bool = typer.Option(False, "--provenance", help="Keep seedtune's provenance fields in Alpaca, "
+                                    "ShareGPT and messages output (other tools ignore them)."),
+    from_alias: Optional[str] = FROM_ALIAS, to_alias: Optional[str] = TO_ALIAS,
+) -> None:
+    """Convert a record file from one format to another. The input is never modified."""
+    from rich.console import Console
+
+    from seedtune.formats import convert
+
+    from_format = _one_of(input_format, from_alias, "--input-format", "--from")
+    to_format = _one_of(output_format, to_alias, "--output-format", "--to")
+    read_opts = _read_options(column, split, source_tag)
+    columns = read_opts.pop("columns", None)
+    write_opts = {"provenance": True} if provenance else {}
+    with Console(stderr=True).status(f"converting {source} ..."):
+        result = convert(source, target, from_format=from_format, to_format=to_format, on_error=on_error,
+                         columns=columns, read_options=read_opts, write_options=write_opts)
+    console = Console()
+    unit = "tasks" if result.to_format == "seed_tasks" else "records"
+    console.print(f"read [bold]{result.n_read}[/] records ({result.from_format}) from {result.source}; "
+                  f"wrote [bold]{result.n_written}[/] {unit} ({result.to_format}) to {result.target}",
+                  highlight=False)
+    if result.n_rejected:
+        console.print(f"[yellow]skipped {result.n_rejected} bad rows[/]; reasons in {result.rejected_path}",
                       highlight=False)
-        if result.n_rejected:
-            console.print(f"[yellow]skipped {result.n_rejected} bad rows[/]; reasons in {result.rejected_path}",
-                          highlight=False)
 
-    @data_app.command("inspect")
-    def inspect_cmd(
-        path: str = typer.Argument(..., help="File (or a save_to_disk dataset folder) to describe; 'seeds' for seedtune's own seed tasks."),
-        from_format: Optional[str] = typer.Option(None, "--from", help=f"Format (default: detected). {FORMAT_HELP}"),
-        on_error: str = typer.Option("raise", "--on-error", help="raise | skip (bad rows are counted; --rejected writes them)."),
-        rejected: Optional[str] = typer.Option(None, "--rejected", help="With --on-error skip: write the skipped rows "
-                                               "with their reasons to this file (default: none is written)."),
-        column: Optional[List[str]] = typer.Option(None, "--column", help="FIELD=COLUMN mapping (repeatable)."),
-        split: Optional[str] = typer.Option(None, "--split", help="Split to read from a DatasetDict folder."),
-        as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON instead of tables."),
-    ) -> None:
-        """Counts, sources, languages, length statistics, categories, tasks, empty fields, duplicate ids."""
-        from seedtune.formats import inspect_file
 
-        if path == "seeds":  # seedtune's own seed tasks, as `generate` and `run` call them
-            from seedtune.data import seed_tasks_path
+@data_app.command("inspect")
+def inspect_cmd(
+    path: str = typer.Argument(..., help="File (or a save_to_disk dataset folder) to describe; 'seeds' for seedtune's own seed tasks."),
+    input_format: Optional[str] = typer.Option(None, "--input-format", help=f"Format (default: detected). {FORMAT_HELP}"),
+    on_error: str = typer.Option("raise", "--on-error", help="raise | skip (bad rows are counted; --rejected writes them)."),
+    rejected: Optional[str] = typer.Option(None, "--rejected", help="With --on-error skip: write the skipped rows "
+                                           "with their reasons to this file (default: none is written)."),
+    column: Optional[List[str]] = typer.Option(None, "--column", help="FIELD=COLUMN mapping (repeatable)."),
+    split: Optional[str] = typer.Option(None, "--split", help="Split to read from a DatasetDict folder."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON instead of tables."),
+    from_alias: Optional[str] = FROM_ALIAS,
+) -> None:
+    """Counts, sources, languages, length statistics, categories, tasks, empty fields, duplicate ids."""
+    from seedtune.formats import inspect_file
 
-            path = str(seed_tasks_path())
-        summary = inspect_file(path, format=from_format, on_error=on_error, rejected_path=rejected,
-                               **_read_options(column, split, None))
-        if as_json:
-            import json
+    if path == "seeds":  # seedtune's own seed tasks, as `generate` and `run` call them
+        from seedtune.data import seed_tasks_path
 
-            typer.echo(json.dumps(summary, ensure_ascii=False, indent=2))
-            return
-        _print_summary(summary)
+        path = str(seed_tasks_path())
+    summary = inspect_file(path, format=_one_of(input_format, from_alias, "--input-format", "--from"),
+                           on_error=on_error, rejected_path=rejected, **_read_options(column, split, None))
+    if as_json:
+        import json
 
+        typer.echo(json.dumps(summary, ensure_ascii=False, indent=2))
+        return
+    _print_summary(summary)
+
+
+def register(app: typer.Typer) -> None:
     app.add_typer(data_app, name="data")
 
 

@@ -110,26 +110,14 @@ def print_summary(scores: EvalScores, console: Any) -> None:
         overall.add_row(m, *[results[m][mode].overall.with_ci() for mode in modes])
     console.print(overall)
 
-    per_cat = Table(title="Per category")
-    per_cat.add_column("category")
-    for mode in modes:
-        for m in models:
-            per_cat.add_column(f"{m}\n{mode}", justify="right")
-    for c in scores.suite.categories:
-        per_cat.add_row(c, *[_num(_category_score(results[m][mode], c)) for mode in modes for m in models])
-    console.print(per_cat)
-
-    tasks = list(results[models[0]][modes[0]].tasks)
-    if len(tasks) <= 60:
-        per_task = Table(title="Per task")
-        per_task.add_column("task")
-        for mode in modes:
-            for m in models:
-                per_task.add_column(f"{m}\n{mode}", justify="right")
-        for t in tasks:
-            flag = " ⚠" if results[models[0]][modes[0]].tasks[t].contaminated else ""
-            per_task.add_row(t + flag, *[_num(results[m][mode].tasks[t].score) for mode in modes for m in models])
-        console.print(per_task)
+    console.print(_per_model_and_mode("Per category", "category", models, modes, {
+        c: [_num(_category_score(results[m][mode], c)) for mode in modes for m in models]
+        for c in scores.suite.categories}))
+    first = results[models[0]][modes[0]].tasks
+    if len(first) <= 60:
+        console.print(_per_model_and_mode("Per task", "task", models, modes, {
+            t + (" ⚠" if first[t].contaminated else ""):
+                [_num(results[m][mode].tasks[t].score) for mode in modes for m in models] for t in first}))
 
     deltas = scores.deltas.in_order()
     if deltas:
@@ -183,6 +171,20 @@ def _print_instructions(name: str, block: InstructionBlock, console: Any) -> Non
         console.print(f"{name} {d.b} − {d.a} ({d.mode}): " + ", ".join(parts))
     if block.suite.skipped:
         console.print(f"[yellow]{block.suite.skipped} bad line(s) skipped (on_error=skip); see scores.json[/]")
+
+
+def _per_model_and_mode(title: str, label: str, models: list[str], modes: list[str], rows: dict[str, list[str]]) -> Any:
+    """A table with one row per label and one column per (mode, model), in `rows`' cell order."""
+    from rich.table import Table
+
+    table = Table(title=title)
+    table.add_column(label)
+    for mode in modes:
+        for m in models:
+            table.add_column(f"{m}\n{mode}", justify="right")
+    for name, cells in rows.items():
+        table.add_row(name, *cells)
+    return table
 
 
 def _num(value: Any) -> str:

@@ -1,4 +1,4 @@
-"""`seedtune generate self-instruct|evol|respond|magpie|convert|constraints|preferences IN OUT`: thin wrappers over `seedtune.generate`.
+"""`seedtune generate self-instruct|evol|respond|magpie|templates|constraints|preferences IN OUT`: thin wrappers over `seedtune.generate`.
 
 Each command turns its flags into a dict and calls `seedtune.generate.api.generate` once; extra
 `key=value` arguments override any config key (e.g. `teacher.rpm=500 max_rounds=20`).
@@ -11,7 +11,7 @@ from typing import Any, Optional
 
 import typer
 
-gen_app = typer.Typer(help="Make instruction data with a teacher: Self-Instruct, Evol-Instruct, responses, Magpie, conversion, verifiable constraints, preference pairs.",
+gen_app = typer.Typer(help="Make instruction data with a teacher: Self-Instruct, Evol-Instruct, responses, Magpie, FLAN-style templates over a dataset, verifiable constraints, preference pairs.",
                       no_args_is_help=True)
 
 # Shared teacher flags (typer has no option groups, so each command lists them through these defaults).
@@ -212,8 +212,8 @@ def _open_judge(config: Any) -> Any:
     return open_pair_judge(config.judge, cache=RequestCache(config.teacher.cache), seed=config.seed)
 
 
-@gen_app.command("convert")
-def convert_cmd(
+@gen_app.command("templates")
+def templates_cmd(
     inp: Path = typer.Argument(..., metavar="IN", help="A labelled dataset: JSONL, JSON array, CSV/TSV or Parquet."),
     out: Path = typer.Argument(..., metavar="OUT", help="Output JSONL of instruction records."),
     overrides: Optional[list[str]] = OVERRIDES,
@@ -226,10 +226,14 @@ def convert_cmd(
     lang: Optional[str] = typer.Option(None, "--lang", help="auto | en | zh."),
     seed: Optional[int] = SEED, config: Optional[Path] = CONFIG,
 ) -> None:
-    """FLAN-style conversion: several templates per task, zero- and few-shot, options listed or not."""
+    """FLAN-style templates: a labelled dataset phrased as instructions, several templates per task, zero- and few-shot, options listed or not (no teacher)."""
     options = {"kind": kind, "task": task, "description": description, "shots": shots, "lang": lang, "seed": seed,
                "columns": _pairs(columns, "--columns"), "label_names": _pairs(labels, "--labels")}
-    _run("convert", inp, out, options, None, config, overrides, quiet=True)
+    _run("templates", inp, out, options, None, config, overrides, quiet=True)
+
+
+# `templates` was `convert`; `seedtune data convert` converts file formats, so the old name is unlisted.
+gen_app.command("convert", hidden=True)(templates_cmd)
 
 
 def _pairs(text: Optional[str], flag: str) -> Optional[dict[str, str]]:

@@ -15,8 +15,8 @@ The third, `heldout_if.jsonl`, is the verifiable-instruction suite `heldout-if` 
 The loaders return plain dicts on purpose: this module sits on the bottom floor and must not
 depend on `seedtune.formats` (which turns these dicts into `Record`s). `check_tasks` holds the
 schema of the shipped files in one place (the tests hold them to it); a user's suite is read by
-`seedtune.evaluate.suites`, which is more lenient (other layouts, no category list) but scores
-with the same `METRICS`.
+`seedtune.evaluate.suites` (through `seedtune.formats.read_rows`), which is more lenient (other
+layouts, no category list) but scores with the same `METRICS`.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from seedtune.errors import InputError
+from seedtune.io import jsonl_lines, read_text
 
 __all__ = [
     "METRICS",
@@ -38,7 +38,6 @@ __all__ = [
     "heldout_if_path",
     "load_seed_tasks",
     "load_heldout_suite",
-    "load_tasks",
     "check_tasks",
 ]
 
@@ -107,39 +106,20 @@ def heldout_if_path() -> Path:
     return _packaged(HELDOUT_IF_FILE)
 
 
-def load_tasks(path: str | Path) -> list[dict[str, Any]]:
-    """Read a seed_tasks-style JSONL into dicts, failing on the first bad line with its number."""
-    path = Path(path)
-    tasks: list[dict[str, Any]] = []
-    with path.open(encoding="utf-8") as handle:
-        for lineno, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                task = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InputError(
-                    f"not valid JSON ({exc.msg} at column {exc.colno})",
-                    path=path,
-                    line=lineno,
-                    hint="each line must be one JSON object describing one task",
-                ) from None
-            if not isinstance(task, dict):
-                raise InputError(
-                    f"expected a JSON object, got {type(task).__name__}", path=path, line=lineno
-                )
-            tasks.append(task)
-    return tasks
+def _load_shipped(path: Path) -> list[dict[str, Any]]:
+    # Our own files, held valid by the tests: a user's task file is read with located errors by
+    # `seedtune.formats.read_rows` (the one row reader), which this floor may not import.
+    return [json.loads(line) for line in jsonl_lines(read_text(path, "shipped task file")) if line.strip()]
 
 
 def load_seed_tasks() -> list[dict[str, Any]]:
     """The shipped seed tasks as raw dicts, in file order."""
-    return load_tasks(seed_tasks_path())
+    return _load_shipped(seed_tasks_path())
 
 
 def load_heldout_suite() -> list[dict[str, Any]]:
     """The shipped held-out suite as raw dicts, in file order."""
-    return load_tasks(heldout_suite_path())
+    return _load_shipped(heldout_suite_path())
 
 
 def check_tasks(tasks: list[dict[str, Any]], *, suite: bool = False, min_instances: int = 1) -> list[str]:

@@ -1,4 +1,4 @@
-"""Verifiable-instruction suites: read them, score answers with the checkers, aggregate.
+"""Verifiable-instruction suites: score answers with the checkers, aggregate.
 
 A verifiable suite is a list of prompts, each carrying 1-3 constraints a program checks
 (`seedtune.verifiable`); there are no reference answers. Two sources share one layout, the
@@ -6,6 +6,8 @@ public IFEval `input_data.jsonl` (`key`, `prompt`, `instruction_id_list`, `kwarg
 
 - `heldout-if`: our own suite, shipped in `seedtune.data` (EN + ZH, with `lang` and `split`);
 - `ifeval:PATH`: a file the user downloads (we ship none of its text).
+
+Both are read by `evaluate/suites.py` (`load_suite`, `read_ifeval`) like every other suite.
 
 Scores are IFEval's four numbers (Zhou et al. 2023): prompt-level (all of a prompt's constraints
 hold) and instruction-level (each constraint on its own), each strict and loose; plus the same
@@ -18,79 +20,16 @@ from __future__ import annotations
 import random
 from collections import defaultdict
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
-from seedtune.errors import InputError
 from seedtune.evaluate.results import NUMBERS
 from seedtune.evaluate.stats import bootstrap_ci, paired_compare
-from seedtune.evaluate.suites import Instance, Suite, Task, json_object_line
-from seedtune.textsim import detect_lang, length_units
-from seedtune.verifiable import ConstraintError, Constraint, family_of, is_heldout, make_constraint, score
+from seedtune.evaluate.suites import VERIFIABLE as METRIC  # noqa: F401 - the name the runner scores under
+from seedtune.evaluate.suites import Instance, Suite
+from seedtune.textsim import length_units
+from seedtune.verifiable import family_of, is_heldout, make_constraint, score
 
-METRIC = "verifiable"
 SPLITS = ("seen", "held-out")
-
-
-def heldout_if_path() -> Path:
-    from seedtune.data import heldout_if_path as path
-
-    return Path(path())
-
-
-def read_ifeval(path: str | Path, *, name: str | None = None, on_error: str = "raise") -> Suite:
-    """A suite from a file in IFEval's `input_data.jsonl` layout. A bad line (broken JSON, a
-    missing field, an unknown instruction id, a kwarg of the wrong type) stops with its file,
-    line and field; with `on_error="skip"` it is skipped and listed in `suite.skipped`."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError("IFEval file not found", path=path,
-                         hint="download input_data.jsonl from the IFEval release and pass --suite ifeval:PATH")
-    tasks: list[Task] = []
-    skipped: list[dict[str, Any]] = []
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json_object_line(line, path, lineno, hint="each line must be one JSON object; fix the line "
-                                                             "or pass --on-error skip to leave it out")
-            tasks.append(_task(row, path, lineno))
-        except InputError as err:
-            if on_error != "skip":
-                raise
-            skipped.append({"line": lineno, "field": err.field, "error": err.message})
-    if not tasks:
-        raise InputError("no usable prompts in this file", path=path,
-                         hint="each line needs key, prompt, instruction_id_list and kwargs")
-    return Suite(name or path.stem, tasks, str(path), skipped=skipped)
-
-
-def _task(row: dict[str, Any], path: Path, lineno: int) -> Task:
-    def bad(message: str, field: str, hint: str | None = None) -> InputError:
-        return InputError(message, path=path, line=lineno, field=field,
-                          hint=hint or "fix the line or pass --on-error skip to leave it out")
-
-    prompt, ids, kwargs = row.get("prompt"), row.get("instruction_id_list"), row.get("kwargs")
-    if not isinstance(prompt, str) or not prompt.strip():
-        raise bad("missing or empty prompt", "prompt")
-    if not isinstance(ids, list) or not ids or not all(isinstance(i, str) for i in ids):
-        raise bad("must be a non-empty list of instruction ids", "instruction_id_list")
-    if kwargs is None:
-        kwargs = [{} for _ in ids]
-    if not isinstance(kwargs, list) or len(kwargs) != len(ids):
-        raise bad(f"must be a list with one object per instruction id ({len(ids)})", "kwargs")
-    constraints: list[Constraint] = []
-    for i, (cid, kw) in enumerate(zip(ids, kwargs)):
-        try:
-            constraints.append(make_constraint(cid, kw))
-        except ConstraintError as err:
-            field = f"instruction_id_list[{i}]" if err.field == "instruction_id_list" else f"kwargs[{i}]{err.field[6:]}"
-            raise bad(err.message, field, err.hint) from None
-    key = str(row.get("key", lineno))
-    lang = row.get("lang") if row.get("lang") in ("en", "zh") else detect_lang(prompt)
-    split = "held-out" if any(is_heldout(c.id) for c in constraints) else "seen"
-    instance = Instance(id=key, input="", references=[], constraints=[c.to_dict() for c in constraints])
-    return Task(id=key, instruction=prompt, instances=[instance], category=split, lang=lang, metric=METRIC)
 
 
 def capped(suite: Suite, n: int | None, seed: int = 0) -> Suite:

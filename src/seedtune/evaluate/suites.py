@@ -6,11 +6,13 @@ a hand-written adapter per benchmark:
 - `heldout`: seedtune's own held-out suite (Self-Instruct layout + category, lang, metric, labels);
 - Self-Instruct seed / human-eval files (`user_oriented_instructions.jsonl`: id, motivation_app,
   instruction, instances);
-- `heldout-if` and `ifeval:PATH`: verifiable-instruction prompts in IFEval's layout, scored by
-  constraint checkers (`evaluate/instructions.py`);
+- `heldout-if` and `ifeval:PATH`: verifiable-instruction prompts in IFEval's layout (`read_ifeval`),
+  scored by constraint checkers (`evaluate/instructions.py`);
 - Super-NaturalInstructions task JSON (Definition, Positive Examples, Instances with list outputs);
 - any record file `seedtune.formats.read_records` understands; records are grouped into tasks by
   their `task` field (else each distinct instruction is one task).
+
+Line-per-task files are read with `seedtune.formats.read_rows`, the one located row reader.
 """
 
 from __future__ import annotations
@@ -21,14 +23,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from seedtune.data import METRICS, heldout_suite_path, metric_name
+from seedtune.data import METRICS, heldout_if_path, heldout_suite_path, metric_name
 from seedtune.errors import InputError
-from seedtune.io import jsonl_lines, read_text
+from seedtune.formats.base import ReadContext
+from seedtune.formats.jsonrows import Row
+from seedtune.formats.rows import read_rows
+from seedtune.io import read_text
 from seedtune.textsim import detect_lang
+from seedtune.verifiable import Constraint, ConstraintError, is_heldout, make_constraint
 
 # METRICS, the one metric list, lives with the shipped data. "judge": open-ended tasks scored by
 # the LLM judge's 1-10 rating (rescaled to [0, 1]); without a judge they fall back to ROUGE-L.
-# "verifiable" tasks (heldout-if, ifeval:PATH) have no references: checkers score their answers.
+# VERIFIABLE tasks (heldout-if, ifeval:PATH) have no references: checkers score their answers
+# (`evaluate/instructions.py`); a suite file cannot ask for it, so it is not in METRICS.
+VERIFIABLE = "verifiable"
 
 
 @dataclass
@@ -82,7 +90,7 @@ class Suite:
     @property
     def verifiable(self) -> bool:
         """Scored by constraint checkers (heldout-if, ifeval:PATH), not against references."""
-        return bool(self.tasks) and all(t.metric == "verifiable" for t in self.tasks)
+        return bool(self.tasks) and all(t.metric == VERIFIABLE for t in self.tasks)
 
     @property
     def n_instances(self) -> int:
@@ -100,16 +108,14 @@ def verifiable_name(name: str) -> bool:
 def load_suite(name_or_path: str | Path, *, on_error: str = "raise") -> Suite:
     """Read a suite by name (`heldout`, `heldout-if`), an IFEval file (`ifeval:PATH`), or a file
     in any of the other supported layouts. `on_error="skip"` skips bad lines of IFEval files."""
-    if verifiable_name(str(name_or_path)):
-        from seedtune.evaluate.instructions import heldout_if_path, read_ifeval
-
-        if str(name_or_path) == "heldout-if":
-            return read_ifeval(heldout_if_path(), name="heldout-if", on_error=on_error)
+    if str(name_or_path) == "heldout-if":
+        return read_ifeval(heldout_if_path(), name="heldout-if", on_error=on_error)
+    if str(name_or_path).startswith("ifeval:"):
         path = str(name_or_path)[len("ifeval:"):]
         return read_ifeval(path, name=f"ifeval:{Path(path).stem}", on_error=on_error)
     if str(name_or_path) == "heldout":
         path = Path(heldout_suite_path())
-        return Suite("heldout", _self_instruct_tasks(_read_json_lines(path), path), str(path))
+        return Suite("heldout", _self_instruct_tasks(_suite_rows(path), path), str(path))
     path = Path(name_or_path)
     if not path.exists():
         raise InputError("suite file not found", path=path,
@@ -150,39 +156,21 @@ def _load_file(path: Path) -> list[Task]:
         raise InputError("a JSON object that is not a Super-NaturalInstructions task", path=path,
                          hint="expected keys Definition, Positive Examples, Instances")
     if path.suffix in (".jsonl", ".json") and stripped.startswith("{"):
-        rows = _read_json_lines(path)
-        if rows and "instances" in rows[0]:
+        rows = _suite_rows(path)
+        if rows and "instances" in rows[0].value:
             return _self_instruct_tasks(rows, path)
     return _record_tasks(path)
 
 
-def json_object_line(line: str, path: Path, lineno: int, hint: str = "each line must be one JSON object") -> dict[str, Any]:
-    """One JSONL line as a dict, or an InputError naming the file and line."""
-    try:
-        row = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"not valid JSON: {exc.msg}", path=path, line=lineno, hint=hint) from None
-    if not isinstance(row, dict):
-        raise InputError("each line must be a JSON object", path=path, line=lineno, hint=hint)
-    return row
+def _suite_rows(path: Path) -> list[Row]:
+    return read_rows(path, ReadContext(path, hint="each line must be one JSON object; fix that line"))
 
 
-def _read_json_lines(path: Path) -> list[dict[str, Any]]:
-    rows = []
-    for lineno, line in enumerate(jsonl_lines(read_text(path, "suite file")), 1):
-        if not line.strip():
-            continue
-        row = json_object_line(line, path, lineno)
-        row["_line"] = lineno
-        rows.append(row)
-    return rows
-
-
-def _self_instruct_tasks(rows: list[dict[str, Any]], path: Path) -> list[Task]:
+def _self_instruct_tasks(rows: list[Row], path: Path) -> list[Task]:
     """Self-Instruct seed tasks / human-eval rows: one row = one task with its instances."""
     tasks = []
-    for row in rows:
-        line = row.get("_line")
+    for located in rows:
+        row, line = located.value, located.line
         instruction = row.get("instruction")
         if not isinstance(instruction, str) or not instruction.strip():
             raise InputError("missing or empty instruction", path=path, line=line, field="instruction")
@@ -230,9 +218,8 @@ def _superni_task(data: dict[str, Any], path: Path) -> Task:
     labels: list[str] = []
     if "classification" in category.lower():
         labels = sorted({r for inst in instances for r in inst.references})
-    metric = "bleu" if "translation" in category.lower() else ("accuracy" if labels else "rouge_l")
     return Task(id=path.stem, instruction=definition.strip(), instances=instances, category=category, lang=lang,
-                metric=metric, labels=labels, demos=demos)
+                metric=_metric(None, labels, category, path, None), labels=labels, demos=demos)
 
 
 def _record_tasks(path: Path) -> list[Task]:
@@ -260,6 +247,8 @@ def _record_tasks(path: Path) -> list[Task]:
 
 
 def _metric(value: Any, labels: list[str], category: str, path: Path, line: int | None) -> str:
+    """The task's metric as named, else the one default for every layout: accuracy with labels,
+    chrF for translation (character-based, so it needs no tokenizer for Chinese), else ROUGE-L."""
     if value:
         name = metric_name(value)
         if name is None:
@@ -271,3 +260,60 @@ def _metric(value: Any, labels: list[str], category: str, path: Path, line: int 
     if re.search(r"translat", str(category), re.I):
         return "chrf"
     return "rouge_l"
+
+
+# -- verifiable-instruction suites (IFEval's input_data.jsonl layout) -----------------------------
+
+_SKIP_HINT = "fix the line or pass --on-error skip to leave it out"
+
+
+def read_ifeval(path: str | Path, *, name: str | None = None, on_error: str = "raise") -> Suite:
+    """A suite from a file in IFEval's `input_data.jsonl` layout. A bad line (broken JSON, a
+    missing field, an unknown instruction id, a kwarg of the wrong type) stops with its file,
+    line and field; with `on_error="skip"` it is skipped and listed in `suite.skipped`."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("IFEval file not found", path=path,
+                         hint="download input_data.jsonl from the IFEval release and pass --suite ifeval:PATH")
+    ctx = ReadContext(path, on_error, hint=f"each line must be one JSON object; {_SKIP_HINT}")
+    tasks: list[Task] = []
+    skipped = []
+    for row in read_rows(path, ctx):
+        try:
+            tasks.append(_ifeval_task(row.value, path, row.line))
+        except InputError as err:
+            if on_error != "skip":
+                raise
+            skipped.append({"line": row.line, "field": err.field, "error": err.message})
+    skipped += [{"line": r.line, "field": r.field, "error": r.reason} for r in ctx.rejected]
+    if not tasks:
+        raise InputError("no usable prompts in this file", path=path,
+                         hint="each line needs key, prompt, instruction_id_list and kwargs")
+    return Suite(name or path.stem, tasks, str(path), skipped=sorted(skipped, key=lambda s: s["line"] or 0))
+
+
+def _ifeval_task(row: dict[str, Any], path: Path, lineno: int | None) -> Task:
+    def bad(message: str, field: str, hint: str | None = None) -> InputError:
+        return InputError(message, path=path, line=lineno, field=field, hint=hint or _SKIP_HINT)
+
+    prompt, ids, kwargs = row.get("prompt"), row.get("instruction_id_list"), row.get("kwargs")
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise bad("missing or empty prompt", "prompt")
+    if not isinstance(ids, list) or not ids or not all(isinstance(i, str) for i in ids):
+        raise bad("must be a non-empty list of instruction ids", "instruction_id_list")
+    if kwargs is None:
+        kwargs = [{} for _ in ids]
+    if not isinstance(kwargs, list) or len(kwargs) != len(ids):
+        raise bad(f"must be a list with one object per instruction id ({len(ids)})", "kwargs")
+    constraints: list[Constraint] = []
+    for i, (cid, kw) in enumerate(zip(ids, kwargs)):
+        try:
+            constraints.append(make_constraint(cid, kw))
+        except ConstraintError as err:
+            field = f"instruction_id_list[{i}]" if err.field == "instruction_id_list" else f"kwargs[{i}]{err.field[6:]}"
+            raise bad(err.message, field, err.hint) from None
+    key = str(row.get("key", lineno))
+    lang = row.get("lang") if row.get("lang") in ("en", "zh") else detect_lang(prompt)
+    split = "held-out" if any(is_heldout(c.id) for c in constraints) else "seen"
+    instance = Instance(id=key, input="", references=[], constraints=[c.to_dict() for c in constraints])
+    return Task(id=key, instruction=prompt, instances=[instance], category=split, lang=lang, metric=VERIFIABLE)

@@ -16,7 +16,7 @@ from typing import Any
 from seedtune.errors import InputError
 from seedtune.formats.base import ReadContext, RowError
 from seedtune.formats.jsonl import row_defaults
-from seedtune.formats.jsonrows import iter_rows, write_rows
+from seedtune.formats.jsonrows import converted, iter_rows, write_rows
 from seedtune.formats.mapping import (
     apply_columns,
     record_from_mapping,
@@ -29,14 +29,8 @@ from seedtune.records import Record
 
 
 def read(path: Path, ctx: ReadContext, opts: dict[str, Any]) -> list[Record]:
-    records: list[Record] = []
     columns, defaults = opts.get("columns"), row_defaults(opts)
-    for row in iter_rows(path, ctx):
-        try:
-            records.append(_read_row(row.value, columns, defaults))
-        except RowError as err:
-            ctx.reject(err, **row.where())
-    return records
+    return converted(iter_rows(path, ctx), ctx, lambda value: _read_row(value, columns, defaults))
 
 
 def _read_row(value: Any, columns: Any, defaults: dict[str, Any]) -> Record:

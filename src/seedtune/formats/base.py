@@ -88,19 +88,22 @@ def rejected_path_for(path: Path) -> Path:
 class ReadContext:
     """Carries the file being read and the error policy through a reader."""
 
-    def __init__(self, path: Path, on_error: str = "raise"):
+    def __init__(self, path: Path, on_error: str = "raise", *, hint: str | None = None):
         if on_error not in ON_ERROR:
             raise InputError(f"on_error must be one of {', '.join(ON_ERROR)}, got {on_error!r}",
                              field="on_error", hint="use 'raise' (stop at the first bad row) or 'skip'")
         self.path = Path(path)
         self.on_error = on_error
+        # What a raised row error tells the user to do: by default the formats' --on-error skip and
+        # side file; a reader whose caller offers neither (a suite, `generate templates`) says its own.
+        self.hint = hint
         self.rejected: list[Rejected] = []
 
     def reject(self, error: RowError, *, line: int | None = None, index: int | None = None, raw: Any = None) -> None:
         """Raise one located `InputError`, or remember the row for the side file."""
         if self.on_error == "raise":
             raise InputError(error.message, path=self.path, line=line, index=index, field=error.field,
-                             hint=skip_hint(self.path))
+                             hint=self.hint or skip_hint(self.path))
         self.rejected.append(Rejected(str(self.path), error.message, line=line, index=index,
                                       field=error.field, raw=raw))
 

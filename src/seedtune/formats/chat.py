@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from seedtune.formats.base import ReadContext, RowError
-from seedtune.formats.jsonrows import iter_rows, wants_array, write_rows
+from seedtune.formats.jsonrows import converted, iter_rows, wants_array, write_rows
 from seedtune.formats.mapping import apply_columns, record_from_turns, record_to_row, record_to_turns
 from seedtune.records import Record
 
@@ -29,38 +29,36 @@ OPENAI_ROLES = {"user": "user", "assistant": "assistant", "system": "system", "d
 
 
 def sharegpt_turns(row: dict[str, Any]) -> list[tuple[str, str]]:
-    convo = row.get("conversations")
-    if not isinstance(convo, list):
-        raise RowError("expected a list of {from, value} turns", field="conversations")
-    turns = []
-    for i, turn in enumerate(convo):
-        where = f"conversations[{i}]"
-        if not isinstance(turn, dict):
-            raise RowError(f"expected a {{from, value}} object, got {type(turn).__name__}", field=where)
-        speaker = turn.get("from")
-        if speaker not in SHAREGPT_ROLES:
-            raise RowError(f"unknown speaker {speaker!r}; expected human, gpt or system", field=f"{where}.from")
-        value = turn.get("value")
+    def text(value: Any, where: str) -> str:
         if not isinstance(value, str):
-            raise RowError(f"expected text, got {type(value).__name__}", field=f"{where}.value")
-        turns.append((SHAREGPT_ROLES[speaker], value))
-    return turns
+            raise RowError(f"expected text, got {type(value).__name__}", field=where)
+        return value
+
+    return _turns(row, ("conversations", "from", "value"), SHAREGPT_ROLES, text,
+                  "unknown speaker {!r}; expected human, gpt or system")
 
 
 def openai_turns(row: dict[str, Any]) -> list[tuple[str, str]]:
-    msgs = row.get("messages")
-    if not isinstance(msgs, list):
-        raise RowError("expected a list of {role, content} messages", field="messages")
+    return _turns(row, ("messages", "role", "content"), OPENAI_ROLES, _content_text,
+                  "role {!r} is not supported; expected system, user or assistant (tool calls cannot be trained on here)")
+
+
+def _turns(row: dict[str, Any], keys: tuple[str, str, str], roles: dict[str, str], text: Any,
+           unknown: str) -> list[tuple[str, str]]:
+    """(role, text) turns of a chat row: `keys` names the list, the speaker and the text of a turn."""
+    container, who, what = keys
+    shape = f"{{{who}, {what}}}"
+    items = row.get(container)
+    if not isinstance(items, list):
+        raise RowError(f"expected a list of {shape} turns", field=container)
     turns = []
-    for i, msg in enumerate(msgs):
-        where = f"messages[{i}]"
-        if not isinstance(msg, dict):
-            raise RowError(f"expected a {{role, content}} object, got {type(msg).__name__}", field=where)
-        role = msg.get("role")
-        if role not in OPENAI_ROLES:
-            raise RowError(f"role {role!r} is not supported; expected system, user or assistant "
-                           "(tool calls cannot be trained on here)", field=f"{where}.role")
-        turns.append((OPENAI_ROLES[role], _content_text(msg.get("content"), f"{where}.content")))
+    for i, turn in enumerate(items):
+        where = f"{container}[{i}]"
+        if not isinstance(turn, dict):
+            raise RowError(f"expected a {shape} object, got {type(turn).__name__}", field=where)
+        if turn.get(who) not in roles:
+            raise RowError(unknown.format(turn.get(who)), field=f"{where}.{who}")
+        turns.append((roles[turn[who]], text(turn.get(what), f"{where}.{what}")))
     return turns
 
 
@@ -129,14 +127,8 @@ def record_to_chat_row(record: Record, key: str, provenance: bool) -> dict[str, 
 
 def _reader(key: str, turns_of: Callable[[dict[str, Any]], list[tuple[str, str]]]):
     def read(path: Path, ctx: ReadContext, opts: dict[str, Any]) -> list[Record]:
-        records = []
-        for row in iter_rows(path, ctx):
-            try:
-                records.append(chat_row_to_record(row.value, key, turns_of, columns=opts.get("columns"),
-                                                  source=opts.get("source")))
-            except RowError as err:
-                ctx.reject(err, **row.where())
-        return records
+        return converted(iter_rows(path, ctx), ctx, lambda value: chat_row_to_record(
+            value, key, turns_of, columns=opts.get("columns"), source=opts.get("source")))
 
     return read
 

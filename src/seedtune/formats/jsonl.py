@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from seedtune.formats.base import ReadContext, RowError
-from seedtune.formats.jsonrows import iter_rows, write_rows
+from seedtune.formats.base import ReadContext
+from seedtune.formats.jsonrows import converted, iter_rows, write_rows
 from seedtune.formats.mapping import record_from_mapping, record_to_row
 from seedtune.records import Record
 
@@ -23,13 +23,8 @@ def row_defaults(opts: dict[str, Any]) -> dict[str, Any]:
 
 
 def read(path: Path, ctx: ReadContext, opts: dict[str, Any]) -> list[Record]:
-    records: list[Record] = []
     columns, defaults = opts.get("columns"), row_defaults(opts)
-    for row in iter_rows(path, ctx):
-        try:
-            records.append(record_from_mapping(row.value, columns=columns, defaults=defaults))
-        except RowError as err:
-            ctx.reject(err, **row.where())
+    return converted(iter_rows(path, ctx), ctx, lambda value: record_from_mapping(value, columns=columns, defaults=defaults))
     return records
 
 

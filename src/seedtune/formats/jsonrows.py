@@ -9,13 +9,16 @@ the raw text of a JSONL line is kept so a skipped line can be written back verba
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from seedtune.formats.base import ReadContext, RowError
 from seedtune.io import atomic_writer, dumps_line, jsonl_lines
+from seedtune.io import read_text as io_read_text
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -30,19 +33,25 @@ class Row:
 
 
 def read_text(path: Path, ctx: ReadContext) -> str:
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise ctx.fatal("file not found", hint="check the path") from None
-    except IsADirectoryError:
+    """The file's text (a BOM from spreadsheet exports dropped); not UTF-8 is a located error."""
+    if not path.exists():
+        raise ctx.fatal("file not found", hint="check the path")
+    if path.is_dir():
         raise ctx.fatal("is a directory, not a JSON/JSONL file",
-                        hint="pass the file inside it, or --from hf for a dataset saved with save_to_disk") from None
-    try:
-        return data.decode("utf-8-sig")  # tolerate a BOM from spreadsheet exports
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise ctx.fatal(f"is not UTF-8 text (bad byte at offset {exc.start})", line=line,
-                        hint="re-save the file as UTF-8") from None
+                        hint="pass the file inside it, or --input-format hf for a dataset saved with save_to_disk")
+    return io_read_text(path, "record file").removeprefix("\ufeff")
+
+
+def converted(rows: Iterable[Row], ctx: ReadContext, convert: Callable[[Any], T]) -> list[T]:
+    """`convert(row.value)` for every row; a row it refuses (`RowError`) goes to `ctx` with its
+    place: raised, or kept for the side file."""
+    out: list[T] = []
+    for row in rows:
+        try:
+            out.append(convert(row.value))
+        except RowError as err:
+            ctx.reject(err, **row.where())
+    return out
 
 
 def is_json_array(text: str) -> bool:

@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from seedtune.errors import InputError
 from seedtune.formats.base import ReadContext, ReadReport, RowError, rejected_path_for
-from seedtune.formats.jsonrows import Row, iter_rows, wants_array, write_rows
+from seedtune.formats.jsonrows import Row, converted, iter_rows, wants_array, write_rows
 from seedtune.records import Message, Record
 
 Layout = Literal["text", "trl", "messages"]
@@ -203,12 +203,7 @@ def read_pairs_with_report(path: str | Path, on_error: str = "raise") -> tuple[l
     ctx = ReadContext(path, on_error)
     if not path.exists():
         raise ctx.fatal("file not found", hint="check the path")
-    pairs: list[Pair] = []
-    for row in _rows(path, ctx):
-        try:
-            pairs.append(pair_from_row(row.value))
-        except RowError as err:
-            ctx.reject(err, **row.where())
+    pairs = converted(_rows(path, ctx), ctx, pair_from_row)
     report = ReadReport(path=path, format="pairs", records=[], rejected=ctx.rejected)
     if ctx.rejected:
         from seedtune.io import write_jsonl

@@ -73,7 +73,7 @@ def read(path: Path, ctx: ReadContext, opts: dict[str, Any]) -> list[Record]:
     try:
         table = pq.read_table(path)
     except (pa.ArrowInvalid, OSError) as exc:
-        raise ctx.fatal(f"cannot read as Parquet: {exc}", hint="check that it is a Parquet file, or pass --from") from None
+        raise ctx.fatal(f"cannot read as Parquet: {exc}", hint="check that it is a Parquet file, or pass --input-format") from None
     return read_table_records(table, ctx, opts)
 
 

@@ -3,7 +3,7 @@
 Detection looks at the name first (`.parquet`, `.csv`, a `save_to_disk` folder) and at the
 content when the name alone is ambiguous: a `.json`/`.jsonl` file may hold Alpaca records,
 our records, Self-Instruct seed tasks, ShareGPT or OpenAI messages, and the first object tells
-which. `format=` (`--from`/`--to`) always wins over detection.
+which. `format=` (`--input-format`/`--output-format`) always wins over detection.
 """
 
 from __future__ import annotations
@@ -116,7 +116,7 @@ def detect_format(path: str | Path) -> str:
     if ext in (".jsonl", ".ndjson"):
         return "jsonl"
     raise InputError("cannot tell the format from the name or the content", path=path,
-                     hint=f"name it with --from FORMAT (one of: {', '.join(FORMATS)})")
+                     hint=f"name it with --input-format FORMAT (one of: {', '.join(FORMATS)})")
 
 
 def format_for_output(path: str | Path) -> str:
@@ -130,4 +130,4 @@ def format_for_output(path: str | Path) -> str:
         if ext in fmt.extensions:
             return fmt.name
     raise InputError(f"cannot tell which format to write from the extension {ext!r}", path=path,
-                     hint=f"name it with --to FORMAT (one of: {', '.join(FORMATS)})")
+                     hint=f"name it with --output-format FORMAT (one of: {', '.join(FORMATS)})")

@@ -16,7 +16,7 @@ from typing import Any
 
 from seedtune.errors import InputError
 from seedtune.formats.base import ReadContext, RowError
-from seedtune.formats.jsonrows import iter_rows, wants_array, write_rows
+from seedtune.formats.jsonrows import converted, iter_rows, wants_array, write_rows
 from seedtune.formats.mapping import apply_columns, validate_record
 from seedtune.records import Record
 
@@ -24,12 +24,9 @@ TASK_KEYS = ("id", "name", "instruction", "instances", "is_classification", "cat
 
 
 def read(path: Path, ctx: ReadContext, opts: dict[str, Any]) -> list[Record]:
-    records: list[Record] = []
-    for row in iter_rows(path, ctx):
-        try:
-            records.extend(task_to_records(row.value, columns=opts.get("columns"), source=opts.get("source")))
-        except RowError as err:
-            ctx.reject(err, **row.where())
+    tasks = converted(iter_rows(path, ctx), ctx,
+                      lambda value: task_to_records(value, columns=opts.get("columns"), source=opts.get("source")))
+    records = [record for task in tasks for record in task]
     return records
 
 

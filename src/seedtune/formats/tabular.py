@@ -11,13 +11,15 @@ lines.
 from __future__ import annotations
 
 import csv
+import io
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from seedtune.errors import InputError
-from seedtune.formats.base import ReadContext, RowError
+from seedtune.formats.base import ReadContext
+from seedtune.formats.jsonrows import Row, converted, read_text
 from seedtune.formats.mapping import RECORD_FIELDS, apply_columns, flat_row, record_from_mapping, unflatten_row
 from seedtune.io import atomic_writer
 from seedtune.records import Record
@@ -27,44 +29,39 @@ ALWAYS = CONTENT + ("id", "source")
 
 
 def _read(path: Path, ctx: ReadContext, opts: dict[str, Any], delimiter: str) -> list[Record]:
-    delimiter = opts.get("delimiter") or delimiter
     columns = opts.get("columns")
     defaults = {"source": opts["source"]} if opts.get("source") else {}
+    return converted(iter_csv_rows(path, ctx, opts.get("delimiter") or delimiter), ctx,
+                     lambda value: record_from_mapping(unflatten_row(apply_columns(value, columns)), defaults=defaults))
+
+
+def iter_csv_rows(path: Path, ctx: ReadContext, delimiter: str) -> Iterator[Row]:
+    """The rows of a CSV/TSV file with a header, as dicts located by the line each starts on; a
+    file that is not UTF-8, a broken header or broken quoting stops the read at its line."""
     # Spreadsheet cells can be long (a whole article as input); lift csv's 128 KiB cell limit.
     csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
-    records: list[Record] = []
+    if path.is_dir():
+        raise ctx.fatal("is a directory, not a CSV/TSV file")
+    reader = csv.DictReader(io.StringIO(read_text(path, ctx), newline=""), delimiter=delimiter)
     try:
-        handle = path.open(encoding="utf-8-sig", newline="")
-    except IsADirectoryError:
-        raise ctx.fatal("is a directory, not a CSV/TSV file") from None
-    with handle:
-        reader = csv.DictReader(handle, delimiter=delimiter)
+        header = reader.fieldnames
+    except csv.Error as exc:
+        raise ctx.fatal(f"cannot read the header: {exc}", line=1) from None
+    if not header:
+        raise ctx.fatal("is empty; expected a header row naming the columns", line=1)
+    if len(set(header)) != len(header):
+        dupes = sorted({h for h in header if header.count(h) > 1})
+        raise ctx.fatal(f"the header repeats column(s) {', '.join(dupes)}", line=1, hint="rename them")
+    while True:
+        start = reader.line_num + 1
         try:
-            header = reader.fieldnames
-        except (csv.Error, UnicodeDecodeError) as exc:
-            raise ctx.fatal(f"cannot read the header: {exc}", line=1) from None
-        if not header:
-            raise ctx.fatal("is empty; expected a header row naming the columns", line=1)
-        if len(set(header)) != len(header):
-            dupes = sorted({h for h in header if header.count(h) > 1})
-            raise ctx.fatal(f"the header repeats column(s) {', '.join(dupes)}", line=1, hint="rename them")
-        while True:
-            start = reader.line_num + 1
-            try:
-                raw = next(reader)
-            except StopIteration:
-                break
-            except csv.Error as exc:
-                raise ctx.fatal(f"not valid {'TSV' if delimiter == chr(9) else 'CSV'}: {exc}", line=start,
-                                hint="fix the quoting at that line") from None
-            except UnicodeDecodeError as exc:
-                raise ctx.fatal(f"is not UTF-8 text ({exc.reason})", line=start, hint="re-save it as UTF-8") from None
-            try:
-                row = apply_columns(raw, columns)
-                records.append(record_from_mapping(unflatten_row(row), defaults=defaults))
-            except RowError as err:
-                ctx.reject(err, line=start, raw=dict(raw))
-    return records
+            raw = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            raise ctx.fatal(f"not valid {'TSV' if delimiter == chr(9) else 'CSV'}: {exc}", line=start,
+                            hint="fix the quoting at that line") from None
+        yield Row(dict(raw), line=start, raw=dict(raw))
 
 
 def _write(path: Path, records: Sequence[Record], opts: dict[str, Any], delimiter: str) -> int:

@@ -3,7 +3,8 @@
 - `self_instruct` — new instructions from a pool of seeds (Wang et al. 2023)
 - `evol_instruct` — harder and broader rewrites of instructions (Xu et al. 2023, WizardLM)
 - `respond` — answers (n samples each) for given instructions (Peng et al. 2023)
-- `convert` — FLAN-style instruction records from an existing labelled dataset (Wei et al. 2022)
+- `convert` — `seedtune generate templates`: FLAN-style instruction records from an existing labelled
+  dataset (Wei et al. 2022)
 - `magpie` — an instruct teacher writes the request from its chat template, then answers it (Xu et al. 2024)
 - `constraints` — verifiable constraints added to answered records, checked by `seedtune.verifiable`
 - `preferences` — chosen/rejected pairs from n sampled answers (checkers, reference or judge)

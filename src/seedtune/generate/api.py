@@ -13,8 +13,10 @@ from pathlib import Path
 from typing import Any
 
 
-# Other spellings of a method (Evol-Instruct is `evol` in the CLI, the YAML and Record.source).
-METHOD_ALIASES = {"evol-instruct": "evol", "evol_instruct": "evol", "self_instruct": "self-instruct"}
+# Other spellings of a method (Evol-Instruct is `evol` in the CLI, the YAML and Record.source;
+# `templates` was `convert`, a name `seedtune data convert` uses for format conversion).
+METHOD_ALIASES = {"evol-instruct": "evol", "evol_instruct": "evol", "self_instruct": "self-instruct",
+                  "convert": "templates"}
 
 
 def method_name(method: str) -> str:
@@ -26,7 +28,7 @@ _MODULES = {
     "self-instruct": ("self_instruct", "SelfInstructConfig", "self_instruct"),
     "evol": ("evol_instruct", "EvolConfig", "evol_instruct"),
     "respond": ("respond", "RespondConfig", "respond"),
-    "convert": ("convert", "ConvertConfig", "convert_dataset"),
+    "templates": ("convert", "ConvertConfig", "convert_dataset"),  # FLAN-style templates over a dataset
     "constraints": ("constraints", "ConstraintsConfig", "add_constraints"),
     "preferences": ("preferences", "PreferencesConfig", "preferences"),
     "magpie": ("magpie", "MagpieConfig", "magpie"),
@@ -37,7 +39,11 @@ METHODS = tuple(_MODULES)
 def _member(method: str, which: int) -> Any:
     import importlib
 
-    entry = _MODULES.get(method_name(method), _MODULES["convert"])
+    entry = _MODULES.get(method_name(method))
+    if entry is None:
+        from seedtune.errors import ConfigError
+
+        raise ConfigError(f"unknown generation method {method!r}", key="method", hint=f"use one of: {', '.join(METHODS)}")
     return getattr(importlib.import_module(f"seedtune.generate.{entry[0]}"), entry[which])
 
 
@@ -47,7 +53,10 @@ def config_model(method: str) -> type:
 
 # Keys of a pipeline's `generate:` section: a file whose generate section holds them but not the
 # method asked for has no settings for that method.
-GENERATE_KEYS = frozenset({"include_seeds", "evol_instruct", *(m.replace("-", "_") for m in _MODULES)})
+# The YAML spells a method with "_" and may use an alias (`evol_instruct`, `convert`).
+GENERATE_KEYS = frozenset({"include_seeds", *(m.replace("-", "_") for m in (*_MODULES, *METHOD_ALIASES))})
+# YAML key -> its other spellings, for `merge_section`.
+_YAML_ALIASES = {"evol": ("evol_instruct", "evol-instruct"), "templates": ("convert",)}
 
 
 def build_config(method: str, options: dict[str, Any], teacher_options: dict[str, Any] | None = None,
@@ -59,7 +68,7 @@ def build_config(method: str, options: dict[str, Any], teacher_options: dict[str
     flags.update({f"teacher.{k}": v for k, v in (teacher_options or {}).items()})
     method = method_name(method)
     data = merge_section(config_path, ["generate", method], flags, overrides, containers=(PIPELINE_KEYS, GENERATE_KEYS),
-                         aliases={"evol": ("evol_instruct", "evol-instruct")})
+                         aliases=_YAML_ALIASES)
     return validate(config_model(method), data, source=str(config_path) if config_path else None)
 
 
@@ -96,7 +105,7 @@ def run_method(method: str, input_path: str | Path, output_path: str | Path, con
     """Run one generation method end to end; returns the summary also written to `<out>.stats.json`."""
     check_not_input(input_path, output_path)
     run = _member(method, 2)
-    if method_name(method) == "convert":  # reads its dataset itself (any layout, column mapping)
+    if method_name(method) == "templates":  # reads its dataset itself (any layout, column mapping)
         return run(input_path, output_path, config)
     # A preferences judge, if configured, is opened by the caller and passed in.
     extra = {"judge": judge} if method_name(method) == "preferences" else {}

@@ -18,6 +18,8 @@ from pydantic import Field
 
 from seedtune.config import StrictModel
 from seedtune.errors import ConfigError, InputError
+from seedtune.formats import read_rows
+from seedtune.formats.jsonrows import Row
 from seedtune.generate.common import pick_lang, render, render_text, rng_for, template_text
 from seedtune.io import write_json, write_jsonl
 from seedtune.records import Record
@@ -44,16 +46,6 @@ class ConvertConfig(StrictModel):
     options_ratio: float = Field(0.5, ge=0, le=1, description="Share of classification prompts that list the options.")
     lang: str = Field("auto", pattern="^(auto|en|zh)$", description="Template language; auto follows each row's text.")
     seed: int = Field(0, description="Seed for template, example and option choices.")
-
-
-# -- reading rows -----------------------------------------------------------------------------------
-
-
-def read_rows(path: str | Path) -> list[dict[str, Any]]:
-    """Rows of a table as dicts: JSONL, JSON array, CSV, TSV or Parquet (`formats.read_rows`)."""
-    from seedtune.formats import read_rows as located_rows
-
-    return [row.value for row in located_rows(path)]
 
 
 def _column_map(config: ConvertConfig, rows: list[dict[str, Any]], path: Path) -> dict[str, str]:
@@ -98,11 +90,12 @@ def convert_dataset(input_path: str | Path, output_path: str | Path, config: Con
     if config.kind == "generation" and not config.description:
         raise ConfigError("a generation task needs a description of what it asks", key="description",
                           hint="pass --description 'Summarize the article' (or set description in the config)")
-    rows = read_rows(input_path)
-    if not rows:
+    located = read_rows(input_path)
+    if not located:
         raise InputError("no rows to convert", path=input_path)
+    rows = [row.value for row in located]
     mapping = _column_map(config, rows, input_path)
-    examples = [_fields(row, mapping, config, input_path, i + 1) for i, row in enumerate(rows)]
+    examples = [_fields(row, mapping, config, input_path) for row in located]
     options = config.options or (sorted({e["answer"] for e in examples}) if config.kind == "classification" else [])
     task = config.task or input_path.stem
     records: list[Record] = []
@@ -141,18 +134,19 @@ def convert_dataset(input_path: str | Path, output_path: str | Path, config: Con
     return summary
 
 
-def _fields(row: dict[str, Any], mapping: dict[str, str], config: ConvertConfig, path: Path, number: int) -> dict[str, Any]:
+def _fields(row: Row, mapping: dict[str, str], config: ConvertConfig, path: Path) -> dict[str, Any]:
     """One row's role values as text; `answer` is the target (the label name for classification)."""
-    values = {role: "" if row.get(col) is None else str(row.get(col)) for role, col in mapping.items()}
+    where = {"path": path, "line": row.line, "index": row.index}
+    values = {role: "" if row.value.get(col) is None else str(row.value.get(col)) for role, col in mapping.items()}
     answer_role = {"classification": "label", "qa": "answer", "generation": "output"}[config.kind]
     answer = values.get(answer_role, "")
     if config.label_names is not None and config.kind == "classification":
         if answer not in config.label_names:
-            raise InputError(f"label {answer!r} has no name in label_names", path=path, index=number,
+            raise InputError(f"label {answer!r} has no name in label_names", **where,
                              field=mapping[answer_role], hint="add it to --labels (e.g. 0=negative,1=positive)")
         answer = config.label_names[answer]
     if not answer.strip():
-        raise InputError("empty target", path=path, index=number, field=mapping[answer_role],
+        raise InputError("empty target", **where, field=mapping[answer_role],
                          hint="remove rows without a target, or map the right column with --columns")
     values["answer"] = answer
     values.setdefault("text_pair", "")

@@ -29,7 +29,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from seedtune.errors import SeedtuneError
-from seedtune.serve import protocol as p
+import seedtune.serve.protocol as p
 from seedtune.serve.batcher import Batcher, BatchJob, Event, QueueFull, rows_of, sample_requests
 from seedtune.serve.limits import ServeLimits
 from seedtune.teachers.base import Completion, Request, Teacher
@@ -86,9 +86,6 @@ def create_app(teacher: Teacher, model_name: str, *, api_key: str | None = None,
     """The server for one model. `api_key` (if set) must come as `Authorization: Bearer <key>`."""
     limits = limits or ServeLimits()
     batcher = Batcher(teacher, max_batch=max_batch, window_ms=batch_window_ms, max_queue=limits.max_queue)
-    engine = _Engine(teacher)
-    names = list(dict.fromkeys([model_name, *aliases]))
-    created = int(time.time())
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -99,8 +96,13 @@ def create_app(teacher: Teacher, model_name: str, *, api_key: str | None = None,
     app.state.batcher = batcher
     app.state.model_name = model_name
     app.state.limits = limits
+    _add_error_handlers(app, limits)
+    _add_routes(app, _Routes(_Engine(teacher), batcher, [model_name, *aliases], api_key, limits))
+    return app
 
-    # -- errors in OpenAI's shape ------------------------------------------------------------------
+
+def _add_error_handlers(app: FastAPI, limits: ServeLimits) -> None:
+    """Every error in OpenAI's shape: {"error": {message, type, param, code}}."""
 
     @app.exception_handler(p.APIError)
     async def _api_error(_: HTTPRequest, exc: p.APIError) -> JSONResponse:
@@ -117,8 +119,28 @@ def create_app(teacher: Teacher, model_name: str, *, api_key: str | None = None,
     async def _server_error(_: HTTPRequest, exc: Exception) -> JSONResponse:
         return JSONResponse(p.error_body(f"generation failed: {exc}", type="server_error"), status_code=500)
 
-    def authorize(request: HTTPRequest) -> None:
-        if api_key is None:
+
+def _add_routes(app: FastAPI, routes: "_Routes") -> None:
+    app.get("/health")(routes.health)
+    app.get("/v1/models")(routes.list_models)
+    app.get("/v1/models/{model_id:path}")(routes.get_model)
+    app.get("/stats")(routes.stats)
+    app.post("/v1/chat/completions")(routes.chat_completions)
+    app.post("/v1/completions")(routes.completions)
+
+
+class _Routes:
+    """The route handlers of one server: they share the engine, the batcher, the served names,
+    the API key and the limits."""
+
+    def __init__(self, engine: _Engine, batcher: Batcher, names: Sequence[str], api_key: str | None,
+                 limits: ServeLimits):
+        self.engine, self.batcher, self.api_key, self.limits = engine, batcher, api_key, limits
+        self.names = list(dict.fromkeys(names))  # the model's name first, then its aliases
+        self.created = int(time.time())
+
+    def authorize(self, request: HTTPRequest) -> None:
+        if self.api_key is None:
             return
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
@@ -126,13 +148,14 @@ def create_app(teacher: Teacher, model_name: str, *, api_key: str | None = None,
             raise p.APIError(401, "missing API key: send the header 'Authorization: Bearer <key>'",
                              code="invalid_api_key")
         # Constant-time comparison, and the key never appears in a message or a log line.
-        if not hmac.compare_digest(token.strip().encode(), api_key.encode()):
+        if not hmac.compare_digest(token.strip().encode(), self.api_key.encode()):
             raise p.APIError(401, "incorrect API key", code="invalid_api_key")
 
-    async def parse(request: HTTPRequest, model: type[BaseModel]) -> Any:
-        authorize(request)
+    async def parse(self, request: HTTPRequest, model: type[BaseModel]) -> Any:
+        """The request body as `model`, after the key, size, JSON, schema and model-name checks."""
+        self.authorize(request)
         try:
-            data = json.loads(await _read_body(request, limits.max_body_bytes) or b"null")
+            data = json.loads(await _read_body(request, self.limits.max_body_bytes) or b"null")
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise p.APIError(400, f"the request body is not valid JSON: {exc}", code="invalid_json") from exc
         if not isinstance(data, dict):
@@ -144,62 +167,54 @@ def create_app(teacher: Teacher, model_name: str, *, api_key: str | None = None,
             param = _param(first["loc"])
             raise p.APIError(422, f"{param}: {first['msg']}" if param else first["msg"], param=param,
                              code="unprocessable_entity") from exc
-        if body.model not in names:
-            raise p.APIError(404, f"the model {body.model!r} does not exist; this server serves {names[0]!r} "
+        if body.model not in self.names:
+            raise p.APIError(404, f"the model {body.model!r} does not exist; this server serves {self.names[0]!r} "
                                   "(GET /v1/models lists it)", param="model", code="model_not_found")
         p.refuse_unsupported(body)
         return body
 
-    # -- routes ------------------------------------------------------------------------------------
-
-    @app.get("/health")
-    async def health() -> dict[str, str]:
+    async def health(self) -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/v1/models")
-    async def list_models(request: HTTPRequest) -> dict[str, Any]:
-        authorize(request)
-        return {"object": "list", "data": [p.model_card(names[0], created)]}
+    async def list_models(self, request: HTTPRequest) -> dict[str, Any]:
+        self.authorize(request)
+        return {"object": "list", "data": [p.model_card(self.names[0], self.created)]}
 
-    @app.get("/v1/models/{model_id:path}")
-    async def get_model(model_id: str, request: HTTPRequest) -> dict[str, Any]:
-        authorize(request)
-        if model_id not in names:
+    async def get_model(self, model_id: str, request: HTTPRequest) -> dict[str, Any]:
+        self.authorize(request)
+        if model_id not in self.names:
             raise p.APIError(404, f"the model {model_id!r} does not exist", param="model", code="model_not_found")
-        return p.model_card(names[0], created)
+        return p.model_card(self.names[0], self.created)
 
-    @app.get("/stats")
-    async def stats(request: HTTPRequest) -> dict[str, Any]:
+    async def stats(self, request: HTTPRequest) -> dict[str, Any]:
         """How well batching works: generate calls and sequences per call (not part of OpenAI's API)."""
-        authorize(request)
-        return batcher.stats.to_dict()
+        self.authorize(request)
+        return self.batcher.stats.to_dict()
 
-    @app.post("/v1/chat/completions")
-    async def chat_completions(request: HTTPRequest) -> Any:
-        body: p.ChatCompletionBody = await parse(request, p.ChatCompletionBody)
+    async def chat_completions(self, request: HTTPRequest) -> Any:
+        body: p.ChatCompletionBody = await self.parse(request, p.ChatCompletionBody)
         explicit = body.max_tokens is not None or body.max_completion_tokens is not None
-        req, prompt_tokens = engine.fit(p.chat_request(body), explicit)
-        _check_sequences([req], limits)
+        req, prompt_tokens = self.engine.fit(p.chat_request(body), explicit)
+        _check_sequences([req], self.limits)
         if body.stream:
-            return _stream(batcher, engine, "chat", body.model, [req], [prompt_tokens], p.include_usage(body), limits)
-        completions = await _answer(request, batcher, [req], limits)
+            return _stream(self.batcher, self.engine, "chat", body.model, [req], [prompt_tokens],
+                           p.include_usage(body), self.limits)
+        completions = await _answer(request, self.batcher, [req], self.limits)
         return p.chat_response(p.new_id("chatcmpl"), body.model, _choices(completions),
                                *_counts(completions, prompt_tokens=[prompt_tokens]))
 
-    @app.post("/v1/completions")
-    async def completions(request: HTTPRequest) -> Any:
-        body: p.CompletionBody = await parse(request, p.CompletionBody)
+    async def completions(self, request: HTTPRequest) -> Any:
+        body: p.CompletionBody = await self.parse(request, p.CompletionBody)
         requests = p.completion_requests(body)
-        _check_sequences(requests, limits)  # before tokenizing: a huge list must not cost its encoding
-        fitted = [engine.fit(r, body.max_tokens is not None, i) for i, r in enumerate(requests)]
+        _check_sequences(requests, self.limits)  # before tokenizing: a huge list must not cost its encoding
+        fitted = [self.engine.fit(r, body.max_tokens is not None, i) for i, r in enumerate(requests)]
         reqs, prompt_tokens = [f[0] for f in fitted], [f[1] for f in fitted]
         if body.stream:
-            return _stream(batcher, engine, "text", body.model, reqs, prompt_tokens, p.include_usage(body), limits)
-        done = await _answer(request, batcher, reqs, limits)
+            return _stream(self.batcher, self.engine, "text", body.model, reqs, prompt_tokens,
+                           p.include_usage(body), self.limits)
+        done = await _answer(request, self.batcher, reqs, self.limits)
         return p.completion_response(p.new_id("cmpl"), body.model, _choices(done),
                                      *_counts(done, prompt_tokens=prompt_tokens))
-
-    return app
 
 
 async def _read_body(request: HTTPRequest, limit: int) -> bytes:

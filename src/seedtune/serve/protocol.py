@@ -223,21 +223,21 @@ def completion_response(rid: str, model: str, choices: list[tuple[str, str]], pr
 def chat_chunk(rid: str, model: str, created: int, index: int | None, delta: dict[str, Any] | None = None,
                finish_reason: str | None = None, usage_counts: dict[str, int] | None = None) -> dict[str, Any]:
     """One `chat.completion.chunk`; `index=None` gives the final usage-only chunk (choices empty)."""
-    choices = [] if index is None else [{"index": index, "delta": delta or {}, "logprobs": None,
-                                          "finish_reason": finish_reason}]
-    chunk: dict[str, Any] = {"id": rid, "object": "chat.completion.chunk", "created": created, "model": model,
-                             "choices": choices}
-    if usage_counts is not None:
-        chunk["usage"] = usage_counts
-    return chunk
+    choice = None if index is None else {"index": index, "delta": delta or {}, "logprobs": None,
+                                          "finish_reason": finish_reason}
+    return _chunk("chat.completion.chunk", rid, model, created, choice, usage_counts)
 
 
 def completion_chunk(rid: str, model: str, created: int, index: int | None, text: str = "",
                      finish_reason: str | None = None, usage_counts: dict[str, int] | None = None) -> dict[str, Any]:
-    choices = [] if index is None else [{"index": index, "text": text, "logprobs": None,
-                                          "finish_reason": finish_reason}]
-    chunk: dict[str, Any] = {"id": rid, "object": "text_completion", "created": created, "model": model,
-                             "choices": choices}
+    choice = None if index is None else {"index": index, "text": text, "logprobs": None, "finish_reason": finish_reason}
+    return _chunk("text_completion", rid, model, created, choice, usage_counts)
+
+
+def _chunk(kind: str, rid: str, model: str, created: int, choice: dict[str, Any] | None,
+           usage_counts: dict[str, int] | None) -> dict[str, Any]:
+    chunk: dict[str, Any] = {"id": rid, "object": kind, "created": created, "model": model,
+                             "choices": [] if choice is None else [choice]}
     if usage_counts is not None:
         chunk["usage"] = usage_counts
     return chunk
