@@ -1,7 +1,9 @@
 """The models under evaluation, as teachers with a prompt format and a content fingerprint.
 
-Local models (a directory, an embedded default name, or `hf:NAME`) are answered by `HFTeacher`
-with raw prompts rendered from the model's own prompt format; endpoint models (`openai:MODEL`,
+Local models (a directory, an embedded default name, `hf:NAME` or `llamacpp:NAME`) are answered by
+the engine `engine` picks (`teachers.registry.choose_engine`: llama.cpp where it is installed, else
+transformers; recorded in scores.json's model description) with raw prompts rendered from the
+model's own prompt format; endpoint models (`openai:MODEL`,
 `vllm:NAME`) receive chat messages. Every model is wrapped in `CachedTeacher` under an id that
 includes a fingerprint of its weights, config and prompt format, so a rerun (or a resumed run)
 regenerates nothing, while a retrained model in the same directory is never served stale answers.
@@ -51,6 +53,7 @@ class EvalModel:
     fmt: PromptFormat | None  # None: chat endpoint, send messages
     directory: Path | None
     fingerprint: str
+    engine: str = ""  # what runs a local model (hf, llamacpp) and why; "" for endpoints
 
     @property
     def format_name(self) -> str:
@@ -58,7 +61,8 @@ class EvalModel:
 
     def describe(self) -> dict[str, Any]:
         return {"label": self.label, "spec": self.spec, "fingerprint": self.fingerprint,
-                "prompt_format": self.format_name, "directory": self.directory.name if self.directory else None}
+                "prompt_format": self.format_name, "directory": self.directory.name if self.directory else None,
+                "engine": self.engine or None}
 
 
 def resolve_dir(spec: str) -> Path | None:
@@ -68,7 +72,7 @@ def resolve_dir(spec: str) -> Path | None:
     from seedtune.teachers import parse
 
     parsed = parse(spec, bare="hf")
-    if parsed.kind != "hf":
+    if parsed.kind not in ("hf", "llamacpp"):
         return None
     if Path(parsed.name).is_dir():
         return Path(parsed.name)
@@ -93,20 +97,28 @@ def choose_format(directory: Path, prefer: str = "auto") -> PromptFormat:
 
 def open_model(spec: str, label: str, *, prefer_format: str = "auto", batch_size: int = 8, dtype: str | None = None,
                base_url: str | None = None, teacher: Teacher | None = None, cache: Any = None,
-               prices: Any = None, budget: Any = None) -> EvalModel:
+               prices: Any = None, budget: Any = None, engine: str = "auto") -> EvalModel:
     """Resolve `spec` to an `EvalModel`; `teacher` overrides the backend (tests, custom servers).
     Endpoint models are counted at `prices` and held to `budget` (local ones cost nothing)."""
     from seedtune.cache import CachedTeacher
+    from seedtune.teachers import parse
+    from seedtune.teachers.registry import choose_engine
 
     directory = None
     if teacher is None or Path(spec).is_dir():
         directory = resolve_dir(spec)
     fmt: PromptFormat | None = choose_format(directory, prefer_format) if directory else None
+    chosen, why = "", ""
+    if directory is not None and teacher is None:
+        forced = "llamacpp" if parse(spec, bare="hf").kind == "llamacpp" else engine
+        chosen, why = choose_engine(str(directory), forced)
     if directory is not None:
         fp = fingerprint_dir(directory)
-        # The dtype changes the answers (bf16 greedy decoding drifts from fp32), so answers cached
-        # in one dtype must not be served for another. Unset keeps the keys older runs used.
-        fp = hashlib.sha256((fp + json.dumps(fmt.to_dict(), sort_keys=True) + (f"|{dtype}" if dtype else "")).encode()).hexdigest()[:16]
+        # The dtype and the engine change the answers (bf16 drifts from fp32, llama.cpp's kernels
+        # round differently), so answers cached under one must not be served for another. Unset
+        # dtype and transformers keep the keys older runs used.
+        extra = (f"|{dtype}" if dtype else "") + ("|llamacpp" if chosen == "llamacpp" else "")
+        fp = hashlib.sha256((fp + json.dumps(fmt.to_dict(), sort_keys=True) + extra).encode()).hexdigest()[:16]
     else:
         fp = hashlib.sha256(f"{spec}|{base_url}".encode()).hexdigest()[:16]
     model_id = f"eval:{spec if directory is None else directory.name}@{fp}"
@@ -115,9 +127,9 @@ def open_model(spec: str, label: str, *, prefer_format: str = "auto", batch_size
         inner: Teacher = LazyTeacher(model_id, lambda: teacher)
     elif directory is not None:
         def build() -> Teacher:
-            from seedtune.teachers.transformers import HFTeacher
+            from seedtune.teachers import open_teacher
 
-            return HFTeacher(str(directory), batch_size=batch_size, dtype=dtype, prompt_format=fmt)
+            return open_teacher(f"{chosen}:{directory}", batch_size=batch_size, dtype=dtype, prompt_format=fmt)
 
         inner = LazyTeacher(model_id, build)
     else:
@@ -128,7 +140,8 @@ def open_model(spec: str, label: str, *, prefer_format: str = "auto", batch_size
     wrapped = inner
     if cache is not None or paid:
         wrapped = CachedTeacher(inner, cache, prices=prices if paid else None, budget=budget if paid else None)
-    return EvalModel(label=label, spec=spec, teacher=wrapped, fmt=fmt, directory=directory, fingerprint=fp)
+    return EvalModel(label=label, spec=spec, teacher=wrapped, fmt=fmt, directory=directory, fingerprint=fp,
+                     engine=f"{chosen} ({why})" if chosen else "")
 
 
 def labels_for(specs: Sequence[str], given: Sequence[str] = ()) -> list[str]:

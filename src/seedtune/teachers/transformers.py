@@ -82,6 +82,8 @@ class HFTeacher:
     each request's `stop`.
     """
 
+    engine = "hf"
+
     def __init__(self, name_or_path: str = "smollm2-135m-instruct", batch_size: int = 8, dtype: str | None = None,
                  device: str | None = None, model: Any = None, tokenizer: Any = None, prompt_format: Any = None):
         import torch
@@ -108,7 +110,7 @@ class HFTeacher:
             self.model_id += f"[{dtype}]"
         self.prompter = LocalPrompter(tokenizer, prompt_format, getattr(model.generation_config, "eos_token_id", None))
         self.pad_id = self.prompter.pad_id
-        self.stats = {"requests": 0, "batches": 0, "prompt_tokens": 0, "completion_tokens": 0}
+        self.stats = {"engine": self.engine, "requests": 0, "batches": 0, "prompt_tokens": 0, "completion_tokens": 0}
 
     # -- rendering (shared with the llama.cpp engine, see teachers/local.py) ------------------------
 
