@@ -36,7 +36,7 @@ import numpy as np
 
 from seedtune.errors import SeedtuneError
 from seedtune.teachers.base import Completion, OnResult, Request
-from seedtune.teachers.local import LocalPrompter, model_fingerprint, row_seed
+from seedtune.teachers.local import LocalPrompter, Sample, completion_of, count_usage, model_fingerprint, row_seed
 
 # dtype names (as for hf:) -> GGUF tensor type. Unset: f16, chosen by measurement (bench/generate.py,
 # SmolLM2 greedy, 16 prompts x 48 tokens): f16 gave 16/16 answers identical to transformers' fp32 at
@@ -201,7 +201,7 @@ class LlamaCppTeacher:
             for sample in range(max(1, request.n)):
                 rng = np.random.default_rng(row_seed(request, sample)) if request.temperature > 0 else None
                 waiting.append(_Row(index, sample, request, list(ids), self.prompter.text_stops(stops, eos), eos, rng))
-        samples: dict[int, dict[int, tuple[str, str, int, dict[str, float] | None]]] = {}
+        samples: dict[int, dict[int, Sample]] = {}
         out: list[Completion | None] = [None] * len(requests)
         for row in self._run(waiting):
             request = requests[row.index]
@@ -209,20 +209,12 @@ class LlamaCppTeacher:
             done = samples.setdefault(row.index, {})
             done[row.sample] = (text, reason, length, row.top)
             if len(done) == max(1, request.n):  # samples may finish in any order
-                out[row.index] = self._completion(request, prompt_tokens[row.index], [done[s] for s in sorted(done)])
+                out[row.index] = completion_of(request, self.model_id, prompt_tokens[row.index], [done[s] for s in sorted(done)])
                 if on_result is not None:
                     on_result(row.index, out[row.index])
         completions = [c for c in out if c is not None]
-        self.stats["requests"] += len(requests)
-        self.stats["prompt_tokens"] += sum(prompt_tokens)
-        self.stats["completion_tokens"] += sum(c.completion_tokens for c in completions)
+        count_usage(self.stats, requests, prompt_tokens, completions)
         return completions
-
-    def _completion(self, request: Request, prompt_tokens: int,
-                    samples: list[tuple[str, str, int, dict[str, float] | None]]) -> Completion:
-        return Completion(texts=[s[0] for s in samples], prompt_tokens=prompt_tokens,
-                          completion_tokens=sum(s[2] for s in samples), finish_reasons=[s[1] for s in samples],
-                          key=request.key(self.model_id), top_logprobs=[s[3] for s in samples if s[3] is not None])
 
     def _run(self, waiting: deque[_Row]) -> Iterator[_Row]:
         """Continuous batching: admit rows while a slot and KV room are free, decode one step for

@@ -16,7 +16,10 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from seedtune.teachers.base import Request
+from seedtune.teachers.base import Completion, Request
+
+# One generated sequence: (text, finish reason, completion tokens, first-token top logprobs or None).
+Sample = tuple[str, str, int, "dict[str, float] | None"]
 
 
 def model_fingerprint(directory: Path | None) -> str:
@@ -44,6 +47,20 @@ def trim_at_stop(text: str, stops: Sequence[str]) -> tuple[str, bool]:
     """Cut `text` at the first occurrence of any stop string; (text, whether a stop was found)."""
     cut = min((i for i in (text.find(s) for s in stops if s) if i >= 0), default=-1)
     return (text[:cut], True) if cut >= 0 else (text, False)
+
+
+def completion_of(request: Request, model_id: str, prompt_tokens: int, samples: Sequence[Sample]) -> Completion:
+    """The completion of one request from its samples, in sample order."""
+    return Completion(texts=[s[0] for s in samples], prompt_tokens=prompt_tokens,
+                      completion_tokens=sum(s[2] for s in samples), finish_reasons=[s[1] for s in samples],
+                      key=request.key(model_id), top_logprobs=[s[3] for s in samples if s[3] is not None])
+
+
+def count_usage(stats: dict[str, Any], requests: Sequence[Request], prompt_tokens: Sequence[int],
+                completions: Sequence[Completion]) -> None:
+    stats["requests"] += len(requests)
+    stats["prompt_tokens"] += sum(prompt_tokens)
+    stats["completion_tokens"] += sum(c.completion_tokens for c in completions)
 
 
 class LocalPrompter:

@@ -19,7 +19,8 @@ from typing import Any
 
 from seedtune.errors import SeedtuneError
 from seedtune.teachers.base import Completion, OnResult, Request
-from seedtune.teachers.local import LocalPrompter, model_fingerprint, row_seed, trim_at_stop
+from seedtune.teachers.local import (LocalPrompter, completion_of, count_usage, model_fingerprint, row_seed,
+                                     trim_at_stop)
 
 __all__ = ["HFTeacher", "load_model", "model_fingerprint", "trim_at_stop"]
 
@@ -159,21 +160,13 @@ class HFTeacher:
                 pending[index] -= 1
                 if not pending[index]:
                     samples = [texts[(index, s)] for s in range(max(1, requests[index].n))]
-                    out[index] = self._completion(requests[index], prompt_tokens[index], samples)
+                    out[index] = completion_of(requests[index], self.model_id, prompt_tokens[index], samples)
                     if on_result is not None:
                         on_result(index, out[index])
             start = end
         done = [c for c in out if c is not None]
-        self.stats["requests"] += len(requests)
-        self.stats["prompt_tokens"] += sum(prompt_tokens)
-        self.stats["completion_tokens"] += sum(c.completion_tokens for c in done)
+        count_usage(self.stats, requests, prompt_tokens, done)
         return done
-
-    def _completion(self, request: Request, prompt_tokens: int,
-                    samples: list[tuple[str, str, int, dict[str, float] | None]]) -> Completion:
-        return Completion(texts=[s[0] for s in samples], prompt_tokens=prompt_tokens,
-                          completion_tokens=sum(s[2] for s in samples), finish_reasons=[s[1] for s in samples],
-                          key=request.key(self.model_id), top_logprobs=[s[3] for s in samples if s[3] is not None])
 
     def _generation_kwargs(self, requests: Sequence[Request], samples: Sequence[int], stops: list[str]) -> dict[str, Any]:
         from transformers import GenerationConfig, LogitsProcessorList
