@@ -109,6 +109,21 @@ def test_an_adapter_is_merged_before_conversion(tmp_path, monkeypatch):
     assert merged.is_file() and merged != cached_gguf(base, "f32")
 
 
+def test_sampling_draws_from_the_nucleus_at_its_probabilities():
+    import numpy as np
+
+    from seedtune.teachers.llamacpp import _choose
+
+    logits = np.log(np.array([0.5, 0.3, 0.15, 0.05], dtype=np.float32))
+    rng = np.random.default_rng(1)
+    nucleus = np.bincount([_choose(logits, 1.0, 0.7, rng) for _ in range(4000)], minlength=4) / 4000
+    assert nucleus[2:].sum() == 0 and abs(nucleus[0] - 0.625) < 0.03  # {0.5, 0.3} renormalised
+    plain = np.bincount([_choose(logits, 1.0, 1.0, rng) for _ in range(4000)], minlength=4) / 4000
+    assert np.abs(plain - [0.5, 0.3, 0.15, 0.05]).max() < 0.03
+    flat = np.zeros(70_000, dtype=np.float32)  # no token above the floor holds the mass: sort them all
+    assert 0 <= _choose(flat, 1.0, 0.5, rng) < 35_001 and _choose(logits, 0.0, 0.5, None) == 0
+
+
 # -- llama.cpp itself ----------------------------------------------------------------------------
 
 
