@@ -85,7 +85,7 @@ def local_bench(model: str, n: int, batch_size: int, max_tokens: int, dtype: str
 
 
 def engines_bench(model: str, n: int, batch_size: int, max_tokens: int, dtype: str | None, threads: int | None,
-                  repeats: int) -> None:
+                  repeats: int, temperature: float = 0.0) -> None:
     import torch
 
     from engines import side_by_side
@@ -95,9 +95,11 @@ def engines_bench(model: str, n: int, batch_size: int, max_tokens: int, dtype: s
     if threads:
         torch.set_num_threads(threads)
     model = _model_path(model)
+    # temperature > 0 is the generation workload (answers of varied length, seeded per request);
+    # the two engines' draws differ by design there, so only the greedy agreement is meaningful.
     requests = [Request.user(PROMPTS[i % len(PROMPTS)] + ("" if i < len(PROMPTS) else f" (variant {i})"),
-                             max_tokens=max_tokens, temperature=0.0) for i in range(n)]
-    print(f"engines: {model}, {n} requests, max_tokens={max_tokens}, batch {batch_size}, "
+                             max_tokens=max_tokens, temperature=temperature, seed=i) for i in range(n)]
+    print(f"engines: {model}, {n} requests, max_tokens={max_tokens}, temperature={temperature}, batch {batch_size}, "
           f"threads {threads or torch.get_num_threads()}, hf dtype {dtype or 'float32'}")
     side_by_side({"hf": lambda: HFTeacher(model, batch_size=batch_size, dtype=dtype),
                   "llamacpp": lambda: LlamaCppTeacher(model, batch_size=batch_size, threads=threads)}, requests, repeats)
@@ -197,6 +199,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("bench-yield"), help="where the yield part writes its data")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for both engines (default: each engine's own: all cores)")
     parser.add_argument("--repeats", type=int, default=2, help="alternating timed runs per engine (the best counts)")
+    parser.add_argument("--temperature", type=float, default=0.0, help="engines part: 0 (greedy, answers comparable) or sampled")
     parser.add_argument("--skip-local", action="store_true")
     parser.add_argument("--skip-http", action="store_true")
     parser.add_argument("--skip-engines", action="store_true")
@@ -209,7 +212,8 @@ def main() -> None:
         if importlib.util.find_spec("llama_cpp") is None:
             print("engines: skipped, llama-cpp-python is not installed (pip install 'seedtune[speed]')")
         else:
-            engines_bench(args.model, args.n, args.batch_size, args.max_tokens, args.dtype, args.threads, args.repeats)
+            engines_bench(args.model, args.n, args.batch_size, args.max_tokens, args.dtype, args.threads, args.repeats,
+                          args.temperature)
     if not args.skip_http:
         http_bench(args.http_n, args.concurrency, args.latency)
     if args.yield_:
