@@ -85,7 +85,7 @@ def local_bench(model: str, n: int, batch_size: int, max_tokens: int, dtype: str
 
 
 def engines_bench(model: str, n: int, batch_size: int, max_tokens: int, dtype: str | None, threads: int | None,
-                  repeats: int, temperature: float = 0.0) -> None:
+                  repeats: int, temperature: float = 0.0, gguf: str | None = None) -> None:
     import torch
 
     from engines import side_by_side
@@ -102,7 +102,8 @@ def engines_bench(model: str, n: int, batch_size: int, max_tokens: int, dtype: s
     print(f"engines: {model}, {n} requests, max_tokens={max_tokens}, temperature={temperature}, batch {batch_size}, "
           f"threads {threads or torch.get_num_threads()}, hf dtype {dtype or 'float32'}")
     side_by_side({"hf": lambda: HFTeacher(model, batch_size=batch_size, dtype=dtype),
-                  "llamacpp": lambda: LlamaCppTeacher(model, batch_size=batch_size, threads=threads)}, requests, repeats)
+                  "llamacpp": lambda: LlamaCppTeacher(model, batch_size=batch_size, dtype=gguf, threads=threads)},
+                 requests, repeats)
 
 
 def http_bench(n: int, concurrency: int, latency: float) -> None:
@@ -199,6 +200,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("bench-yield"), help="where the yield part writes its data")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for both engines (default: each engine's own: all cores)")
     parser.add_argument("--repeats", type=int, default=2, help="alternating timed runs per engine (the best counts)")
+    parser.add_argument("--gguf", default=None, help="engines part: the llama.cpp engine's tensor type (f16 default, bf16, f32, q8_0)")
     parser.add_argument("--temperature", type=float, default=0.0, help="engines part: 0 (greedy, answers comparable) or sampled")
     parser.add_argument("--skip-local", action="store_true")
     parser.add_argument("--skip-http", action="store_true")
@@ -213,7 +215,7 @@ def main() -> None:
             print("engines: skipped, llama-cpp-python is not installed (pip install 'seedtune[speed]')")
         else:
             engines_bench(args.model, args.n, args.batch_size, args.max_tokens, args.dtype, args.threads, args.repeats,
-                          args.temperature)
+                          args.temperature, args.gguf)
     if not args.skip_http:
         http_bench(args.http_n, args.concurrency, args.latency)
     if args.yield_:
