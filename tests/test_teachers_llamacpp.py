@@ -184,7 +184,7 @@ def test_stop_strings_cut_like_transformers(engines):
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(600)  # ~20 s on a quiet machine; a loaded one starves llama.cpp's OpenMP threads
 def test_embedded_teacher_greedy_answers_agree():
     """SmolLM2-135M-Instruct, f16 GGUF vs transformers fp32: the same greedy answers on a few
     prompts (measured 16/16 in bench/generate.py; one near-tie flip is tolerated here)."""
