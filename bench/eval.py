@@ -37,6 +37,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2, help="alternating timed runs per engine (the best counts)")
     parser.add_argument("--skip-single", action="store_true", help="skip one-by-one vs batched and the cached rerun")
     parser.add_argument("--skip-engines", action="store_true")
+    parser.add_argument("--gguf", default=None, help="the llama.cpp engine's tensor type (f16 default, bf16, f32, q8_0)")
     args = parser.parse_args()
 
     from seedtune.evaluate.backends import resolve_dir
@@ -59,7 +60,7 @@ def main() -> None:
         print("engines: skipped, llama-cpp-python is not installed (pip install 'seedtune[speed]')")
         return
     for model_dir in [directory, *map(Path, args.tuned)]:
-        _engines(model_dir, args.prompts, args.max_new_tokens, args.batch_size, args.threads, args.repeats)
+        _engines(model_dir, args.prompts, args.max_new_tokens, args.batch_size, args.threads, args.repeats, args.gguf)
 
 
 def _requests(directory: Path, prompts: int, max_new_tokens: int) -> tuple[Any, list[Any]]:
@@ -77,7 +78,7 @@ def _requests(directory: Path, prompts: int, max_new_tokens: int) -> tuple[Any, 
 
 
 def _engines(directory: Path, prompts: int, max_new_tokens: int, batch_size: int, threads: int | None,
-             repeats: int) -> None:
+             repeats: int, gguf: str | None) -> None:
     import torch
 
     from engines import side_by_side
@@ -91,7 +92,7 @@ def _engines(directory: Path, prompts: int, max_new_tokens: int, batch_size: int
           f"batch {batch_size}, threads {threads or torch.get_num_threads()}")
     side_by_side({"hf": lambda: HFTeacher(str(directory), batch_size=batch_size, prompt_format=fmt),
                   "llamacpp": lambda: LlamaCppTeacher(str(directory), batch_size=batch_size, prompt_format=fmt,
-                                                      threads=threads)}, requests, repeats)
+                                                      dtype=gguf, threads=threads)}, requests, repeats)
 
 
 def _single_vs_batched(directory: Path, fmt: Any, requests: list[Any], batch_size: int, tmp: Path) -> None:
