@@ -9,6 +9,12 @@ Prompts are the held-out suite's zero-shot prompts in the model's own format, gr
 no cache. Prints tokens/s for both, the speed-up ratio, and how many answers agree (left padding
 can change float rounding, so batched greedy output may differ in rare near-tie tokens). A third
 line times a fully cached rerun through `CachedTeacher`.
+
+With llama-cpp-python installed, the same prompts then run on batched transformers and on the
+llama.cpp engine side by side (tokens/s, ratio, identical answers, mean ROUGE-L), for the model and
+for each `--tuned` model (a trained directory: merged weights, or a LoRA adapter merged first):
+
+    python bench/eval.py --skip-single --prompts 48 --batch-size 16 --tuned runs/x/3-train/model
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import argparse
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 
 def main() -> None:
@@ -25,16 +32,15 @@ def main() -> None:
     parser.add_argument("--prompts", type=int, default=24)
     parser.add_argument("--max-new-tokens", type=int, default=32)
     parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--tuned", action="append", default=[], help="a trained model directory to compare engines on too")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads for both engines (default: all cores)")
+    parser.add_argument("--repeats", type=int, default=2, help="alternating timed runs per engine (the best counts)")
+    parser.add_argument("--skip-single", action="store_true", help="skip one-by-one vs batched and the cached rerun")
+    parser.add_argument("--skip-engines", action="store_true")
+    parser.add_argument("--gguf", default=None, help="the llama.cpp engine's tensor type (f16 default, bf16, f32, q8_0)")
     args = parser.parse_args()
 
-    import torch
-
-    from seedtune.cache import CachedTeacher, RequestCache
-    from seedtune.evaluate.backends import choose_format, resolve_dir
-    from seedtune.evaluate.prompting import Mode, build_prompt
-    from seedtune.evaluate.suites import load_suite
-    from seedtune.teachers import Request
-    from seedtune.teachers.transformers import HFTeacher
+    from seedtune.evaluate.backends import resolve_dir
 
     tmp = Path(tempfile.mkdtemp(prefix="seedtune-bench-eval-"))
     if args.model == "tiny":
@@ -43,16 +49,63 @@ def main() -> None:
         directory = save_tiny_model(tmp / "tiny", chat_template=False)
     else:
         directory = resolve_dir(args.model)
+    fmt, requests = _requests(directory, args.prompts, args.max_new_tokens)
+    if not args.skip_single:
+        _single_vs_batched(directory, fmt, requests, args.batch_size, tmp)
+    if args.skip_engines:
+        return
+    import importlib.util
+
+    if importlib.util.find_spec("llama_cpp") is None:
+        print("engines: skipped, llama-cpp-python is not installed (pip install 'seedtune[speed]')")
+        return
+    for model_dir in [directory, *map(Path, args.tuned)]:
+        _engines(model_dir, args.prompts, args.max_new_tokens, args.batch_size, args.threads, args.repeats, args.gguf)
+
+
+def _requests(directory: Path, prompts: int, max_new_tokens: int) -> tuple[Any, list[Any]]:
+    """The held-out suite's zero-shot prompts in the model's own format, greedy."""
+    from seedtune.evaluate.backends import choose_format
+    from seedtune.evaluate.prompting import Mode, build_prompt
+    from seedtune.evaluate.suites import load_suite
+    from seedtune.teachers import Request
+
     fmt = choose_format(directory)
     suite = load_suite("heldout")
-    pairs = [(t, i) for t in suite.tasks for i in t.instances][: args.prompts]
-    requests = [Request(prompt=build_prompt(fmt, t, i, [], Mode("zero")).text, max_tokens=args.max_new_tokens,
-                        temperature=0.0, stop=tuple(fmt.stop)) for t, i in pairs]
-    print(f"model {directory.name} ({fmt.type} format), {len(requests)} prompts, max_new_tokens={args.max_new_tokens}, "
+    pairs = [(t, i) for t in suite.tasks for i in t.instances][:prompts]
+    return fmt, [Request(prompt=build_prompt(fmt, t, i, [], Mode("zero")).text, max_tokens=max_new_tokens,
+                         temperature=0.0, stop=tuple(fmt.stop)) for t, i in pairs]
+
+
+def _engines(directory: Path, prompts: int, max_new_tokens: int, batch_size: int, threads: int | None,
+             repeats: int, gguf: str | None) -> None:
+    import torch
+
+    from engines import side_by_side
+    from seedtune.teachers.llamacpp import LlamaCppTeacher
+    from seedtune.teachers.transformers import HFTeacher
+
+    if threads:
+        torch.set_num_threads(threads)
+    fmt, requests = _requests(directory, prompts, max_new_tokens)
+    print(f"engines: {directory.name} ({fmt.type} format), {len(requests)} prompts, max_new_tokens={max_new_tokens}, "
+          f"batch {batch_size}, threads {threads or torch.get_num_threads()}")
+    side_by_side({"hf": lambda: HFTeacher(str(directory), batch_size=batch_size, prompt_format=fmt),
+                  "llamacpp": lambda: LlamaCppTeacher(str(directory), batch_size=batch_size, prompt_format=fmt,
+                                                      dtype=gguf, threads=threads)}, requests, repeats)
+
+
+def _single_vs_batched(directory: Path, fmt: Any, requests: list[Any], batch_size: int, tmp: Path) -> None:
+    import torch
+
+    from seedtune.cache import CachedTeacher, RequestCache
+    from seedtune.teachers.transformers import HFTeacher
+
+    print(f"model {directory.name} ({fmt.type} format), {len(requests)} prompts, max_new_tokens={requests[0].max_tokens}, "
           f"torch threads={torch.get_num_threads()}")
 
-    def run(batch_size: int, one_by_one: bool) -> tuple[float, int, list[str]]:
-        teacher = HFTeacher(str(directory), batch_size=batch_size, prompt_format=fmt)
+    def run(size: int, one_by_one: bool) -> tuple[float, int, list[str]]:
+        teacher = HFTeacher(str(directory), batch_size=size, prompt_format=fmt)
         teacher.generate(requests[:1])  # warm-up: first call pays for lazy init
         start = time.perf_counter()
         out = [c for r in requests for c in teacher.generate([r])] if one_by_one else teacher.generate(requests)
@@ -61,13 +114,13 @@ def main() -> None:
 
     s1, tok1, texts1 = run(1, one_by_one=True)
     print(f"one by one      : {s1:7.2f} s  {tok1:6d} tokens  {tok1 / s1:8.1f} tokens/s")
-    sb, tokb, textsb = run(args.batch_size, one_by_one=False)
-    print(f"batched (bs={args.batch_size:<2}) : {sb:7.2f} s  {tokb:6d} tokens  {tokb / sb:8.1f} tokens/s")
+    sb, tokb, textsb = run(batch_size, one_by_one=False)
+    print(f"batched (bs={batch_size:<2}) : {sb:7.2f} s  {tokb:6d} tokens  {tokb / sb:8.1f} tokens/s")
     same = sum(a == b for a, b in zip(texts1, textsb))
     print(f"speed-up (tokens/s ratio): {(tokb / sb) / (tok1 / s1):.2f}x; identical answers: {same}/{len(requests)}")
 
     cache = RequestCache(tmp / "cache.sqlite")
-    cached = CachedTeacher(HFTeacher(str(directory), batch_size=args.batch_size, prompt_format=fmt), cache)
+    cached = CachedTeacher(HFTeacher(str(directory), batch_size=batch_size, prompt_format=fmt), cache)
     cached.generate(requests)
     start = time.perf_counter()
     cached.generate(requests)

@@ -6,13 +6,17 @@
 2. OpenAI-compatible client: `OpenAITeacher` at concurrency C against a local server that answers
    every request after a fixed latency L. The ideal rate is C / L requests per second; we print
    the share of it reached (goal: >= 90%) and the one-at-a-time rate for contrast.
-3. Yield (`--yield`): Self-Instruct with the quickstart's settings against Magpie on the same local
+3. Engines (when llama-cpp-python is installed): the same teacher on batched transformers (`hf`)
+   and on the llama.cpp engine (`llamacpp`), greedy, side by side in one run: tokens/s of each, the
+   ratio (goal >= 3x), identical answers and mean ROUGE-L between the two.
+4. Yield (`--yield`): Self-Instruct with the quickstart's settings against Magpie on the same local
    teacher, one after the other in one process, each with an empty request cache. Yield = generated
    records that survive the quickstart's curation (seeds in the pool, as there) per minute of
    teacher time.
 
     python bench/generate.py                      # both parts, embedded SmolLM2-135M teacher
     python bench/generate.py --model tiny --n 32  # the in-code tiny model (seconds, for CI)
+    python bench/generate.py --skip-local --skip-http --n 32 --batch-size 16   # engines only
     python bench/generate.py --skip-local --concurrency 32 --latency 0.1
     python bench/generate.py --yield --skip-local --skip-http --magpie-target 48 --out yield/
 
@@ -41,15 +45,21 @@ PROMPTS = [
 ]
 
 
+def _model_path(model: str) -> str:
+    """The model name as given, or for 'tiny' the in-code tiny model written to a temporary folder."""
+    if model != "tiny":
+        return model
+    from seedtune.testing import save_tiny_model
+
+    return str(save_tiny_model(Path(tempfile.mkdtemp()) / "tiny"))
+
+
 def local_bench(model: str, n: int, batch_size: int, max_tokens: int, dtype: str | None) -> None:
     import torch
 
     from seedtune.teachers.transformers import HFTeacher
 
-    if model == "tiny":
-        from seedtune.testing import save_tiny_model
-
-        model = str(save_tiny_model(Path(tempfile.mkdtemp()) / "tiny"))
+    model = _model_path(model)
     teacher = HFTeacher(model, batch_size=batch_size, dtype=dtype)
     # temperature 0: both sides produce the same tokens, so the comparison is like for like.
     requests = [Request.user(PROMPTS[i % len(PROMPTS)] + ("" if i < len(PROMPTS) else f" (variant {i})"),
@@ -72,6 +82,28 @@ def local_bench(model: str, n: int, batch_size: int, max_tokens: int, dtype: str
     print(f"  one at a time : {single_tokens:6d} tokens in {single_s:7.2f} s = {rate_single:8.1f} tok/s")
     print(f"  batched (B={batch_size:>2}): {batched_tokens:6d} tokens in {batched_s:7.2f} s = {rate_batched:8.1f} tok/s")
     print(f"  speed-up      : {rate_batched / rate_single:.2f}x (goal >= 5x); identical answers {same}/{n}")
+
+
+def engines_bench(model: str, n: int, batch_size: int, max_tokens: int, dtype: str | None, threads: int | None,
+                  repeats: int, temperature: float = 0.0, gguf: str | None = None) -> None:
+    import torch
+
+    from engines import side_by_side
+    from seedtune.teachers.llamacpp import LlamaCppTeacher
+    from seedtune.teachers.transformers import HFTeacher
+
+    if threads:
+        torch.set_num_threads(threads)
+    model = _model_path(model)
+    # temperature > 0 is the generation workload (answers of varied length, seeded per request);
+    # the two engines' draws differ by design there, so only the greedy agreement is meaningful.
+    requests = [Request.user(PROMPTS[i % len(PROMPTS)] + ("" if i < len(PROMPTS) else f" (variant {i})"),
+                             max_tokens=max_tokens, temperature=temperature, seed=i) for i in range(n)]
+    print(f"engines: {model}, {n} requests, max_tokens={max_tokens}, temperature={temperature}, batch {batch_size}, "
+          f"threads {threads or torch.get_num_threads()}, hf dtype {dtype or 'float32'}")
+    side_by_side({"hf": lambda: HFTeacher(model, batch_size=batch_size, dtype=dtype),
+                  "llamacpp": lambda: LlamaCppTeacher(model, batch_size=batch_size, dtype=gguf, threads=threads)},
+                 requests, repeats)
 
 
 def http_bench(n: int, concurrency: int, latency: float) -> None:
@@ -166,11 +198,24 @@ def main() -> None:
     parser.add_argument("--magpie-answer-system", default=None, help="Magpie's system prompt for answers only (e.g. one that asks for answers under 120 words)")
     parser.add_argument("--methods", default="self-instruct,magpie", help="which of the yield part's methods to run")
     parser.add_argument("--out", type=Path, default=Path("bench-yield"), help="where the yield part writes its data")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads for both engines (default: each engine's own: all cores)")
+    parser.add_argument("--repeats", type=int, default=2, help="alternating timed runs per engine (the best counts)")
+    parser.add_argument("--gguf", default=None, help="engines part: the llama.cpp engine's tensor type (f16 default, bf16, f32, q8_0)")
+    parser.add_argument("--temperature", type=float, default=0.0, help="engines part: 0 (greedy, answers comparable) or sampled")
     parser.add_argument("--skip-local", action="store_true")
     parser.add_argument("--skip-http", action="store_true")
+    parser.add_argument("--skip-engines", action="store_true")
     args = parser.parse_args()
     if not args.skip_local:
         local_bench(args.model, args.n, args.batch_size, args.max_tokens, args.dtype)
+    if not args.skip_engines:
+        import importlib.util
+
+        if importlib.util.find_spec("llama_cpp") is None:
+            print("engines: skipped, llama-cpp-python is not installed (pip install 'seedtune[speed]')")
+        else:
+            engines_bench(args.model, args.n, args.batch_size, args.max_tokens, args.dtype, args.threads, args.repeats,
+                          args.temperature, args.gguf)
     if not args.skip_http:
         http_bench(args.http_n, args.concurrency, args.latency)
     if args.yield_:

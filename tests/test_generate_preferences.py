@@ -182,7 +182,9 @@ def test_cli_samples_from_a_model_directory(tmp_path, tiny_model_dir):
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     stats = json.loads((tmp_path / "pairs.stats.json").read_text())
-    assert stats["method"] == "preferences" and stats["inputs"] == 2 and stats["teacher"].startswith("hf:")
+    assert stats["method"] == "preferences" and stats["inputs"] == 2
+    # engine: auto runs the directory on llama.cpp where llama-cpp-python is installed; the id says which
+    assert stats["teacher"].startswith(f"{stats['teacher_stats']['engine']}:")
     assert stats["accepted"] + stats["rejected"] == 2
     both = CliRunner().invoke(app, [*args, "--teacher", "hf:x"])
     assert both.exit_code != 0 and "--model" in str(both.exception)

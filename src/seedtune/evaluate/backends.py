@@ -1,7 +1,9 @@
 """The models under evaluation, as teachers with a prompt format and a content fingerprint.
 
-Local models (a directory, an embedded default name, or `hf:NAME`) are answered by `HFTeacher`
-with raw prompts rendered from the model's own prompt format; endpoint models (`openai:MODEL`,
+Local models (a directory, an embedded default name, `hf:NAME` or `llamacpp:NAME`) are answered by
+the engine `engine` picks (`teachers.registry.choose_engine`: llama.cpp where it is installed, else
+transformers; recorded in scores.json's model description) with raw prompts rendered from the
+model's own prompt format; endpoint models (`openai:MODEL`,
 `vllm:NAME`) receive chat messages. Every model is wrapped in `CachedTeacher` under an id that
 includes a fingerprint of its weights, config and prompt format, so a rerun (or a resumed run)
 regenerates nothing, while a retrained model in the same directory is never served stale answers.
@@ -18,39 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from seedtune.errors import SeedtuneError
+from seedtune.models.info import fingerprint_dir
 from seedtune.prompts.formats import AlpacaFormat, PromptFormat, for_model, load_format
 from seedtune.teachers import Completion, Request, Teacher
 from seedtune.teachers.base import OnResult, generate_streaming
-
-_TEXT_FILES = ("config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",
-               "special_tokens_map.json", "adapter_config.json", "prompt_format.json", "chat_template.jinja")
-_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".gguf", ".pt")
-_SAMPLE_BLOCKS, _BLOCK = 16, 1 << 16
-
-
-def fingerprint_dir(directory: Path) -> str:
-    """Hash of a model directory's config/tokenizer files and a sample of its weight bytes.
-
-    Whole-file hashing of multi-GB weights would cost minutes per run; retraining changes almost
-    every byte, so the safetensors header plus 16 evenly spaced 64 KiB blocks and the file size
-    tell two checkpoints apart at a cost of ~1 MiB read per file.
-    """
-    digest = hashlib.sha256()
-    for path in sorted(directory.iterdir()):
-        if not path.is_file():
-            continue
-        if path.name in _TEXT_FILES:
-            digest.update(path.name.encode() + b"\0" + path.read_bytes())
-        elif path.suffix in _WEIGHT_SUFFIXES:
-            size = path.stat().st_size
-            digest.update(f"{path.name}:{size}".encode())
-            with path.open("rb") as handle:
-                digest.update(handle.read(1 << 20))
-                for i in range(_SAMPLE_BLOCKS):
-                    handle.seek(max(0, (size - _BLOCK) * i // max(1, _SAMPLE_BLOCKS - 1)))
-                    digest.update(handle.read(_BLOCK))
-    return digest.hexdigest()[:16]
-
 
 class LazyTeacher:
     """A teacher built on first use, under a fixed `model_id` (the fingerprinted one)."""
@@ -80,6 +53,7 @@ class EvalModel:
     fmt: PromptFormat | None  # None: chat endpoint, send messages
     directory: Path | None
     fingerprint: str
+    engine: str = ""  # what runs a local model (hf, llamacpp) and why; "" for endpoints
 
     @property
     def format_name(self) -> str:
@@ -87,7 +61,8 @@ class EvalModel:
 
     def describe(self) -> dict[str, Any]:
         return {"label": self.label, "spec": self.spec, "fingerprint": self.fingerprint,
-                "prompt_format": self.format_name, "directory": self.directory.name if self.directory else None}
+                "prompt_format": self.format_name, "directory": self.directory.name if self.directory else None,
+                "engine": self.engine or None}
 
 
 def resolve_dir(spec: str) -> Path | None:
@@ -97,7 +72,7 @@ def resolve_dir(spec: str) -> Path | None:
     from seedtune.teachers import parse
 
     parsed = parse(spec, bare="hf")
-    if parsed.kind != "hf":
+    if parsed.kind not in ("hf", "llamacpp"):
         return None
     if Path(parsed.name).is_dir():
         return Path(parsed.name)
@@ -122,20 +97,28 @@ def choose_format(directory: Path, prefer: str = "auto") -> PromptFormat:
 
 def open_model(spec: str, label: str, *, prefer_format: str = "auto", batch_size: int = 8, dtype: str | None = None,
                base_url: str | None = None, teacher: Teacher | None = None, cache: Any = None,
-               prices: Any = None, budget: Any = None) -> EvalModel:
+               prices: Any = None, budget: Any = None, engine: str = "auto") -> EvalModel:
     """Resolve `spec` to an `EvalModel`; `teacher` overrides the backend (tests, custom servers).
     Endpoint models are counted at `prices` and held to `budget` (local ones cost nothing)."""
     from seedtune.cache import CachedTeacher
+    from seedtune.teachers import parse
+    from seedtune.teachers.registry import choose_engine
 
     directory = None
     if teacher is None or Path(spec).is_dir():
         directory = resolve_dir(spec)
     fmt: PromptFormat | None = choose_format(directory, prefer_format) if directory else None
+    chosen, why = "", ""
+    if directory is not None and teacher is None:
+        forced = "llamacpp" if parse(spec, bare="hf").kind == "llamacpp" else engine
+        chosen, why = choose_engine(str(directory), forced)
     if directory is not None:
         fp = fingerprint_dir(directory)
-        # The dtype changes the answers (bf16 greedy decoding drifts from fp32), so answers cached
-        # in one dtype must not be served for another. Unset keeps the keys older runs used.
-        fp = hashlib.sha256((fp + json.dumps(fmt.to_dict(), sort_keys=True) + (f"|{dtype}" if dtype else "")).encode()).hexdigest()[:16]
+        # The dtype and the engine change the answers (bf16 drifts from fp32, llama.cpp's kernels
+        # round differently), so answers cached under one must not be served for another. Unset
+        # dtype and transformers keep the keys older runs used.
+        extra = (f"|{dtype}" if dtype else "") + ("|llamacpp" if chosen == "llamacpp" else "")
+        fp = hashlib.sha256((fp + json.dumps(fmt.to_dict(), sort_keys=True) + extra).encode()).hexdigest()[:16]
     else:
         fp = hashlib.sha256(f"{spec}|{base_url}".encode()).hexdigest()[:16]
     model_id = f"eval:{spec if directory is None else directory.name}@{fp}"
@@ -144,9 +127,9 @@ def open_model(spec: str, label: str, *, prefer_format: str = "auto", batch_size
         inner: Teacher = LazyTeacher(model_id, lambda: teacher)
     elif directory is not None:
         def build() -> Teacher:
-            from seedtune.teachers.transformers import HFTeacher
+            from seedtune.teachers import open_teacher
 
-            return HFTeacher(str(directory), batch_size=batch_size, dtype=dtype, prompt_format=fmt)
+            return open_teacher(f"{chosen}:{directory}", batch_size=batch_size, dtype=dtype, prompt_format=fmt)
 
         inner = LazyTeacher(model_id, build)
     else:
@@ -157,7 +140,8 @@ def open_model(spec: str, label: str, *, prefer_format: str = "auto", batch_size
     wrapped = inner
     if cache is not None or paid:
         wrapped = CachedTeacher(inner, cache, prices=prices if paid else None, budget=budget if paid else None)
-    return EvalModel(label=label, spec=spec, teacher=wrapped, fmt=fmt, directory=directory, fingerprint=fp)
+    return EvalModel(label=label, spec=spec, teacher=wrapped, fmt=fmt, directory=directory, fingerprint=fp,
+                     engine=f"{chosen} ({why})" if chosen else "")
 
 
 def labels_for(specs: Sequence[str], given: Sequence[str] = ()) -> list[str]:

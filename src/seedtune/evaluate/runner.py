@@ -82,7 +82,7 @@ def evaluate(config: EvalConfig, *, teachers: Mapping[str, Teacher] | None = Non
     _check_pairs(config.compare, labels)
     models = [open_model(spec, label, prefer_format=config.prompt_format, batch_size=config.batch_size,
                          dtype=config.dtype, base_url=config.base_url, teacher=(teachers or {}).get(spec), cache=cache,
-                         prices=prices, budget=budget)
+                         prices=prices, budget=budget, engine=config.engine)
               for spec, label in zip(config.models, labels)]
 
     contaminated = {m.label: _contamination(suite, m, config.train_data) if suite else {} for m in models}

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
@@ -47,6 +47,7 @@ class TeacherConfig(StrictModel):
     concurrency: int = Field(8, ge=1, description="Requests in flight at once (openai: teachers).")
     batch_size: int = Field(8, ge=1, description="Sequences per forward batch (hf: teachers).")
     dtype: str | None = Field(None, description="Weights dtype for hf:/vllm: teachers: float32 (default) or bfloat16 (about 2x faster batched on CPUs with AVX-512 bf16).")
+    engine: Literal["auto", "hf", "llamacpp"] = Field("auto", description="What runs an hf: teacher: auto (llama.cpp when llama-cpp-python is installed and the model has a GGUF writer, else transformers), hf (transformers) or llamacpp. The one used is in <out>.stats.json.")
     rpm: float | None = Field(None, gt=0, description="Requests-per-minute limit (openai: teachers).")
     tpm: float | None = Field(None, gt=0, description="Tokens-per-minute limit (openai: teachers).")
     timeout: float = Field(120.0, gt=0, description="Seconds before one HTTP request is abandoned and retried.")
@@ -132,7 +133,7 @@ def open_teacher(config: TeacherConfig, teacher: Teacher | None = None) -> Any:
         # Every option goes to the teacher's kind, which keeps what it supports: a directory
         # keeps its batch_size/dtype, a plugin kind gets what it asks for.
         teacher = open_spec(config.teacher, base_url=config.base_url, batch_size=config.batch_size,
-                            dtype=config.dtype, concurrency=config.concurrency, rpm=config.rpm, tpm=config.tpm,
+                            dtype=config.dtype, engine=config.engine, concurrency=config.concurrency, rpm=config.rpm, tpm=config.tpm,
                             timeout=config.timeout, api_key_env=config.api_key_env)
     budget = Budget(config.max_cost, prices) if config.max_cost is not None and prices is not None else None
     return CachedTeacher(teacher, RequestCache(config.cache), prices=prices, budget=budget, partial_ok=True)

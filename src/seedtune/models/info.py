@@ -8,6 +8,7 @@ count is of unique parameters, the same as `sum(p.numel() for p in model.paramet
 
 from __future__ import annotations
 
+import hashlib
 import json
 import struct
 from collections import Counter
@@ -186,3 +187,33 @@ def _safetensors_facts(directory: Path) -> tuple[int | None, str | None]:
             dtypes[meta["dtype"]] += numel
     top = dtypes.most_common(1)[0][0] if dtypes else None
     return total, _DTYPE_NAMES.get(top, top) if top else None
+
+
+_TEXT_FILES = ("config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",
+               "special_tokens_map.json", "adapter_config.json", "prompt_format.json", "chat_template.jinja")
+_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".gguf", ".pt")
+_SAMPLE_BLOCKS, _BLOCK = 16, 1 << 16
+
+
+def fingerprint_dir(directory: Path) -> str:
+    """Hash of a model directory's config/tokenizer files and a sample of its weight bytes.
+
+    Whole-file hashing of multi-GB weights would cost minutes per run; retraining changes almost
+    every byte, so the safetensors header plus 16 evenly spaced 64 KiB blocks and the file size
+    tell two checkpoints apart at a cost of ~1 MiB read per file.
+    """
+    digest = hashlib.sha256()
+    for path in sorted(directory.iterdir()):
+        if not path.is_file():
+            continue
+        if path.name in _TEXT_FILES:
+            digest.update(path.name.encode() + b"\0" + path.read_bytes())
+        elif path.suffix in _WEIGHT_SUFFIXES:
+            size = path.stat().st_size
+            digest.update(f"{path.name}:{size}".encode())
+            with path.open("rb") as handle:
+                digest.update(handle.read(1 << 20))
+                for i in range(_SAMPLE_BLOCKS):
+                    handle.seek(max(0, (size - _BLOCK) * i // max(1, _SAMPLE_BLOCKS - 1)))
+                    digest.update(handle.read(_BLOCK))
+    return digest.hexdigest()[:16]

@@ -1,4 +1,4 @@
-"""Teacher strings -> teachers: `hf:NAME_OR_PATH`, `openai:MODEL` (+ base_url), `vllm:NAME`.
+"""Teacher strings -> teachers: `hf:NAME_OR_PATH`, `llamacpp:NAME_OR_PATH`, `openai:MODEL` (+ base_url), `vllm:NAME`.
 
 The one place a teacher string is read (`parse`) and the one opener every stage uses
 (`open_teacher`: generate, curation's judge, evaluation's models and judge, chat). A small
@@ -7,16 +7,23 @@ works in every stage. Each factory gets every option the caller has and keeps th
 (a local model ignores `concurrency`, an endpoint ignores `batch_size`), so no caller classifies
 a string by its prefix. Implementations import lazily: naming an OpenAI teacher never imports
 torch, and vLLM is only imported on machines that have it.
+
+Engines: `hf:NAME` names a local model; the `engine` option says what runs it. `hf` is
+transformers (always there), `llamacpp` is llama.cpp (`llama-cpp-python`, optional, several times
+faster on CPU: see `bench/generate.py`), and `auto` (what generate and eval configs default to)
+takes llama.cpp when it is installed, no CUDA GPU is there, and the architecture has a GGUF writer,
+else transformers. `llamacpp:NAME` forces llama.cpp. Callers that pass no engine get transformers.
 """
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from seedtune.errors import ConfigError
+from seedtune.errors import ConfigError, SeedtuneError
 from seedtune.teachers.base import Teacher
 
 Factory = Callable[..., Teacher]
@@ -94,10 +101,63 @@ def from_string(spec: str, base_url: str | None = None, **kw: Any) -> Teacher:
     return open_teacher(spec, base_url=base_url, **kw)
 
 
-def _hf(name: str, base_url: str | None = None, **kw: Any) -> Teacher:
-    from seedtune.teachers.transformers import HFTeacher
+ENGINES = ("auto", "hf", "llamacpp")
 
-    return HFTeacher(name, **{k: v for k, v in kw.items() if k in ("batch_size", "dtype", "device", "prompt_format")})
+
+def choose_engine(name_or_path: str, engine: str = "auto", device: str | None = None) -> tuple[str, str]:
+    """(engine, why) for a local model: `hf` or `llamacpp`. Forcing `llamacpp` where it cannot run is
+    an error; `auto` falls back to transformers and says why."""
+    if engine not in ENGINES:
+        raise ConfigError(f"unknown engine {engine!r}", key="engine", hint=f"use one of: {', '.join(ENGINES)}")
+    if engine == "hf":
+        return "hf", "engine: hf"
+    from seedtune.teachers.llamacpp import INSTALL_HINT
+
+    blocker = None
+    if importlib.util.find_spec("llama_cpp") is None:
+        blocker = "llama-cpp-python is not installed"
+    elif engine == "auto" and _on_gpu(device):
+        blocker = "a CUDA GPU is there (transformers runs on it; llama-cpp-python here is a CPU build)"
+    else:
+        from seedtune.models import resolve_model
+        from seedtune.models.gguf import unsupported
+
+        blocker = unsupported(resolve_model(name_or_path))
+    if blocker is None:
+        return "llamacpp", f"engine: {engine}"
+    if engine == "llamacpp":
+        raise SeedtuneError(f"the llama.cpp engine cannot run {name_or_path}: {blocker}",
+                            hint=INSTALL_HINT if "installed" in blocker else "use engine: hf")
+    return "hf", f"engine: auto, {blocker}"
+
+
+def _on_gpu(device: str | None) -> bool:
+    """Whether transformers would run on a CUDA GPU (the device asked for, else whether one is there)."""
+    if device is not None:
+        return device.startswith("cuda")
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
+def _hf(name: str, base_url: str | None = None, engine: str = "hf", **kw: Any) -> Teacher:
+    """A local model on the engine `engine` picks (see the module docstring)."""
+    chosen, why = choose_engine(name, engine, kw.get("device"))
+    if chosen == "llamacpp":
+        from seedtune.teachers.llamacpp import LlamaCppTeacher
+
+        teacher: Any = LlamaCppTeacher(name, **{k: v for k, v in kw.items()
+                                                if k in ("batch_size", "dtype", "prompt_format", "threads")})
+    else:
+        from seedtune.teachers.transformers import HFTeacher
+
+        teacher = HFTeacher(name, **{k: v for k, v in kw.items() if k in ("batch_size", "dtype", "device", "prompt_format")})
+    teacher.stats["engine_choice"] = why
+    return teacher
+
+
+def _llamacpp(name: str, base_url: str | None = None, **kw: Any) -> Teacher:
+    return _hf(name, base_url, **{**kw, "engine": "llamacpp"})
 
 
 _OPENAI_OPTIONS = ("concurrency", "rpm", "tpm", "timeout", "api_key_env", "max_retries")
@@ -116,5 +176,6 @@ def _vllm(name: str, base_url: str | None = None, **kw: Any) -> Teacher:
 
 
 register("hf", _hf, local=True, logprobs=True)
+register("llamacpp", _llamacpp, local=True, logprobs=True)
 register("openai", _openai, endpoint=True)
 register("vllm", _vllm, local=True, logprobs=True)

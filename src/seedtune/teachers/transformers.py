@@ -12,9 +12,6 @@ property the request cache and resumable runs rely on. `temperature == 0` is pla
 
 from __future__ import annotations
 
-import hashlib
-import math
-import os
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -22,6 +19,10 @@ from typing import Any
 
 from seedtune.errors import SeedtuneError
 from seedtune.teachers.base import Completion, OnResult, Request
+from seedtune.teachers.local import (LocalPrompter, completion_of, count_usage, model_fingerprint, row_seed,
+                                     trim_at_stop)
+
+__all__ = ["HFTeacher", "load_model", "model_fingerprint", "trim_at_stop"]
 
 
 def load_model(name_or_path: str, dtype: str | None = None) -> tuple[Any, Any, Path]:
@@ -30,19 +31,6 @@ def load_model(name_or_path: str, dtype: str | None = None) -> tuple[Any, Any, P
 
     model, tokenizer = load_causal_lm(name_or_path, dtype=dtype)
     return model, tokenizer, Path(resolve_model(name_or_path))
-
-
-def model_fingerprint(directory: Path | None) -> str:
-    """Short hash of a model directory's file names, sizes and mtimes: a retrained model at the
-    same path must not be answered from the cache of the old one (hashing GBs of weights would be slow)."""
-    if directory is None or not directory.is_dir():
-        return ""
-    digest = hashlib.sha256()
-    for path in sorted(directory.iterdir()):
-        if path.is_file() and path.suffix in (".json", ".safetensors", ".bin", ".model", ".jinja"):
-            stat = path.stat()
-            digest.update(f"{path.name}:{stat.st_size}:{int(stat.st_mtime)}".encode())
-    return digest.hexdigest()[:10]
 
 
 class _RowSampler:
@@ -86,20 +74,6 @@ class _RowSampler:
         return out
 
 
-def _row_seed(request: Request, sample: int) -> int:
-    """Seed for one sampled sequence: from the request's seed and the sample index, or fresh entropy."""
-    if request.seed is None:
-        return int.from_bytes(os.urandom(8), "little") & 0x7FFFFFFFFFFFFFFF
-    blob = f"{request.seed}:{sample}".encode()
-    return int.from_bytes(hashlib.sha256(blob).digest()[:8], "little") & 0x7FFFFFFFFFFFFFFF
-
-
-def trim_at_stop(text: str, stops: Sequence[str]) -> tuple[str, bool]:
-    """Cut `text` at the first occurrence of any stop string; (text, whether a stop was found)."""
-    cut = min((i for i in (text.find(s) for s in stops if s) if i >= 0), default=-1)
-    return (text[:cut], True) if cut >= 0 else (text, False)
-
-
 class HFTeacher:
     """Local teacher: any causal LM transformers can load (default: the embedded SmolLM2-135M-Instruct).
 
@@ -108,6 +82,8 @@ class HFTeacher:
     `prompt` requests are sent as raw text. Stop strings = the format's end-of-turn strings plus
     each request's `stop`.
     """
+
+    engine = "hf"
 
     def __init__(self, name_or_path: str = "smollm2-135m-instruct", batch_size: int = 8, dtype: str | None = None,
                  device: str | None = None, model: Any = None, tokenizer: Any = None, prompt_format: Any = None):
@@ -133,42 +109,21 @@ class HFTeacher:
         self.model_id = f"hf:{name_or_path}" + (f"@{fingerprint}" if fingerprint and Path(name_or_path).exists() else "")
         if dtype:  # answers differ between dtypes: keep their cache entries apart
             self.model_id += f"[{dtype}]"
-        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-        self.stats = {"requests": 0, "batches": 0, "prompt_tokens": 0, "completion_tokens": 0}
+        self.prompter = LocalPrompter(tokenizer, prompt_format, getattr(model.generation_config, "eos_token_id", None))
+        self.pad_id = self.prompter.pad_id
+        self.stats = {"engine": self.engine, "requests": 0, "batches": 0, "prompt_tokens": 0, "completion_tokens": 0}
 
-    # -- rendering -----------------------------------------------------------------------------
+    # -- rendering (shared with the llama.cpp engine, see teachers/local.py) ------------------------
 
     def render(self, request: Request) -> tuple[str, bool]:
         """(text, add_special_tokens): chat-rendered text already holds its BOS, raw prompts do not."""
-        if request.prompt is not None:
-            return request.prompt, True
-        from seedtune.prompts import ChatTemplateFormat
-        from seedtune.records import Message, Record
-
-        messages = [Message(role=r, content=c) for r, c in request.messages]
-        record = Record(instruction="", messages=messages)
-        text = self.prompt_format.render_prompt(record)
-        return text, not isinstance(self.prompt_format, ChatTemplateFormat)
+        return self.prompter.render(request)
 
     def stops_for(self, request: Request) -> list[str]:
-        stops = list(request.stop)
-        if request.prompt is None:
-            stops += list(self.prompt_format.stop)
-        return [s for s in dict.fromkeys(stops) if s]
+        return self.prompter.stops_for(request)
 
     def _eos_ids(self, stops: Sequence[str]) -> list[int]:
-        """EOS ids: the tokenizer's and model's EOS plus every stop string that is one special token."""
-        ids: set[int] = set()
-        for source in (self.tokenizer.eos_token_id, getattr(self.model.generation_config, "eos_token_id", None)):
-            if isinstance(source, int):
-                ids.add(source)
-            elif source:
-                ids.update(int(i) for i in source)
-        for stop in stops:
-            tid = self.tokenizer.convert_tokens_to_ids(stop) if stop in self.tokenizer.get_vocab() else None
-            if isinstance(tid, int) and tid != self.tokenizer.unk_token_id:
-                ids.add(tid)
-        return sorted(ids)
+        return self.prompter.eos_ids(stops)
 
     # -- generation ----------------------------------------------------------------------------
 
@@ -179,8 +134,7 @@ class HFTeacher:
         rows = []  # one row per sampled sequence: (request index, sample index, ids, add_special)
         prompt_tokens: list[int] = []
         for index, request in enumerate(requests):
-            text, special = self.render(request)
-            ids = self.tokenizer(text, add_special_tokens=special)["input_ids"]
+            ids = self.prompter.encode(request)
             prompt_tokens.append(len(ids))
             for sample in range(max(1, request.n)):
                 rows.append((index, sample, ids))
@@ -206,27 +160,19 @@ class HFTeacher:
                 pending[index] -= 1
                 if not pending[index]:
                     samples = [texts[(index, s)] for s in range(max(1, requests[index].n))]
-                    out[index] = self._completion(requests[index], prompt_tokens[index], samples)
+                    out[index] = completion_of(requests[index], self.model_id, prompt_tokens[index], samples)
                     if on_result is not None:
                         on_result(index, out[index])
             start = end
         done = [c for c in out if c is not None]
-        self.stats["requests"] += len(requests)
-        self.stats["prompt_tokens"] += sum(prompt_tokens)
-        self.stats["completion_tokens"] += sum(c.completion_tokens for c in done)
+        count_usage(self.stats, requests, prompt_tokens, done)
         return done
-
-    def _completion(self, request: Request, prompt_tokens: int,
-                    samples: list[tuple[str, str, int, dict[str, float] | None]]) -> Completion:
-        return Completion(texts=[s[0] for s in samples], prompt_tokens=prompt_tokens,
-                          completion_tokens=sum(s[2] for s in samples), finish_reasons=[s[1] for s in samples],
-                          key=request.key(self.model_id), top_logprobs=[s[3] for s in samples if s[3] is not None])
 
     def _generation_kwargs(self, requests: Sequence[Request], samples: Sequence[int], stops: list[str]) -> dict[str, Any]:
         from transformers import GenerationConfig, LogitsProcessorList
 
         eos_ids = self._eos_ids(stops)
-        text_stops = [s for s in stops if s not in self.tokenizer.get_vocab() or not self.tokenizer.convert_tokens_to_ids(s) in eos_ids]
+        text_stops = self.prompter.text_stops(stops, eos_ids)
         config = GenerationConfig(max_new_tokens=requests[0].max_tokens, do_sample=False, num_beams=1,
                                   pad_token_id=self.pad_id, eos_token_id=eos_ids or None,
                                   stop_strings=text_stops or None, return_dict_in_generate=True,
@@ -236,7 +182,7 @@ class HFTeacher:
             kwargs["tokenizer"] = self.tokenizer
         if any(r.temperature > 0 for r in requests):
             sampler = _RowSampler([r.temperature for r in requests], [r.top_p for r in requests],
-                                  [_row_seed(r, s) for r, s in zip(requests, samples)])
+                                  [row_seed(r, s) for r, s in zip(requests, samples)])
             kwargs["logits_processor"] = LogitsProcessorList([sampler])
         return kwargs
 
@@ -269,20 +215,7 @@ class HFTeacher:
         tops: list[dict[str, float] | None] = [None] * len(generated)
         if top_k:
             tops = self._top_logprobs(output.logits[0], top_k)
-        results = []
-        for row, top in zip(generated, tops):
-            length, ended = len(row), False
-            for pos, token in enumerate(row):
-                if token in eos_ids:
-                    length, ended = pos + 1, True
-                    break
-                if token == self.pad_id:
-                    length, ended = pos, True
-                    break
-            text = self.tokenizer.decode(row[:length], skip_special_tokens=True)
-            text, hit = trim_at_stop(text, stops)
-            results.append((text, "stop" if ended or hit else "length", length, top))
-        return results
+        return [(*self.prompter.answer(row, eos_ids, stops), top) for row, top in zip(generated, tops)]
 
     def _top_logprobs(self, logits: Any, k: int) -> list[dict[str, float]]:
         """The k most likely first tokens per row, from the raw (unprocessed) logits; tokens that
@@ -291,17 +224,7 @@ class HFTeacher:
 
         logprobs = torch.log_softmax(logits.float(), dim=-1)
         values, ids = logprobs.topk(min(k, logprobs.shape[-1]), dim=-1)
-        out = []
-        for row_values, row_ids in zip(values.tolist(), ids.tolist()):
-            merged: dict[str, float] = {}
-            for value, token_id in zip(row_values, row_ids):
-                text = self.tokenizer.decode([token_id])
-                if text in merged:  # log(exp(a) + exp(b)), computed stably
-                    a, b = merged[text], value
-                    value = max(a, b) + math.log1p(math.exp(-abs(a - b)))
-                merged[text] = value
-            out.append(merged)
-        return out
+        return [self.prompter.merge_top(v, i) for v, i in zip(values.tolist(), ids.tolist())]
 
     # -- streaming -----------------------------------------------------------------------------
 
@@ -312,8 +235,7 @@ class HFTeacher:
         """
         from transformers import TextIteratorStreamer
 
-        text, special = self.render(request)
-        ids = self.tokenizer(text, add_special_tokens=special)["input_ids"]
+        ids = self.prompter.encode(request)
         stops = self.stops_for(request)
         kwargs = self._generation_kwargs([request], [0], stops)
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
