@@ -4,8 +4,8 @@
   block-diagonal [B, 1, L, L] mask for it, and a masked attention kernel computes all L x L
   scores. Run instead as one causal attention per sample (the samples are the segments where the
   position ids restart), the work is the sum of squared sample lengths, not the squared row
-  length: ~7x less for 512-token rows of ~150-token samples. Attention was 18% of a SmolLM2
-  LoRA step before.
+  length: ~3x less for 512-token rows of ~150-token samples. In a SmolLM2 LoRA step (bf16, 2
+  cores) attention fell from a third of the step to an eighth; the matmuls are now ~60%.
 - **Fused LoRA linear.** peft computes `base(x) + B(A(x)) * scaling`: a multiply and an add over
   the full output activation in forward, two more in backward, and autocast copies of A and B.
   One autograd function folds the scaling into B and accumulates the low-rank product in place
