@@ -4,7 +4,9 @@ Runs, one after the other in fresh subprocesses (so peak RSS is each run's own):
 
   trl            SFTTrainer with its defaults (padded batches, completion-only loss), LoRA r16
   trl-packing    SFTTrainer with padding-free BFD packing (packing=True, padding_free=True)
-  seedtune       seedtune.train with its defaults (BFD packing, head-only chunked loss, bf16)
+  seedtune       seedtune.train with its defaults (BFD packing, head-only chunked loss, bf16, speedups)
+  seedtune-plain seedtune with `speedups=false` (SDPA over the packed mask, peft's LoRA forward, AdamW's
+                 loop): the engine before speed.py, to measure the speedups from one checkout
   seedtune-same  seedtune with packing off, visiting the same samples per step as `trl`
                  (TRL is fed our data order with a sequential sampler) - for the loss comparison
 
@@ -13,8 +15,13 @@ TRL's default, and MFU against the bf16 matmul peak measured here (2048^2 matmul
 token: 4 x decoder parameters for LoRA (forward 2N + input-gradient 2N; frozen weights get no
 weight-gradient), 6 x for full fine-tuning. Embedding and LM-head parameters are not counted.
 
+`--profile` runs torch.profiler over two steps of each seedtune run and prints where the time
+goes (top ops by own CPU time, and the share of matmuls, attention, elementwise, loss and the
+optimizer). `--full` trains every weight (TRL without peft) instead of LoRA r16.
+
     python bench/train_vs_trl.py --model smollm2-135m-instruct --steps 30
-    python bench/train_vs_trl.py --model gemma-3-270m --steps 30 --runs seedtune,trl
+    python bench/train_vs_trl.py --model smollm2-135m-instruct --steps 6 --runs seedtune,seedtune-plain --profile
+    python bench/train_vs_trl.py --model gemma-3-270m --steps 30 --runs seedtune,trl --full
 """
 
 from __future__ import annotations
@@ -78,16 +85,70 @@ def decoder_params(model_dir: str) -> int:
 # --- one run per subprocess -------------------------------------------------------------------
 
 def run_seedtune(args: dict) -> dict:
-    from seedtune.train import TrainConfig, train
+    from seedtune.train import TrainConfig
+    from seedtune.train.sft import train
 
     cfg = TrainConfig(model=args["model"], data=args["data"], output=args["out"], max_steps=args["steps"],
                       batch_size=args["batch"], max_length=args["max_length"], lora_r=16, learning_rate=2e-4,
                       eval_fraction=0.0, tensorboard=False, merge=False, packing=args["packing"],
                       prompt_format=args["prompt_format"], warmup_ratio=0.0, lr_scheduler="linear",
-                      max_grad_norm=1.0)
-    res = train(cfg, progress=False, log=lambda m: print(m, file=sys.stderr))
+                      max_grad_norm=1.0, full=args["full"], speedups=args["speedups"])
+    prof = _profiler() if args["profile"] else None
+    res = train(cfg, progress=False, log=lambda m: print(m, file=sys.stderr), on_step=prof and (lambda _s: prof.step()))
     m = res.metrics
-    return {"tokens": m["train_tokens"], "seconds": m["train_seconds"], "losses": res.losses}
+    out = {"tokens": m["train_tokens"], "seconds": m["train_seconds"], "losses": res.losses}
+    if prof:
+        prof.stop()
+        out["profile"] = _costs(prof)
+    return out
+
+
+# --- the profile ----------------------------------------------------------------------------
+
+# Op name -> cost class. Attention's matmuls are `bmm` (segment attention) or the SDPA kernels;
+# the linear layers and the LM head are `mm`/`addmm`; the loss's own work is its softmax pass.
+CLASSES = [("attention", ("scaled_dot_product", "bmm", "softmax", "masked_fill", "triu", "tril")),
+           ("matmul (linear, LoRA, head)", ("aten::mm", "aten::addmm", "aten::linear", "aten::matmul")),
+           ("loss (logsumexp, softmax-onehot)", ("logsumexp", "exp_", "aten::sub", "gather", "index_put")),
+           ("optimizer", ("adam", "sqrt", "lerp", "_foreach")),
+           ("copies and casts", ("copy_", "_to_copy", "cat", "stack", "contiguous", "clone")),
+           ("elementwise (norm, rotary, act, residual)", ("mul", "add", "silu", "pow", "mean", "rsqrt", "neg", "div",
+                                                          "sum", "fill_", "zero_", "where"))]
+
+
+def _profiler():
+    from torch.profiler import ProfilerActivity, profile, schedule
+
+    prof = profile(activities=[ProfilerActivity.CPU], schedule=schedule(wait=1, warmup=1, active=2, repeat=1))
+    prof.start()
+    return prof
+
+
+def _costs(prof) -> dict:
+    """Top five ops by own CPU time, and each cost class's share of all own CPU time."""
+    events = [e for e in prof.key_averages() if e.self_cpu_time_total > 0]
+    total = sum(e.self_cpu_time_total for e in events) or 1
+    top = sorted(events, key=lambda e: -e.self_cpu_time_total)[:5]
+    classes: dict[str, float] = {}
+    for e in events:
+        name = e.key.lower()
+        cls = next((c for c, keys in CLASSES if any(k.lower() in name for k in keys)), "other (Python, dispatch)")
+        classes[cls] = classes.get(cls, 0.0) + e.self_cpu_time_total / total
+    return {"top": [[e.key[:48], e.self_cpu_time_total / total, e.count] for e in top],
+            "classes": sorted(classes.items(), key=lambda kv: -kv[1]), "cpu_seconds": total / 1e6}
+
+
+def print_profiles(results: dict) -> None:
+    """Each profiled run's top five ops and cost classes, side by side."""
+    runs = [(k, r["profile"]) for k, r in results.items() if "profile" in r]
+    if not runs:
+        return
+    print("\nprofile (2 steps, own CPU time):")
+    for kind, p in runs:
+        print(f"  {kind}: {p['cpu_seconds']:.1f} CPU-s")
+        for name, share, count in p["top"]:
+            print(f"    {share:6.1%}  {name}  ({count} calls)")
+        print("    classes: " + ", ".join(f"{c} {v:.0%}" for c, v in p["classes"]))
 
 
 def run_trl(args: dict) -> dict:
@@ -124,8 +185,8 @@ def run_trl(args: dict) -> dict:
             return super().compute_loss(model, inputs, *a, **kw)
 
     lora = LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0, target_modules="all-linear", task_type="CAUSAL_LM")
-    trainer = Trainer(model=model, args=cfg, train_dataset=ds, processing_class=tok, peft_config=lora,
-                      callbacks=[Count()])
+    trainer = Trainer(model=model, args=cfg, train_dataset=ds, processing_class=tok,
+                      peft_config=None if args["full"] else lora, callbacks=[Count()])
     trainer.train()
     seconds = time.perf_counter() - seen["t0"]
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
@@ -148,6 +209,8 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--max-length", type=int, default=512)
     ap.add_argument("--runs", default="seedtune,trl,trl-packing,seedtune-same")
+    ap.add_argument("--full", action="store_true", help="full fine-tuning instead of LoRA r16")
+    ap.add_argument("--profile", action="store_true", help="profile two steps of each seedtune run")
     ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.child:
@@ -182,12 +245,14 @@ def main() -> None:
     n_dec = decoder_params(model_dir)
     print(f"model {a.model}: {n_dec / 1e6:.1f}M decoder params; {len(kept)} records; batch {a.batch_size}, "
           f"max length {a.max_length}, {a.steps} steps; bf16 matmul peak {peak:.0f} GFLOP/s; "
-          f"{os.cpu_count()} CPUs, torch threads default")
+          f"{os.cpu_count()} CPUs, torch threads default; {'full fine-tuning' if a.full else 'LoRA r16'}; "
+          f"load average {os.getloadavg()[0]:.1f} (a loaded machine slows every run)")
     results = {}
     for kind in a.runs.split(","):
         args = {"model": model_dir, "data": str(data), "pairs": str(pairs), "out": str(work / kind), "steps": a.steps,
-                "batch": a.batch_size, "max_length": a.max_length, "packing": kind in ("seedtune", "trl-packing"),
-                "prompt_format": "auto"}
+                "batch": a.batch_size, "max_length": a.max_length, "packing": kind in ("seedtune", "seedtune-plain", "trl-packing"),
+                "prompt_format": "auto", "full": a.full, "speedups": kind != "seedtune-plain",
+                "profile": a.profile and kind.startswith("seedtune")}
         out = work / f"{kind}.json"
         t = time.perf_counter()
         proc = subprocess.run([sys.executable, __file__, "--child", kind, json.dumps(args), str(out)],
@@ -199,11 +264,17 @@ def main() -> None:
         r["tps"] = r["tokens"] / r["seconds"]
         tail = r["losses"][-max(1, len(r["losses"]) // 5):]
         r["final_loss"] = sum(tail) / len(tail)
-        r["mfu"] = r["tps"] * 4 * n_dec / (peak * 1e9)
+        r["mfu"] = r["tps"] * (6 if a.full else 4) * n_dec / (peak * 1e9)
         r["wall"] = time.perf_counter() - t
         results[kind] = r
         print(f"{kind:14s} {r['tps']:8.1f} tok/s  peak RSS {r['peak_rss_mb']:7.0f} MB  final loss {r['final_loss']:.4f}  "
               f"MFU {r['mfu']:.1%}  ({r['tokens']} tokens in {r['seconds']:.0f}s; wall {r['wall']:.0f}s)", flush=True)
+    print_profiles(results)
+    if "seedtune" in results and "seedtune-plain" in results:
+        fast, plain = results["seedtune"], results["seedtune-plain"]
+        print(f"\nspeedups: seedtune x{fast['tps'] / plain['tps']:.2f} tokens/s over seedtune-plain "
+              f"(MFU {plain['mfu']:.1%} -> {fast['mfu']:.1%}); final loss {fast['final_loss']:.4f} vs "
+              f"{plain['final_loss']:.4f} ({fast['final_loss'] / plain['final_loss'] - 1:+.2%})")
     base = results.get("trl")
     if base:
         print("\nratios vs TRL default:")

@@ -33,7 +33,7 @@ KEY_VALUE_ONLY = {
     "train": {"eval_every", "eval_fraction", "grad_accum", "gradient_checkpointing", "log_every", "lora_alpha",
               "lora_dropout", "lora_targets", "loss_chunk_size", "lr_scheduler", "max_grad_norm", "merge",
               "num_threads", "precision", "qlora", "save_every", "save_total_limit", "seed", "self_check",
-              "tensorboard", "warmup_ratio", "weight_decay", "all_turns", "dpo_loss", "simpo_gamma"},
+              "tensorboard", "warmup_ratio", "weight_decay", "all_turns", "dpo_loss", "simpo_gamma", "speedups"},
     "eval": {"bootstrap_samples", "cache", "chunk_size", "cot_max_new_tokens", "dtype", "engine", "examples", "judge_check",
              "judge_dtype", "judge_max_tokens", "judge_modes", "judge_verdict", "max_new_tokens", "no_cache",
              "prompt_format", "seed", "suite", "compare", "if_max_new_tokens", "if_prompts", "judge_if_unreliable",

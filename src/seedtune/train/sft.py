@@ -19,7 +19,7 @@ from typing import Any, Callable
 import torch
 
 from seedtune.errors import SeedtuneError
-from seedtune.train import checkpoint, distributed
+from seedtune.train import checkpoint, distributed, speed
 from seedtune.train.config import TrainConfig
 from seedtune.train.distributed import sharding_kind
 from seedtune.train.data import lineage, prepare, read_training_records, split_eval
@@ -41,142 +41,174 @@ class TrainResult:
         return self.metrics["final_loss"]
 
 
-def train(config: TrainConfig, log: Callable[[str], None] | None = None, progress: bool = True) -> TrainResult:
-    """Fine-tune `config.model` on `config.data`; write the model directory; return the metrics."""
+def train(config: TrainConfig, log: Callable[[str], None] | None = None, progress: bool = True,
+          on_step: Callable[[int], None] | None = None) -> TrainResult:
+    """Fine-tune `config.model` on `config.data`; write the model directory; return the metrics.
+
+    `on_step(step)` runs after every optimizer step (the bench's profiler steps there)."""
     # 1. load ------------------------------------------------------------------------------
     run = begin(config, log)
-    accelerator, main, say, use_bf16, base_dtype = run.accelerator, run.main, run.say, run.use_bf16, run.base_dtype
-    model, tokenizer, resolved, fmt, out = run.model, run.tokenizer, run.resolved, run.fmt, Path(config.output)
-    kind = run.kind
     records = read_training_records(config.data)
     # Saved in prompt_format.json: chat shows earlier turns only to a model trained on them.
-    fmt.conversations = bool(fmt.conversations) or any(
+    run.fmt.conversations = bool(run.fmt.conversations) or any(
         sum(m.role == "user" for m in r.messages or []) > 1 for r in records)
     train_records, eval_records = split_eval(records, config.eval_fraction, config.seed)
 
     # 2-3. tokenize + check ----------------------------------------------------------------
-    data = prepare(train_records, eval_records, fmt, tokenizer, config.max_length, config.truncation, config.all_turns)
-    preflight = data.summary()
-    preflight["prompt_format"] = fmt.type
-    _print_preflight(say, preflight, len(records))
-    if not data.checks.ok:
-        raise SeedtuneError("pre-flight label checks failed: " + "; ".join(data.checks.failures[:3]),
-                            hint="this is a bug in label building or a broken tokenizer; please report it with the model name")
-    if not data.train:
-        raise SeedtuneError("no training rows left after the length policy",
-                            hint=f"raise --max-length (now {config.max_length}) or use truncation=truncate-prompt-left")
+    data, preflight = tokenize_and_check(config, run, train_records, eval_records, len(records))
 
     # 4. pack ------------------------------------------------------------------------------
     rows = pack_rows(data.train, config.max_length, config.packing)
     eval_rows = pack_rows(data.eval, config.max_length, config.packing)
     preflight["rows"] = len(rows)
     preflight["fill_ratio"] = round(fill_ratio(rows, config.max_length), 4)
-    say(f"packed {len(data.train)} samples into {len(rows)} rows of <= {config.max_length} tokens "
-        f"(fill {preflight['fill_ratio']:.1%})" if config.packing else f"{len(rows)} rows (packing off)")
+    run.say(f"packed {len(data.train)} samples into {len(rows)} rows of <= {config.max_length} tokens "
+            f"(fill {preflight['fill_ratio']:.1%})" if config.packing else f"{len(rows)} rows (packing off)")
 
     # 5. model setup -----------------------------------------------------------------------
-    model = setup_model(model, config)
-    module = SFTModule(model, chunk=config.loss_chunk_size).to(accelerator.device)
+    module = build_module(config, run, rows, preflight)
+
+    # 6. optimizer, schedule, accelerate ---------------------------------------------------
+    loop = prepare_loop(config, run, module, len(rows))
+
+    # 7. train -----------------------------------------------------------------------------
+    eval_loss = train_steps(config, run, loop, rows, eval_rows, progress, on_step)
+
+    # 8. save ------------------------------------------------------------------------------
+    metrics = _metrics(loop, eval_loss, module, run.accelerator.num_processes)
+    save_model(config, run, loop, module, data, records, metrics, preflight)
+    return TrainResult(output=Path(config.output), metrics=metrics, preflight=preflight, losses=loop.losses)
+
+
+def tokenize_and_check(config: TrainConfig, run: "Start", train_records: list[Any], eval_records: list[Any],
+                       n_records: int) -> tuple[Any, dict[str, Any]]:
+    """Labels for every row, then the pre-flight checks; refuses to train on broken labels.
+    Returns the prepared data and the pre-flight summary saved beside the model."""
+    data = prepare(train_records, eval_records, run.fmt, run.tokenizer, config.max_length, config.truncation,
+                   config.all_turns)
+    preflight = data.summary()
+    preflight["prompt_format"] = run.fmt.type
+    _print_preflight(run.say, preflight, n_records)
+    if not data.checks.ok:
+        raise SeedtuneError("pre-flight label checks failed: " + "; ".join(data.checks.failures[:3]),
+                            hint="this is a bug in label building or a broken tokenizer; please report it with the model name")
+    if not data.train:
+        raise SeedtuneError("no training rows left after the length policy",
+                            hint=f"raise --max-length (now {config.max_length}) or use truncation=truncate-prompt-left")
+    return data, preflight
+
+
+def build_module(config: TrainConfig, run: "Start", rows: list[Row], preflight: dict[str, Any]) -> SFTModule:
+    """LoRA or full weights, the speedups, the loss module; then the packing self-check."""
+    model = setup_model(run.model, config, run.kind)
+    module = SFTModule(model, chunk=config.loss_chunk_size).to(run.accelerator.device)
     n_trainable = sum(p.numel() for p in module.parameters() if p.requires_grad)
-    say(f"trainable parameters: {n_trainable:,} ({'full' if config.full else f'LoRA r={config.lora_r}'}); "
-        f"precision: {'bf16 autocast' if use_bf16 else 'fp32'}; device: {accelerator.device}"
-        + (f"; sharding: {kind}" if kind != "none" else ""))
+    run.say(f"trainable parameters: {n_trainable:,} ({'full' if config.full else f'LoRA r={config.lora_r}'}); "
+            f"precision: {'bf16 autocast' if run.use_bf16 else 'fp32'}; device: {run.accelerator.device}"
+            + (f"; sharding: {run.kind}" if run.kind != "none" else "")
+            + ("; speedups: segment attention, fused LoRA, fused AdamW" if config.speedups else "; speedups off"))
     if config.self_check and config.packing:
         # The shortest packed rows keep the fp32 check cheap (seconds, even for a 270M model).
         multi = sorted((_trim(r) for r in rows if r.n_samples > 1), key=len)[:2]
         if multi:
-            with _fp32_view(module, base_dtype):
-                preflight["self_check"] = self_check_packing(module, multi, tokenizer.pad_token_id)
-            say(f"packing self-check passed (max relative diff {preflight['self_check']['max_rel_diff']:.1e})")
+            with _fp32_view(module, run.base_dtype):
+                preflight["self_check"] = self_check_packing(module, multi, run.tokenizer.pad_token_id)
+            run.say(f"packing self-check passed (max relative diff {preflight['self_check']['max_rel_diff']:.1e})")
+    return module
 
-    # 6. optimizer, schedule, accelerate ---------------------------------------------------
-    world = accelerator.num_processes
-    per_step, total_steps, opt = schedule(config, module, len(rows), accelerator, kind)
-    wrapped, optimizer, scheduler, trainable = opt.wrapped, opt.optimizer, opt.scheduler, opt.trainable
-    ckpt_dir = out / "checkpoints"
+
+@dataclass
+class Loop:
+    """The training loop's state: what steps the model, where it stands, what it has seen."""
+
+    opt: "Optimizing"
+    per_step: int
+    total_steps: int
+    start: int
+    counters: dict[str, Any]
+    writer: Any
+    ckpt_dir: Path
+    model: Any  # the unwrapped model: what checkpoints save
+    log_every: int = 1
+    losses: list[float] = field(default_factory=list)
+    elapsed: float = 0.0
+
+
+def prepare_loop(config: TrainConfig, run: "Start", module: SFTModule, n_rows: int) -> Loop:
+    """AdamW, the schedule and accelerate's wrapping; resume from a checkpoint when asked."""
+    per_step, total_steps, opt = schedule(config, module, n_rows, run.accelerator, run.kind)
+    ckpt_dir = Path(config.output) / "checkpoints"
     counters: dict[str, Any] = {"train_tokens": 0, "elapsed": 0.0, "losses": []}
-    start = resume(config, ckpt_dir, module.model, optimizer, scheduler, accelerator, say, counters,
-                   restore=distributed.restore_checkpoint(wrapped, opt.plain) if kind != "none" else None)
-    writer = _tensorboard(out / "logs") if (config.tensorboard and main) else None
+    start = resume(config, ckpt_dir, module.model, opt.optimizer, opt.scheduler, run.accelerator, run.say, counters,
+                   restore=distributed.restore_checkpoint(opt.wrapped, opt.plain) if run.kind != "none" else None)
+    writer = _tensorboard(Path(config.output) / "logs") if (config.tensorboard and run.main) else None
+    return Loop(opt, per_step, total_steps, start, counters, writer, ckpt_dir, module.model, config.log_every,
+                losses=list(counters["losses"]))
 
-    # 7. train -----------------------------------------------------------------------------
+
+def train_steps(config: TrainConfig, run: "Start", loop: Loop, rows: list[Row], eval_rows: list[Row],
+                progress: bool, on_step: Callable[[int], None] | None) -> float | None:
+    """The optimizer steps, with logging, periodic eval and checkpoints; the final eval loss."""
+    accelerator, opt = run.accelerator, loop.opt
     order = _DataOrder(len(rows), config.seed)
-    autocast = torch.autocast(accelerator.device.type, dtype=torch.bfloat16, enabled=use_bf16)
-    bar = _progress(total_steps, start, enabled=progress and main)
-    wrapped.train()
-    losses: list[float] = list(counters["losses"])
+    autocast = torch.autocast(accelerator.device.type, dtype=torch.bfloat16, enabled=run.use_bf16)
+    bar = _progress(loop.total_steps, loop.start, enabled=progress and run.main)
+    opt.wrapped.train()
     eval_loss = None
-    t0 = time.perf_counter() - counters["elapsed"]
-    pad_id = tokenizer.pad_token_id
-    for step in range(start, total_steps):
-        picks = order.take(step * per_step, per_step)
-        mine = picks[accelerator.process_index * config.batch_size * config.grad_accum:][: config.batch_size * config.grad_accum]
+    t0 = time.perf_counter() - loop.counters["elapsed"]
+    pad_id = run.tokenizer.pad_token_id
+    mine_per_step = config.batch_size * config.grad_accum
+    for step in range(loop.start, loop.total_steps):
+        picks = order.take(step * loop.per_step, loop.per_step)
+        mine = picks[accelerator.process_index * mine_per_step:][:mine_per_step]
         micro = [[rows[i] for i in mine[k:k + config.batch_size]] for k in range(0, len(mine), config.batch_size)]
-        step_loss, glob = accumulate_gradients(wrapped, micro, pad_id, autocast, accelerator)
-        n_tokens = max(float(glob[0]), 1.0)
+        step_loss, glob = accumulate_gradients(opt.wrapped, micro, pad_id, autocast, accelerator)
         if config.max_grad_norm:
-            accelerator.clip_grad_norm_(trainable, config.max_grad_norm)
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
-        loss = float(step_loss) / n_tokens
-        losses.append(loss)
-        counters["train_tokens"] += int(glob[1])
-        elapsed = time.perf_counter() - t0
-        tps = counters["train_tokens"] / max(elapsed, 1e-9)
-        if writer and (step + 1) % config.log_every == 0:
-            writer.add_scalar("train/loss", loss, step + 1)
-            writer.add_scalar("train/tokens_per_second", tps, step + 1)
-            writer.add_scalar("train/learning_rate", scheduler.get_last_lr()[0], step + 1)
-        if bar:
-            bar.update(step + 1, loss, tps)
+            accelerator.clip_grad_norm_(opt.trainable, config.max_grad_norm)
+        opt.optimizer.step()
+        opt.scheduler.step()
+        opt.optimizer.zero_grad(set_to_none=True)
+        loop.losses.append(float(step_loss) / max(float(glob[0]), 1.0))
+        loop.counters["train_tokens"] += int(glob[1])
+        loop.elapsed = time.perf_counter() - t0
+        _log_step(loop, step, opt.scheduler, bar)
+        if on_step:
+            on_step(step)
         if config.eval_every and eval_rows and (step + 1) % config.eval_every == 0:
-            eval_loss = _eval_loss(wrapped, eval_rows, config.batch_size, pad_id, autocast, accelerator)
-            if writer:
-                writer.add_scalar("eval/loss", eval_loss, step + 1)
-        if config.save_every and (step + 1) % config.save_every == 0 and step + 1 < total_steps:
-            state = {"train_tokens": counters["train_tokens"], "elapsed": elapsed, "losses": losses}
-            gathered = distributed.checkpoint_state(wrapped, opt.plain, kind)  # every rank joins under FSDP
-            checkpoint.save_on_every_rank(ckpt_dir, step + 1, module.model, optimizer, scheduler, state, accelerator,
-                                          keep=config.save_total_limit, gathered=gathered)
-    elapsed = time.perf_counter() - t0
+            eval_loss = _eval_loss(opt.wrapped, eval_rows, config.batch_size, pad_id, autocast, accelerator)
+            if loop.writer:
+                loop.writer.add_scalar("eval/loss", eval_loss, step + 1)
+        if config.save_every and (step + 1) % config.save_every == 0 and step + 1 < loop.total_steps:
+            _checkpoint(config, run, loop, step)
+    loop.elapsed = time.perf_counter() - t0
     if bar:
         bar.close()
     if eval_rows:
-        eval_loss = _eval_loss(wrapped, eval_rows, config.batch_size, pad_id, autocast, accelerator)
-    if writer:
+        eval_loss = _eval_loss(opt.wrapped, eval_rows, config.batch_size, pad_id, autocast, accelerator)
+    if loop.writer:
         if eval_loss is not None:
-            writer.add_scalar("eval/loss", eval_loss, total_steps)
-        writer.close()
+            loop.writer.add_scalar("eval/loss", eval_loss, loop.total_steps)
+        loop.writer.close()
+    return eval_loss
 
-    # 8. save ------------------------------------------------------------------------------
-    tail = losses[-max(1, min(10, len(losses) // 5)):] if losses else [float("nan")]
-    metrics = {
-        "steps": total_steps,
-        "train_tokens": counters["train_tokens"],
-        "tokens_per_second": counters["train_tokens"] / max(elapsed, 1e-9),
-        "train_seconds": elapsed,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "final_loss": losses[-1] if losses else float("nan"),
-        "final_loss_smoothed": sum(tail) / len(tail),
-        "first_loss": losses[0] if losses else float("nan"),
-        "eval_loss": eval_loss,
-        "trainable_parameters": n_trainable,
-        "world_size": world,
-        "global_batch_rows": per_step,
-    }
+
+def save_model(config: TrainConfig, run: "Start", loop: Loop, module: SFTModule, data: Any, records: list[Any],
+               metrics: dict[str, Any], preflight: dict[str, Any]) -> None:
+    """Every rank joins the gather of full weights; rank 0 writes the model directory."""
+    accelerator = run.accelerator
     accelerator.wait_for_everyone()
-    full_state = distributed.full_state_dict(accelerator, wrapped, kind)  # every rank joins the gather
-    if main:
+    full_state = distributed.full_state_dict(accelerator, loop.opt.wrapped, run.kind)  # every rank joins the gather
+    if run.main:
         from seedtune.train.save import save_outputs
 
-        save_outputs(out, module.model, tokenizer, fmt, config, data.specials.end_id,
-                     lineage(config.data, records, config.model, str(resolved)), metrics, preflight, losses,
-                     merge=config.merge, full=config.full, base_dtype=_orig_dtype(resolved),
-                     base_path=resolved, state_dict=full_state)
-        say(f"saved to {out}: final loss {metrics['final_loss']:.4f}, {metrics['tokens_per_second']:.0f} tokens/s")
+        out = Path(config.output)
+        speed.use_segment_attention(module.model, False)  # the saved model and any later use: plain SDPA
+        save_outputs(out, module.model, run.tokenizer, run.fmt, config, data.specials.end_id,
+                     lineage(config.data, records, config.model, str(run.resolved)), metrics, preflight,
+                     loop.losses, merge=config.merge, full=config.full, base_dtype=_orig_dtype(run.resolved),
+                     base_path=run.resolved, state_dict=full_state)
+        run.say(f"saved to {out}: final loss {metrics['final_loss']:.4f}, {metrics['tokens_per_second']:.0f} tokens/s")
     accelerator.wait_for_everyone()
-    return TrainResult(output=out, metrics=metrics, preflight=preflight, losses=losses)
 
 
 # --- helpers used above, in the order they appear ---------------------------------------------
@@ -237,13 +269,18 @@ def begin(config: TrainConfig, log: Callable[[str], None] | None) -> Start:
     return Start(accelerator, main, say, use_bf16, base_dtype, model, tokenizer, resolved, fmt, kind)
 
 
-def setup_model(model: Any, config: TrainConfig) -> Any:
-    """Full fine-tuning (fp32 master weights, all trainable) or a LoRA adapter; no KV cache."""
+def setup_model(model: Any, config: TrainConfig, kind: str = "none") -> Any:
+    """Full fine-tuning (fp32 master weights, all trainable) or a LoRA adapter; no KV cache; with
+    `speedups`, segment attention and (unsharded) fused LoRA linears (speed.py)."""
     if config.full:
         model.float()
         model.requires_grad_(True)
     else:
         model = add_lora(model, config.lora_r, config.alpha, config.lora_dropout, config.lora_targets, config.qlora)
+    if config.speedups:
+        speed.use_segment_attention(causal_lm_of(model))
+        if kind == "none":  # sharding wraps each linear's weight; the fused path reads it directly
+            speed.fuse_lora(model)
     if config.gradient_checkpointing:
         causal_lm_of(model).gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     model.config.use_cache = False
@@ -272,8 +309,8 @@ def schedule(config: TrainConfig, module: Any, n_rows: int, accelerator: Any, ki
     made: list[Any] = []
 
     def adamw(params: list[torch.nn.Parameter]) -> torch.optim.Optimizer:
-        made.append(torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay,
-                                      betas=(0.9, 0.999), eps=1e-8))
+        made.append(speed.adamw(params, fused=config.speedups and kind == "none", lr=config.learning_rate,
+                                weight_decay=config.weight_decay, betas=(0.9, 0.999), eps=1e-8))
         return made[-1]
 
     wrapped, optimizer, trainable = distributed.prepare(accelerator, module, adamw, kind, config.batch_size)
@@ -402,6 +439,43 @@ def accumulate_gradients(wrapped: Any, micro: list[list[Row]], pad_id: int, auto
     if world > 1:
         step_loss = accelerator.reduce(step_loss, reduction="sum")
     return step_loss, glob
+
+
+def _log_step(loop: Loop, step: int, scheduler: Any, bar: Any) -> None:
+    tps = loop.counters["train_tokens"] / max(loop.elapsed, 1e-9)
+    if loop.writer and (step + 1) % loop.log_every == 0:
+        loop.writer.add_scalar("train/loss", loop.losses[-1], step + 1)
+        loop.writer.add_scalar("train/tokens_per_second", tps, step + 1)
+        loop.writer.add_scalar("train/learning_rate", scheduler.get_last_lr()[0], step + 1)
+    if bar:
+        bar.update(step + 1, loop.losses[-1], tps)
+
+
+def _checkpoint(config: TrainConfig, run: "Start", loop: Loop, step: int) -> None:
+    state = {"train_tokens": loop.counters["train_tokens"], "elapsed": loop.elapsed, "losses": loop.losses}
+    opt = loop.opt
+    gathered = distributed.checkpoint_state(opt.wrapped, opt.plain, run.kind)  # every rank joins under FSDP
+    checkpoint.save_on_every_rank(loop.ckpt_dir, step + 1, loop.model, opt.optimizer, opt.scheduler, state,
+                                  run.accelerator, keep=config.save_total_limit, gathered=gathered)
+
+
+def _metrics(loop: Loop, eval_loss: float | None, module: SFTModule, world: int) -> dict[str, Any]:
+    losses = loop.losses
+    tail = losses[-max(1, min(10, len(losses) // 5)):] if losses else [float("nan")]
+    return {
+        "steps": loop.total_steps,
+        "train_tokens": loop.counters["train_tokens"],
+        "tokens_per_second": loop.counters["train_tokens"] / max(loop.elapsed, 1e-9),
+        "train_seconds": loop.elapsed,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "final_loss": losses[-1] if losses else float("nan"),
+        "final_loss_smoothed": sum(tail) / len(tail),
+        "first_loss": losses[0] if losses else float("nan"),
+        "eval_loss": eval_loss,
+        "trainable_parameters": sum(p.numel() for p in module.parameters() if p.requires_grad),
+        "world_size": world,
+        "global_batch_rows": loop.per_step,
+    }
 
 
 def _trained(row: Row) -> int:

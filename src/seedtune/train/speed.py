@@ -1,0 +1,198 @@
+"""What makes a training step fast on a CPU, each piece measured by `bench/train_vs_trl.py --profile`.
+
+- **Segment attention.** A packed row holds several samples; transformers' SDPA path builds a
+  block-diagonal [B, 1, L, L] mask for it, and a masked attention kernel computes all L x L
+  scores. Run instead as one causal attention per sample (the samples are the segments where the
+  position ids restart), the work is the sum of squared sample lengths, not the squared row
+  length: ~3x less for 512-token rows of ~150-token samples. In a SmolLM2 LoRA step (bf16, 2
+  cores) attention fell from a third of the step to an eighth; the matmuls are now ~60%.
+- **Fused LoRA linear.** peft computes `base(x) + B(A(x)) * scaling`: a multiply and an add over
+  the full output activation in forward, two more in backward, and autocast copies of A and B.
+  One autograd function folds the scaling into B and accumulates the low-rank product in place
+  (`addmm`), forward and backward.
+- **Fused AdamW** (`fused=True`, one kernel over every parameter instead of a Python loop).
+
+Each is exact up to float rounding (tests/test_train_speed.py compares losses and gradients
+with and without). `train.speedups: false` turns them all off, for comparison.
+"""
+
+from __future__ import annotations
+
+import types
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+ATTENTION = "seedtune_segments"
+_registered = False
+
+
+# --- segment attention ------------------------------------------------------------------------
+
+def segment_lengths(position_ids: torch.Tensor) -> list[list[int]]:
+    """Per row, the lengths of its samples: a sample starts where the position id is 0.
+
+    [[0, 1, 2, 0, 1]] -> [[3, 2]]. The padding that `collate` appends restarts at 0 too, so it is
+    a segment of its own that no real token attends to.
+    """
+    width = position_ids.shape[1]
+    rows = []
+    for starts in (position_ids == 0).tolist():
+        at = [i for i, s in enumerate(starts) if s] or [0]
+        if at[0] != 0:
+            at.insert(0, 0)  # a row not starting at position 0 (a truncated sample) is still a segment
+        rows.append([b - a for a, b in zip(at, at[1:] + [width])])
+    return rows
+
+
+def _window_mask(n: int, window: int, device: torch.device) -> torch.Tensor:
+    """Causal and within `window` tokens (Gemma's local layers), for a sample longer than it."""
+    i = torch.arange(n, device=device)
+    d = i[:, None] - i[None, :]
+    return (d >= 0) & (d < window)
+
+
+def segment_attention(module: Any, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
+                      attention_mask: torch.Tensor | None, dropout: float = 0.0, scaling: float | None = None,
+                      position_ids: torch.Tensor | None = None, sliding_window: int | None = None,
+                      **kwargs: Any) -> tuple[torch.Tensor, None]:
+    """transformers attention interface: query [B, H, L, D], key/value [B, Hkv, L, D] -> [B, L, H, D].
+
+    Anything this does not cover (a padding mask, a KV cache, soft-capped scores, no position ids)
+    goes to transformers' own SDPA function unchanged.
+    """
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    if (attention_mask is not None or position_ids is None or kwargs.get("softcap") is not None
+            or query.shape[2] != key.shape[2] or query.shape[2] == 1):
+        return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
+                                      sliding_window=sliding_window, **kwargs)
+    scale = scaling if scaling is not None else query.shape[-1] ** -0.5
+    outs = []
+    # unbind/split are views whose backward is one stack/cat, not a zero-filled copy per slice.
+    for lengths, q, k, v in zip(segment_lengths(position_ids.expand(query.shape[0], -1)),
+                                query.unbind(0), key.unbind(0), value.unbind(0)):
+        for qs, ks, vs in zip(q.split(lengths, 1), k.split(lengths, 1), v.split(lengths, 1)):
+            outs.append(causal_attention(qs, ks, vs, scale, dropout, sliding_window))
+    b, h, length, d = query.shape
+    return torch.cat(outs, 0).view(b, length, h, d), None
+
+
+# Up to here two batched matmuls beat the CPU flash kernel (1.2-2x at 64-256 tokens, measured with
+# bf16 on AVX512-BF16); beyond it they tie, and the flash kernel never holds the [H, n, n] scores.
+SMALL = 384
+
+
+def causal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float, dropout: float = 0.0,
+                     window: int | None = None) -> torch.Tensor:
+    """One sample: q [H, n, D], k/v [Hkv, n, D] -> [n, H, D], causal (and local when n > window).
+
+    Short samples use two batched matmuls around a softmax (eager attention's numerics) with the query heads
+    of a KV group stacked so K and V are never repeated; longer ones use SDPA's flash kernel.
+    """
+    heads, n, d = q.shape
+    kv = k.shape[0]
+    if n <= SMALL and not dropout and not (window and n > window):
+        g = heads // kv
+        # The scale rides in the matmul (alpha); softmax reads bf16 and accumulates in fp32 itself,
+        # so no fp32 copy of the [H, n, n] scores is made.
+        scores = torch.baddbmm(q.new_zeros(()), q.reshape(kv, g * n, d), k.transpose(1, 2), beta=0, alpha=scale)
+        scores.view(kv, g, n, n).masked_fill_(torch.ones(n, n, dtype=torch.bool, device=q.device).triu(1), float("-inf"))
+        return (scores.softmax(-1) @ v).view(heads, n, d).transpose(0, 1)
+    mask = _window_mask(n, window, q.device) if window and n > window else None
+    out = F.scaled_dot_product_attention(q[None], k[None], v[None], attn_mask=mask, dropout_p=dropout, scale=scale,
+                                         is_causal=mask is None, enable_gqa=heads != kv)
+    return out[0].transpose(0, 1)
+
+
+def _no_mask(*args: Any, attention_mask: torch.Tensor | None = None, **kwargs: Any) -> torch.Tensor | None:
+    """The mask builder for segment attention: none when the caller passed no padding mask (the
+    segments come from the position ids); otherwise transformers' SDPA mask, for the fallback."""
+    from transformers.masking_utils import sdpa_mask
+
+    return None if attention_mask is None else sdpa_mask(*args, attention_mask=attention_mask, **kwargs)
+
+
+def use_segment_attention(model: Any, on: bool = True) -> None:
+    """Switch a transformers model to segment attention (on) or back to SDPA (off, before saving)."""
+    global _registered
+    from transformers import AttentionInterface
+    from transformers.masking_utils import AttentionMaskInterface
+
+    if not _registered:
+        AttentionInterface.register(ATTENTION, segment_attention)
+        AttentionMaskInterface.register(ATTENTION, _no_mask)
+        _registered = True
+    model.set_attn_implementation(ATTENTION if on else "sdpa")
+
+
+# --- fused LoRA linear ------------------------------------------------------------------------
+
+class _LoRALinear(torch.autograd.Function):
+    """y = x W^T (+ bias) + (x A^T) (s B)^T with W frozen; the low-rank term accumulates in place.
+
+    Shapes: x [N, in], W [out, in], A [r, in], B [out, r]. Backward: dx = g W + (g sB) A,
+    dA = (g sB)^T x, dB = s g^T (x A^T).
+    """
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, a: torch.Tensor,
+                b: torch.Tensor, scaling: float) -> torch.Tensor:
+        dtype = x.dtype
+        a_c, sb_c = a.to(dtype), (b * scaling).to(dtype)
+        xa = x @ a_c.T  # [N, r]
+        y = F.linear(x, weight.to(dtype), None if bias is None else bias.to(dtype))
+        y.addmm_(xa, sb_c.T)
+        ctx.save_for_backward(x, xa, weight, a_c, sb_c)
+        ctx.scaling = scaling
+        ctx.param_dtypes = (a.dtype, b.dtype)
+        return y
+
+    @staticmethod
+    def backward(ctx: Any, g: torch.Tensor):
+        x, xa, weight, a_c, sb_c = ctx.saved_tensors
+        g = g.contiguous()
+        gb = g @ sb_c  # [N, r]
+        dx = None
+        if ctx.needs_input_grad[0]:
+            dx = g @ weight.to(g.dtype)
+            dx.addmm_(gb, a_c)
+        da = (gb.T @ x).to(ctx.param_dtypes[0])
+        db = ((g.T @ xa) * ctx.scaling).to(ctx.param_dtypes[1])
+        return dx, None, None, da, db, None
+
+
+def _fused_forward(self: Any, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
+    """peft's LoRA Linear forward for the plain case (one adapter, no dropout, not merged or
+    disabled, frozen base); anything else runs peft's own forward."""
+    name = self.active_adapters[0] if len(self.active_adapters) == 1 else None
+    base = self.base_layer
+    if (args or kwargs or name is None or self.disable_adapters or self.merged or name not in self.lora_A
+            or name in getattr(self, "lora_variant", {}) or not isinstance(self.lora_dropout[name], torch.nn.Identity)
+            or base.weight.requires_grad):
+        return type(self).forward(self, x, *args, **kwargs)
+    dtype = torch.get_autocast_dtype(x.device.type) if torch.is_autocast_enabled(x.device.type) else x.dtype
+    shape = x.shape
+    with torch.autocast(x.device.type, enabled=False):
+        y = _LoRALinear.apply(x.reshape(-1, shape[-1]).to(dtype), base.weight, base.bias,
+                              self.lora_A[name].weight, self.lora_B[name].weight, float(self.scaling[name]))
+    return y.view(*shape[:-1], y.shape[-1])
+
+
+def fuse_lora(model: Any) -> int:
+    """Give every plain peft LoRA Linear (over an nn.Linear) the fused forward; how many."""
+    from peft.tuners.lora.layer import Linear as LoraLinear
+
+    n = 0
+    for module in model.modules():
+        if type(module) is LoraLinear and type(module.base_layer) is torch.nn.Linear:
+            module.forward = types.MethodType(_fused_forward, module)
+            n += 1
+    return n
+
+
+def adamw(params: list[torch.nn.Parameter], fused: bool, **kwargs: Any) -> torch.optim.Optimizer:
+    """AdamW; fused into one kernel when asked and every parameter is a plain fp32 tensor."""
+    plain = all(type(p.data) is torch.Tensor and p.dtype == torch.float32 for p in params)
+    return torch.optim.AdamW(params, fused=bool(fused and plain) or None, **kwargs)
