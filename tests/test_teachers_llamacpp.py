@@ -36,7 +36,7 @@ def test_spec_and_engine_names():
     from seedtune.evaluate.config import EvalConfig
     from seedtune.generate.common import TeacherConfig
 
-    assert TeacherConfig().engine == "auto" and EvalConfig(models=["m"], output="o").engine == "auto"
+    assert TeacherConfig().engine == "auto" and EvalConfig(models=["m"], output="o").engine == "hf"
     with pytest.raises(ValueError):
         TeacherConfig(engine="fast")
 
