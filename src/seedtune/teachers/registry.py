@@ -10,7 +10,7 @@ torch, and vLLM is only imported on machines that have it.
 
 Engines: `hf:NAME` names a local model; the `engine` option says what runs it. `hf` is
 transformers (always there), `llamacpp` is llama.cpp (`llama-cpp-python`, optional, several times
-faster on CPU: see `bench/generate.py`), and `auto` (what generate and eval configs default to)
+faster on CPU: see `bench/generate.py`), and `auto` (the default of generate's teacher; eval defaults to `hf`)
 takes llama.cpp when it is installed, no CUDA GPU is there, and the architecture has a GGUF writer,
 else transformers. `llamacpp:NAME` forces llama.cpp. Callers that pass no engine get transformers.
 """
