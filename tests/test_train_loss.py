@@ -33,6 +33,30 @@ def test_chunked_loss_and_grads_equal_full_ce(softcap, chunk):
         assert torch.allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
+
+def test_a_target_far_below_the_rest_keeps_its_exact_loss():
+    """-log p(target) from the softmax would overflow where p underflows; that row is computed exactly."""
+    hidden = torch.tensor([[1.0, 0.0], [0.0, 1.0]], dtype=torch.float64)
+    weight = torch.tensor([[200.0, 0.0], [-200.0, 0.0], [0.0, 1.0]], dtype=torch.float64)
+    y = torch.tensor([1, 2])  # row 0: target logit -200 vs 200 -> loss ~400 (p ~ e^-400)
+    ours = head_loss_sum(hidden, weight, y)
+    ref = torch.nn.functional.cross_entropy(hidden @ weight.T, y, reduction="sum")
+    assert float(ref) > 400 and torch.allclose(ours, ref.to(ours.dtype), rtol=1e-6)
+
+
+def test_bf16_loss_and_gradient_stay_within_rounding_of_fp32():
+    torch.manual_seed(3)
+    hidden = torch.randn(40, 16, requires_grad=True)
+    weight = torch.randn(300, 16) * 0.5
+    y = torch.randint(0, 300, (40,))
+    ref = head_loss_sum(hidden, weight, y)
+    (g_ref,) = torch.autograd.grad(ref, hidden)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        low = head_loss_sum(hidden, weight, y)
+    (g_low,) = torch.autograd.grad(low, hidden)
+    assert abs(float(low) / float(ref) - 1) < 5e-3
+    assert (g_low - g_ref).norm() / g_ref.norm() < 2e-2
+
 def _rows(tok, n=4):
     from seedtune.train.packing import pack_rows
     from seedtune.train.tokenize import build_example

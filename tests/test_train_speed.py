@@ -127,3 +127,28 @@ def test_fused_adamw_steps_like_the_loop():
             opt.step()
     for a, b in zip(params, twins):
         assert torch.allclose(a, b, atol=1e-6)
+
+
+def test_sibling_projections_run_as_one_group(tiny_tokenizer, monkeypatch):
+    """q/k/v and gate/up share one matmul per layer; a sibling called alone still answers alone."""
+    from seedtune.train.modeling import SFTModule
+
+    fast = _lora(tiny_tokenizer, "llama")
+    speed.fuse_lora(fast)
+    attn = fast.get_base_model().model.layers[0].self_attn
+    assert [m.seedtune_group_index for m in (attn.q_proj, attn.k_proj, attn.v_proj)] == [0, 1, 2]
+    assert attn.q_proj.seedtune_group is attn.v_proj.seedtune_group
+    calls = []
+    real = speed._GroupLoRA.apply
+    monkeypatch.setattr(speed._GroupLoRA, "apply", lambda *a: calls.append(1) or real(*a))
+    SFTModule(fast)(*_packed_batch())
+    assert len(calls) == 4  # (qkv, gate/up) x 2 layers
+    x = torch.randn(3, attn.k_proj.in_features)
+    attn.q_proj(x)  # leaves k and v waiting for this x
+    other = torch.randn(3, attn.k_proj.in_features)
+    alone = attn.k_proj(other)
+    base, name = attn.k_proj.base_layer, attn.k_proj.active_adapters[0]
+    expected = base(other) + attn.k_proj.lora_B[name](attn.k_proj.lora_A[name](other)) * attn.k_proj.scaling[name]
+    assert torch.allclose(alone, expected, atol=1e-5)
+    assert torch.allclose(attn.v_proj(x), attn.v_proj.base_layer(x) + attn.v_proj.lora_B[name](
+        attn.v_proj.lora_A[name](x)) * attn.v_proj.scaling[name], atol=1e-5)

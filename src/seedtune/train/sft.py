@@ -19,7 +19,7 @@ from typing import Any, Callable
 import torch
 
 from seedtune.errors import SeedtuneError
-from seedtune.train import checkpoint, distributed, speed
+from seedtune.train import checkpoint, distributed, flops, speed
 from seedtune.train.config import TrainConfig
 from seedtune.train.distributed import sharding_kind
 from seedtune.train.data import lineage, prepare, read_training_records, split_eval
@@ -130,12 +130,14 @@ class Loop:
     ckpt_dir: Path
     model: Any  # the unwrapped model: what checkpoints save
     log_every: int = 1
+    shape: Any = None  # flops.Shape of the model: each step adds its model FLOPs to the counters
     losses: list[float] = field(default_factory=list)
     elapsed: float = 0.0
 
 
 def prepare_loop(config: TrainConfig, run: "Start", module: SFTModule, n_rows: int) -> Loop:
     """AdamW, the schedule and accelerate's wrapping; resume from a checkpoint when asked."""
+    shape = flops.Shape.of(causal_lm_of(module.model))  # before sharding splits the parameters
     per_step, total_steps, opt = schedule(config, module, n_rows, run.accelerator, run.kind)
     ckpt_dir = Path(config.output) / "checkpoints"
     counters: dict[str, Any] = {"train_tokens": 0, "elapsed": 0.0, "losses": []}
@@ -143,7 +145,7 @@ def prepare_loop(config: TrainConfig, run: "Start", module: SFTModule, n_rows: i
                    restore=distributed.restore_checkpoint(opt.wrapped, opt.plain) if run.kind != "none" else None)
     writer = _tensorboard(Path(config.output) / "logs") if (config.tensorboard and run.main) else None
     return Loop(opt, per_step, total_steps, start, counters, writer, ckpt_dir, module.model, config.log_every,
-                losses=list(counters["losses"]))
+                shape=shape, losses=list(counters["losses"]))
 
 
 def train_steps(config: TrainConfig, run: "Start", loop: Loop, rows: list[Row], eval_rows: list[Row],
@@ -170,6 +172,8 @@ def train_steps(config: TrainConfig, run: "Start", loop: Loop, rows: list[Row], 
         opt.optimizer.zero_grad(set_to_none=True)
         loop.losses.append(float(step_loss) / max(float(glob[0]), 1.0))
         loop.counters["train_tokens"] += int(glob[1])
+        loop.counters["model_flops"] = loop.counters.get("model_flops", 0.0) + flops.step_flops(
+            loop.shape, int(glob[1]), int(glob[0]), int(glob[2]), config.full)
         loop.elapsed = time.perf_counter() - t0
         _log_step(loop, step, opt.scheduler, bar)
         if on_step:
@@ -413,7 +417,7 @@ class _DataOrder:
 def accumulate_gradients(wrapped: Any, micro: list[list[Row]], pad_id: int, autocast: Any,
                          accelerator: Any) -> tuple[torch.Tensor, torch.Tensor]:
     """Forward/backward every micro-batch of one optimizer step; returns (global loss sum,
-    global [trained tokens, real tokens]).
+    global [trained tokens, real tokens, attended pairs]) - the last two for FLOPs (flops.py).
 
     The step's loss is the sum over the global step's trained tokens divided by their count, so
     accumulation and data parallelism give the gradient of the mean over the global batch. DDP
@@ -423,7 +427,9 @@ def accumulate_gradients(wrapped: Any, micro: list[list[Row]], pad_id: int, auto
     so the loss is multiplied back by them.
     """
     world = accelerator.num_processes
-    local = torch.tensor([sum(_trained(r) for mb in micro for r in mb), sum(len(r) for mb in micro for r in mb)],
+    rows = [r for mb in micro for r in mb]
+    local = torch.tensor([sum(_trained(r) for r in rows), sum(len(r) for r in rows),
+                          sum(flops.attention_pairs(r.position_ids) for r in rows)],
                          dtype=torch.float64, device=accelerator.device)
     glob = accelerator.reduce(local, reduction="sum") if world > 1 else local
     n_tokens = max(float(glob[0]), 1.0)
@@ -452,7 +458,8 @@ def _log_step(loop: Loop, step: int, scheduler: Any, bar: Any) -> None:
 
 
 def _checkpoint(config: TrainConfig, run: "Start", loop: Loop, step: int) -> None:
-    state = {"train_tokens": loop.counters["train_tokens"], "elapsed": loop.elapsed, "losses": loop.losses}
+    state = {"train_tokens": loop.counters["train_tokens"], "elapsed": loop.elapsed, "losses": loop.losses,
+             "model_flops": loop.counters.get("model_flops", 0.0)}
     opt = loop.opt
     gathered = distributed.checkpoint_state(opt.wrapped, opt.plain, run.kind)  # every rank joins under FSDP
     checkpoint.save_on_every_rank(loop.ckpt_dir, step + 1, loop.model, opt.optimizer, opt.scheduler, state,
@@ -467,6 +474,8 @@ def _metrics(loop: Loop, eval_loss: float | None, module: SFTModule, world: int)
         "train_tokens": loop.counters["train_tokens"],
         "tokens_per_second": loop.counters["train_tokens"] / max(loop.elapsed, 1e-9),
         "train_seconds": loop.elapsed,
+        "model_flops": loop.counters.get("model_flops", 0.0),
+        "model_tflops_per_second": loop.counters.get("model_flops", 0.0) / max(loop.elapsed, 1e-9) / 1e12,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "final_loss": losses[-1] if losses else float("nan"),
         "final_loss_smoothed": sum(tail) / len(tail),

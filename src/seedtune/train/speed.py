@@ -163,14 +163,23 @@ class _LoRALinear(torch.autograd.Function):
         return dx, None, None, da, db, None
 
 
-def _fused_forward(self: Any, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
-    """peft's LoRA Linear forward for the plain case (one adapter, no dropout, not merged or
-    disabled, frozen base); anything else runs peft's own forward."""
+def _plain_adapter(self: Any) -> str | None:
+    """The one active adapter's name when the fused path computes exactly what peft would: one
+    adapter, no dropout, not merged or disabled, frozen base; else None."""
     name = self.active_adapters[0] if len(self.active_adapters) == 1 else None
-    base = self.base_layer
-    if (args or kwargs or name is None or self.disable_adapters or self.merged or name not in self.lora_A
+    if (name is None or self.disable_adapters or self.merged or name not in self.lora_A
             or name in getattr(self, "lora_variant", {}) or not isinstance(self.lora_dropout[name], torch.nn.Identity)
-            or base.weight.requires_grad):
+            or self.base_layer.weight.requires_grad):
+        return None
+    return name
+
+
+def _fused_forward(self: Any, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
+    """peft's LoRA Linear forward for the plain case (see `_plain_adapter`); anything else runs
+    peft's own forward."""
+    name = None if (args or kwargs) else _plain_adapter(self)
+    base = self.base_layer
+    if name is None:
         return type(self).forward(self, x, *args, **kwargs)
     dtype = torch.get_autocast_dtype(x.device.type) if torch.is_autocast_enabled(x.device.type) else x.dtype
     shape = x.shape
@@ -181,15 +190,137 @@ def _fused_forward(self: Any, x: torch.Tensor, *args: Any, **kwargs: Any) -> tor
 
 
 def fuse_lora(model: Any) -> int:
-    """Give every plain peft LoRA Linear (over an nn.Linear) the fused forward; how many."""
+    """Give every plain peft LoRA Linear (over an nn.Linear) the fused forward, and let siblings that
+    read the same input (q/k/v, gate/up) run as one group; how many linears."""
     from peft.tuners.lora.layer import Linear as LoraLinear
 
     n = 0
-    for module in model.modules():
-        if type(module) is LoraLinear and type(module.base_layer) is torch.nn.Linear:
-            module.forward = types.MethodType(_fused_forward, module)
-            n += 1
+    for parent in model.modules():
+        fused = {}
+        for name, module in parent.named_children():
+            if type(module) is LoraLinear and type(module.base_layer) is torch.nn.Linear:
+                module.forward = types.MethodType(_fused_forward, module)
+                fused[name] = module
+                n += 1
+        for names in SIBLINGS:
+            members = [fused[name] for name in names if name in fused]
+            if len(members) > 1 and _groupable(members):
+                group = _Group(members)
+                for index, member in enumerate(members):
+                    # On the module, not a bound method of the group: deepcopy keeps them together.
+                    member.seedtune_group, member.seedtune_group_index = group, index
+                    member.forward = types.MethodType(_group_forward, member)
     return n
+
+
+# --- sibling groups: one matmul for the projections that read the same input -----------------
+
+# Projections a decoder layer applies to the same tensor, one after the other.
+SIBLINGS = (("q_proj", "k_proj", "v_proj"), ("gate_proj", "up_proj"))
+
+
+def _group_forward(self: Any, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
+    return self.seedtune_group.forward_of(self, self.seedtune_group_index, x, *args, **kwargs)
+
+
+def _groupable(members: list[Any]) -> bool:
+    bases = [m.base_layer for m in members]
+    return (len({b.in_features for b in bases}) == 1 and len({b.weight.dtype for b in bases}) == 1
+            and all(b.bias is None for b in bases))
+
+
+class _Group:
+    """q, k and v (or gate and up) as one linear over their concatenated weights, and their LoRA
+    down-projections as one rank-(16 x 3) matmul: the input is read once, the matmuls are wider
+    (k/v alone are 3x narrower than q in grouped-query attention), and backward sums the input
+    gradient inside one matmul instead of adding three. transformers calls the siblings one after
+    the other on the same tensor: the first call computes all of them and keeps the others' outputs
+    until they ask (matched by tensor identity; any other call runs the single fused path)."""
+
+    def __init__(self, members: list[Any]):
+        self.members = members
+        self.pending: dict[int, torch.Tensor] = {}
+        self.source: torch.Tensor | None = None
+        self.weight: torch.Tensor | None = None
+        self.weight_key: tuple[Any, ...] = ()
+
+    def cat_weight(self) -> torch.Tensor:
+        """The frozen weights, concatenated once (rebuilt if a weight changes dtype or storage)."""
+        weights = [m.base_layer.weight for m in self.members]
+        key = tuple((w.dtype, w.data_ptr()) for w in weights)
+        if self.weight is None or key != self.weight_key:
+            self.weight, self.weight_key = torch.cat([w.detach() for w in weights]), key
+        return self.weight
+
+    def forward_of(self, member: Any, index: int, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
+        if self.source is x and index in self.pending:
+            out = self.pending.pop(index)
+            if not self.pending:
+                self.source = None
+            return out
+        outs = self._run(x) if not (args or kwargs) else None
+        if outs is None:
+            return _fused_forward(member, x, *args, **kwargs)
+        self.source, self.pending = x, {i: o for i, o in enumerate(outs) if i != index}
+        return outs[index]
+
+    def _run(self, x: torch.Tensor) -> list[torch.Tensor] | None:
+        names = [_plain_adapter(m) for m in self.members]
+        if any(n is None for n in names) or len(set(names)) != 1:
+            return None
+        name = names[0]
+        dtype = torch.get_autocast_dtype(x.device.type) if torch.is_autocast_enabled(x.device.type) else x.dtype
+        shape = x.shape
+        with torch.autocast(x.device.type, enabled=False):
+            weight = self.cat_weight()
+            outs = _GroupLoRA.apply(x.reshape(-1, shape[-1]).to(dtype), weight.to(dtype),
+                                    tuple(m.base_layer.out_features for m in self.members),
+                                    tuple(float(m.scaling[name]) for m in self.members),
+                                    *[m.lora_A[name].weight for m in self.members],
+                                    *[m.lora_B[name].weight for m in self.members])
+        return [o.view(*shape[:-1], o.shape[-1]) for o in outs]
+
+
+class _GroupLoRA(torch.autograd.Function):
+    """[y_1 .. y_m] = x [W_1 .. W_m]^T + per member (x A_i^T)(s_i B_i)^T, W frozen.
+
+    x [N, in], W_cat [sum(out), in], A_i [r, in], B_i [out_i, r]. Backward: with g_i each output's
+    gradient and gb_i = g_i s_i B_i: dx = g_cat W_cat + gb_cat A_cat, dA_cat = gb_cat^T x,
+    dB_i = s_i g_i^T (x A_i^T).
+    """
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, weight: torch.Tensor, sizes: tuple[int, ...], scalings: tuple[float, ...],
+                *adapters: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        m = len(sizes)
+        a_list, b_list = adapters[:m], adapters[m:]
+        dtype = x.dtype
+        a_cat = torch.cat([a.to(dtype) for a in a_list])  # [sum r, in]
+        sbs = [(b * s).to(dtype) for b, s in zip(b_list, scalings)]
+        xa = x @ a_cat.T  # [N, sum r]
+        y = x @ weight.T  # [N, sum out]
+        ranks = [a.shape[0] for a in a_list]
+        for y_i, xa_i, sb in zip(y.split(sizes, 1), xa.split(ranks, 1), sbs):
+            y_i.addmm_(xa_i, sb.T)
+        ctx.save_for_backward(x, xa, weight, a_cat, *sbs)
+        ctx.meta = (sizes, scalings, ranks, [a.dtype for a in a_list], [b.dtype for b in b_list])
+        return tuple(y.split(sizes, 1))
+
+    @staticmethod
+    def backward(ctx: Any, *grads: torch.Tensor):
+        x, xa, weight, a_cat, *sbs = ctx.saved_tensors
+        sizes, scalings, ranks, a_dtypes, b_dtypes = ctx.meta
+        grads = [torch.zeros(x.shape[0], n, dtype=x.dtype, device=x.device) if g is None else g.to(x.dtype)
+                 for g, n in zip(grads, sizes)]
+        g = torch.cat(grads, 1)
+        gb = torch.cat([g_i @ sb for g_i, sb in zip(grads, sbs)], 1)  # [N, sum r]
+        dx = None
+        if ctx.needs_input_grad[0]:
+            dx = g @ weight
+            dx.addmm_(gb, a_cat)
+        da = [d.to(t) for d, t in zip((gb.T @ x).split(ranks, 0), a_dtypes)]
+        db = [((g_i.T @ xa_i) * s).to(t) for g_i, xa_i, s, t in zip(grads, xa.split(ranks, 1), scalings, b_dtypes)]
+        return (dx, None, None, None, *da, *db)
 
 
 def adamw(params: list[torch.nn.Parameter], fused: bool, **kwargs: Any) -> torch.optim.Optimizer:
