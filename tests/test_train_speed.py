@@ -152,3 +152,31 @@ def test_sibling_projections_run_as_one_group(tiny_tokenizer, monkeypatch):
     assert torch.allclose(alone, expected, atol=1e-5)
     assert torch.allclose(attn.v_proj(x), attn.v_proj.base_layer(x) + attn.v_proj.lora_B[name](
         attn.v_proj.lora_A[name](x)) * attn.v_proj.scaling[name], atol=1e-5)
+
+
+@pytest.mark.parametrize("window", [None, 50])
+def test_bucketed_segments_match_a_block_diagonal_mask(window):
+    """Samples of several buckets, one past the flash threshold, grouped query heads: outputs and
+    gradients equal dense SDPA with each sample's causal (and local) mask."""
+    lengths = [[5, 70, 130, 3], [400, 8]]
+    width = 208 + 200
+    rows = [ls + [width - sum(ls)] if sum(ls) < width else ls for ls in lengths]
+    pos = torch.tensor([[i for n in r for i in range(n)] for r in rows])
+    g = torch.Generator().manual_seed(4)
+    q = torch.randn(2, 6, width, 8, generator=g, requires_grad=True)
+    k = torch.randn(2, 2, width, 8, generator=g, requires_grad=True)
+    v = torch.randn(2, 2, width, 8, generator=g, requires_grad=True)
+    out, _ = speed.segment_attention(None, q, k, v, None, scaling=0.3, position_ids=pos, sliding_window=window)
+    seg = torch.stack([torch.repeat_interleave(torch.arange(len(r)), torch.tensor(r)) for r in rows])
+    i = torch.arange(width)
+    mask = (seg[:, :, None] == seg[:, None, :]) & (i[:, None] >= i[None, :])
+    if window:
+        mask &= (i[:, None] - i[None, :]) < window
+    ref = F.scaled_dot_product_attention(q, k.repeat_interleave(3, 1), v.repeat_interleave(3, 1), attn_mask=mask[:, None],
+                                         scale=0.3).transpose(1, 2)
+    assert torch.allclose(out, ref, atol=1e-5)
+    w = torch.randn(ref.shape, generator=g)
+    grads = torch.autograd.grad((out * w).sum(), (q, k, v))
+    refs = torch.autograd.grad((ref * w).sum(), (q, k, v))
+    for a, b in zip(grads, refs):
+        assert torch.allclose(a, b, atol=1e-5)
