@@ -127,6 +127,12 @@ class _Plan:
             order.append(index.reshape(-1)[real.cpu()])
         order += [torch.arange(s, s + n) for s, n in self.long]
         self.order = torch.cat(order).to(position_ids.device) if order else torch.zeros(0, dtype=torch.long)
+        # One gather for every bucket and long sample: its backward is one scatter into one zero
+        # tensor, where a gather per bucket would zero-fill and add a full-size tensor per bucket.
+        pieces = [index.reshape(-1) for _, index, _ in self.buckets]
+        pieces += [torch.arange(s, s + n, device=position_ids.device) for s, n in self.long]
+        self.gather = torch.cat(pieces) if pieces else torch.zeros(0, dtype=torch.long)
+        self.sizes = [len(piece) for piece in pieces]
 
 
 _last_plan: tuple[torch.Tensor | None, int | None, _Plan | None] = (None, None, None)
@@ -152,20 +158,20 @@ def _bucketed_attention(plan: _Plan, query: torch.Tensor, key: torch.Tensor, val
     q_rows = query.transpose(1, 2).reshape(b * length, heads * d)
     k_rows = key.transpose(1, 2).reshape(b * length, kv * d)
     v_rows = value.transpose(1, 2).reshape(b * length, kv * d)
+    q_all, k_all, v_all = (rows.index_select(0, plan.gather).split(plan.sizes) for rows in (q_rows, k_rows, v_rows))
     outs = []
-    for m, index, real in plan.buckets:
+    for (m, index, real), q, k, v in zip(plan.buckets, q_all, k_all, v_all):
         k_count = index.shape[0]
-        flat = index.reshape(-1)
         # [k, m, Hkv, g, D] -> [k*Hkv, g*m, D]: the query heads of a KV group stacked, as in causal_attention
-        q = q_rows.index_select(0, flat).view(k_count, m, kv, g, d).permute(0, 2, 3, 1, 4).reshape(k_count * kv, g * m, d)
-        k = k_rows.index_select(0, flat).view(k_count, m, kv, d).transpose(1, 2).reshape(k_count * kv, m, d)
-        v = v_rows.index_select(0, flat).view(k_count, m, kv, d).transpose(1, 2).reshape(k_count * kv, m, d)
+        q = q.view(k_count, m, kv, g, d).permute(0, 2, 3, 1, 4).reshape(k_count * kv, g * m, d)
+        k = k.view(k_count, m, kv, d).transpose(1, 2).reshape(k_count * kv, m, d)
+        v = v.view(k_count, m, kv, d).transpose(1, 2).reshape(k_count * kv, m, d)
         scores = torch.baddbmm(q.new_zeros(()), q, k.transpose(1, 2), beta=0, alpha=scale)
         scores.view(k_count * kv, g, m, m).masked_fill_(_causal(m, q.device), float("-inf"))
         out = (scores.softmax(-1) @ v).view(k_count, kv, g, m, d).permute(0, 3, 1, 2, 4).reshape(k_count * m, heads * d)
         outs.append(out[real])
-    for start, n in plan.long:
-        q, k, v = (rows[start:start + n].view(n, -1, d).transpose(0, 1) for rows in (q_rows, k_rows, v_rows))
+    for (start, n), q, k, v in zip(plan.long, *(parts[len(plan.buckets):] for parts in (q_all, k_all, v_all))):
+        q, k, v = (t.view(n, -1, d).transpose(0, 1) for t in (q, k, v))
         outs.append(causal_attention(q, k, v, scale, 0.0, window).reshape(n, heads * d))
     rows = torch.cat(outs, 0)
     return rows.new_empty(b * length, heads * d).index_copy(0, plan.order, rows)
