@@ -1,9 +1,10 @@
-"""Two local engines side by side on the same requests: transformers (`hf`) and llama.cpp.
+"""Local engines side by side on the same requests: transformers (`hf`), its fast settings, llama.cpp.
 
 Shared by bench/generate.py (teacher, chat requests) and bench/eval.py (student, raw prompts).
 Runs alternate (hf, llamacpp, hf, llamacpp, ...) so that load from other processes falls on both
-alike; each engine's rate is its best run. Agreement compares the greedy answers text by text:
-identical share and mean ROUGE-L (the same tokenizer as eval's metric).
+alike; each engine's rate is its best run. The first engine is the baseline: every other one is
+compared with it by name, tokens/s ratio and agreement of the greedy answers text by text
+(identical share and mean ROUGE-L, the same tokenizer as eval's metric).
 """
 
 from __future__ import annotations
@@ -15,16 +16,16 @@ from typing import Any
 
 def side_by_side(builders: dict[str, Callable[[], Any]], requests: Sequence[Any], repeats: int = 2) -> dict[str, Any]:
     """Time each engine `repeats` times on `requests` (after one warm-up request); print tokens/s
-    for each, the ratio of the last to the first, and how often their answers agree."""
-    from seedtune.textsim import rouge_l
-
+    for each and, for every engine after the first, its ratio to the first and how often their
+    answers agree. Returns the rates and, per engine after the first, `versus` that baseline."""
     teachers = {}
     for name, build in builders.items():
         started = time.perf_counter()
         teachers[name] = build()
         teachers[name].generate(list(requests[:1]))  # warm-up: lazy init, first-call allocations
+        head = getattr(teachers[name], "stats", {}).get("head")  # HFTeacher: shortlist or full head, and why
         print(f"  {name:9s}: ready in {time.perf_counter() - started:6.1f} s ({type(teachers[name]).__name__}, "
-              f"{getattr(teachers[name], 'model_id', '')})")
+              f"{getattr(teachers[name], 'model_id', '')}{f', head: {head}' if head else ''})")
     best: dict[str, float] = {}
     answers: dict[str, list[str]] = {}
     for run in range(repeats):
@@ -36,11 +37,21 @@ def side_by_side(builders: dict[str, Callable[[], Any]], requests: Sequence[Any]
             best[name] = max(best.get(name, 0.0), tokens / seconds)
             answers[name] = [c.text for c in out]
             print(f"  run {run + 1} {name:9s}: {tokens:6d} tokens in {seconds:7.2f} s = {tokens / seconds:8.1f} tok/s")
-    first, last = list(teachers)[0], list(teachers)[-1]
-    pairs = list(zip(answers[first], answers[last]))
+    first = list(teachers)[0]
+    print("  best: " + " | ".join(f"{name} {rate:.1f} tok/s" for name, rate in best.items()))
+    versus = {name: _versus(answers[first], answers[name], best[name] / best[first])
+              for name in list(teachers)[1:]}
+    for name, v in versus.items():
+        print(f"  {name} vs {first}: {v['ratio']:.2f}x tok/s (goal >= 3x); identical greedy answers "
+              f"{v['identical']}/{v['n']} ({v['identical'] / max(1, v['n']):.0%}), mean ROUGE-L {v['rouge_l']:.3f}")
+    return {"rates": best, "versus": versus}
+
+
+def _versus(base: Sequence[str], other: Sequence[str], ratio: float) -> dict[str, Any]:
+    """How `other`'s answers agree with the baseline's: identical count and mean ROUGE-L."""
+    from seedtune.textsim import rouge_l
+
+    pairs = list(zip(base, other))
     same = sum(a == b for a, b in pairs)
     mean_rouge = sum(1.0 if a == b else rouge_l(b, a) for a, b in pairs) / max(1, len(pairs))
-    ratio = best[last] / best[first]
-    print(f"  best: {first} {best[first]:.1f} tok/s, {last} {best[last]:.1f} tok/s -> {ratio:.2f}x (goal >= 3x); "
-          f"identical greedy answers {same}/{len(pairs)} ({same / max(1, len(pairs)):.0%}), mean ROUGE-L {mean_rouge:.3f}")
-    return {"rates": best, "ratio": ratio, "identical": same, "n": len(pairs), "rouge_l": mean_rouge}
+    return {"ratio": ratio, "identical": same, "n": len(pairs), "rouge_l": mean_rouge}

@@ -1,20 +1,22 @@
-"""Eval generation throughput: batched (what `seedtune eval` does) vs one request at a time (what a
-simple harness loop does), on the same prompts, in one invocation.
+"""Eval generation throughput, side by side in one run: the engines, and batched vs one at a time.
 
     python bench/eval.py                         # gemma-3-270m (pulled on first use), 24 prompts
     python bench/eval.py --model tiny            # the in-code tiny model, seconds, no download
-    python bench/eval.py --model PATH --prompts 64 --max-new-tokens 48 --batch-size 16
+    python bench/eval.py --skip-single --prompts 48 --max-new-tokens 32 --repeats 1 --tuned runs/x/3-train/all/model
 
 Prompts are the held-out suite's zero-shot prompts in the model's own format, greedy decoding,
-no cache. Prints tokens/s for both, the speed-up ratio, and how many answers agree (left padding
-can change float rounding, so batched greedy output may differ in rare near-tie tokens). A third
-line times a fully cached rerun through `CachedTeacher`.
+no cache. Engines, on the model and on each `--tuned` model (a trained directory: merged weights,
+or a LoRA adapter merged first), runs alternating:
 
-With llama-cpp-python installed, the same prompts then run on batched transformers and on the
-llama.cpp engine side by side (tokens/s, ratio, identical answers, mean ROUGE-L), for the model and
-for each `--tuned` model (a trained directory: merged weights, or a LoRA adapter merged first):
+- `hf`: transformers as eval ran before, fp32 with the full LM head, batch `--batch-size` (8);
+- `hf-fast`: what `seedtune eval` runs now: the exact shortlist head (teachers/head.py) and batch
+  `--fast-batch-size` (eval's `batch_size` default, 32);
+- `llamacpp`: the llama.cpp engine at the fast batch, when llama-cpp-python is installed.
 
-    python bench/eval.py --skip-single --prompts 48 --batch-size 16 --tuned runs/x/3-train/model
+Each engine after `hf` is compared with `hf` by name: tokens/s ratio, identical greedy answers and
+mean ROUGE-L. Unless `--skip-single`, first one request at a time against batched `hf-fast` (left
+padding can change float rounding, so rare near-tie tokens may differ), and a fully cached rerun
+through `CachedTeacher`.
 """
 
 from __future__ import annotations
@@ -27,11 +29,16 @@ from typing import Any
 
 
 def main() -> None:
+    from seedtune.evaluate.backends import resolve_dir
+    from seedtune.evaluate.config import EvalConfig
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="gemma-3-270m", help="model dir / embedded name, or 'tiny'")
     parser.add_argument("--prompts", type=int, default=24)
     parser.add_argument("--max-new-tokens", type=int, default=32)
-    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--batch-size", type=int, default=8, help="the hf baseline's batch (eval's old default)")
+    parser.add_argument("--fast-batch-size", type=int, default=EvalConfig.model_fields["batch_size"].default,
+                        help="hf-fast's and llamacpp's batch (default: eval's batch_size default)")
     parser.add_argument("--tuned", action="append", default=[], help="a trained model directory to compare engines on too")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for both engines (default: all cores)")
     parser.add_argument("--repeats", type=int, default=2, help="alternating timed runs per engine (the best counts)")
@@ -39,8 +46,6 @@ def main() -> None:
     parser.add_argument("--skip-engines", action="store_true")
     parser.add_argument("--gguf", default=None, help="the llama.cpp engine's tensor type (f16 default, bf16, f32, q8_0)")
     args = parser.parse_args()
-
-    from seedtune.evaluate.backends import resolve_dir
 
     tmp = Path(tempfile.mkdtemp(prefix="seedtune-bench-eval-"))
     if args.model == "tiny":
@@ -51,16 +56,16 @@ def main() -> None:
         directory = resolve_dir(args.model)
     fmt, requests = _requests(directory, args.prompts, args.max_new_tokens)
     if not args.skip_single:
-        _single_vs_batched(directory, fmt, requests, args.batch_size, tmp)
+        _single_vs_batched(directory, fmt, requests, args.fast_batch_size, tmp)
     if args.skip_engines:
         return
     import importlib.util
 
-    if importlib.util.find_spec("llama_cpp") is None:
-        print("engines: skipped, llama-cpp-python is not installed (pip install 'seedtune[speed]')")
-        return
+    llamacpp = importlib.util.find_spec("llama_cpp") is not None
+    if not llamacpp:
+        print("engines: llamacpp skipped, llama-cpp-python is not installed (pip install 'seedtune[speed]')")
     for model_dir in [directory, *map(Path, args.tuned)]:
-        _engines(model_dir, args.prompts, args.max_new_tokens, args.batch_size, args.threads, args.repeats, args.gguf)
+        _engines(model_dir, args, llamacpp)
 
 
 def _requests(directory: Path, prompts: int, max_new_tokens: int) -> tuple[Any, list[Any]]:
@@ -77,22 +82,25 @@ def _requests(directory: Path, prompts: int, max_new_tokens: int) -> tuple[Any, 
                          temperature=0.0, stop=tuple(fmt.stop)) for t, i in pairs]
 
 
-def _engines(directory: Path, prompts: int, max_new_tokens: int, batch_size: int, threads: int | None,
-             repeats: int, gguf: str | None) -> None:
+def _engines(directory: Path, args: argparse.Namespace, llamacpp: bool) -> None:
     import torch
 
     from engines import side_by_side
-    from seedtune.teachers.llamacpp import LlamaCppTeacher
     from seedtune.teachers.transformers import HFTeacher
 
-    if threads:
-        torch.set_num_threads(threads)
-    fmt, requests = _requests(directory, prompts, max_new_tokens)
-    print(f"engines: {directory.name} ({fmt.type} format), {len(requests)} prompts, max_new_tokens={max_new_tokens}, "
-          f"batch {batch_size}, threads {threads or torch.get_num_threads()}")
-    side_by_side({"hf": lambda: HFTeacher(str(directory), batch_size=batch_size, prompt_format=fmt),
-                  "llamacpp": lambda: LlamaCppTeacher(str(directory), batch_size=batch_size, prompt_format=fmt,
-                                                      dtype=gguf, threads=threads)}, requests, repeats)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    fmt, requests = _requests(directory, args.prompts, args.max_new_tokens)
+    print(f"engines: {directory.name} ({fmt.type} format), {len(requests)} prompts, max_new_tokens={args.max_new_tokens}, "
+          f"batch hf {args.batch_size} / hf-fast {args.fast_batch_size}, threads {args.threads or torch.get_num_threads()}")
+    builders = {"hf": lambda: HFTeacher(str(directory), batch_size=args.batch_size, prompt_format=fmt, shortlist="off"),
+                "hf-fast": lambda: HFTeacher(str(directory), batch_size=args.fast_batch_size, prompt_format=fmt)}
+    if llamacpp:
+        from seedtune.teachers.llamacpp import LlamaCppTeacher
+
+        builders["llamacpp"] = lambda: LlamaCppTeacher(str(directory), batch_size=args.fast_batch_size, prompt_format=fmt,
+                                                       dtype=args.gguf, threads=args.threads)
+    side_by_side(builders, requests, args.repeats)
 
 
 def _single_vs_batched(directory: Path, fmt: Any, requests: list[Any], batch_size: int, tmp: Path) -> None:

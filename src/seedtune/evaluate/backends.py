@@ -95,7 +95,7 @@ def choose_format(directory: Path, prefer: str = "auto") -> PromptFormat:
     return for_model(tokenizer, "chat" if prefer == "chat" else "auto")
 
 
-def open_model(spec: str, label: str, *, prefer_format: str = "auto", batch_size: int = 8, dtype: str | None = None,
+def open_model(spec: str, label: str, *, prefer_format: str = "auto", batch_size: int = 32, dtype: str | None = None,
                base_url: str | None = None, teacher: Teacher | None = None, cache: Any = None,
                prices: Any = None, budget: Any = None, engine: str = "auto") -> EvalModel:
     """Resolve `spec` to an `EvalModel`; `teacher` overrides the backend (tests, custom servers).

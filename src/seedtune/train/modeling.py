@@ -51,24 +51,6 @@ def load_base(name_or_path: str, dtype: torch.dtype, qlora: bool = False) -> tup
     return model, tokenizer, path
 
 
-def bf16_supported(device: torch.device) -> bool:
-    """bf16 autocast is worth it on CUDA with bf16 and on CPUs with native bf16 (AVX512-BF16/AMX)."""
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    try:
-        return bool(torch.backends.cpu.get_cpu_capability() in ("AVX512", "AMX")) and _cpu_has_bf16()
-    except Exception:
-        return False
-
-
-def _cpu_has_bf16() -> bool:
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
 def add_lora(model: Any, r: int, alpha: float, dropout: float, targets: list[str] | str, qlora: bool = False) -> Any:
     """Wrap in a peft LoRA adapter; trainable adapter weights are kept in fp32 (master weights)."""
     from peft import LoraConfig, get_peft_model

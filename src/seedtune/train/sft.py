@@ -19,11 +19,12 @@ from typing import Any, Callable
 import torch
 
 from seedtune.errors import SeedtuneError
+from seedtune.models.device import bf16_supported
 from seedtune.train import checkpoint, distributed, flops, speed
 from seedtune.train.config import TrainConfig
 from seedtune.train.distributed import sharding_kind
 from seedtune.train.data import lineage, prepare, read_training_records, split_eval
-from seedtune.train.modeling import SFTModule, add_lora, bf16_supported, causal_lm_of, load_base, self_check_packing
+from seedtune.train.modeling import SFTModule, add_lora, causal_lm_of, load_base, self_check_packing
 from seedtune.train.packing import Row, collate, fill_ratio, pack_rows
 
 
