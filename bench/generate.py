@@ -101,7 +101,8 @@ def engines_bench(model: str, n: int, batch_size: int, max_tokens: int, dtype: s
                              max_tokens=max_tokens, temperature=temperature, seed=i) for i in range(n)]
     print(f"engines: {model}, {n} requests, max_tokens={max_tokens}, temperature={temperature}, batch {batch_size}, "
           f"threads {threads or torch.get_num_threads()}, hf dtype {dtype or 'float32'}")
-    side_by_side({"hf": lambda: HFTeacher(model, batch_size=batch_size, dtype=dtype),
+    # The baseline is transformers as it was: greedy requests would otherwise get the shortlist head.
+    side_by_side({"hf": lambda: HFTeacher(model, batch_size=batch_size, dtype=dtype, shortlist="off"),
                   "llamacpp": lambda: LlamaCppTeacher(model, batch_size=batch_size, dtype=gguf, threads=threads)},
                  requests, repeats)
 
