@@ -16,7 +16,7 @@ def test_segment_lengths_restart_at_position_zero():
     assert speed.segment_lengths(pos) == [[3, 2, 1], [6], [2, 2, 2]]
 
 
-@pytest.mark.parametrize("n,window", [(5, None), (400, None), (40, 16)])
+@pytest.mark.parametrize("n,window", [(5, None), (400, None), (600, None), (40, 16)])
 def test_causal_attention_matches_sdpa(n, window):
     """Short samples (two matmuls), long ones (flash kernel) and local layers, against a dense mask."""
     g = torch.Generator().manual_seed(n)
@@ -158,8 +158,8 @@ def test_sibling_projections_run_as_one_group(tiny_tokenizer, monkeypatch):
 def test_bucketed_segments_match_a_block_diagonal_mask(window):
     """Samples of several buckets, one past the flash threshold, grouped query heads: outputs and
     gradients equal dense SDPA with each sample's causal (and local) mask."""
-    lengths = [[5, 70, 130, 3], [400, 8]]
-    width = 208 + 200
+    lengths = [[5, 70, 130, 3], [600, 8]]  # 600: past the flash threshold
+    width = 608
     rows = [ls + [width - sum(ls)] if sum(ls) < width else ls for ls in lengths]
     pos = torch.tensor([[i for n in r for i in range(n)] for r in rows])
     g = torch.Generator().manual_seed(4)
