@@ -85,9 +85,11 @@ def decoder_params(model_dir: str) -> int:
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
 
+    from seedtune.train.flops import Shape
+
     with torch.device("meta"):
         model = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(model_dir))
-    return sum(p.numel() for n, p in model.named_parameters() if ".layers." in n)
+    return Shape.of(model).decoder_params  # the trainer's own count (train/flops.py)
 
 
 # --- one run per subprocess -------------------------------------------------------------------

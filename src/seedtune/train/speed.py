@@ -14,10 +14,10 @@
   one wider matmul with one rank-48 (or -32) down-projection.
 - **Fused AdamW** (`fused=True`, one kernel over every parameter instead of a Python loop).
 
-Together (one core, SmolLM2-135M LoRA, 8 x 512 packed, loaded machine) a step went from 18.7-19.2 s
-to 16.5-16.6 s with the buckets, the groups and the softmax-based loss (loss.py); what remains
-is matmuls (~60%), the norms, SiLU and rotary elementwise passes (~12%, what a compiler would fuse),
-the loss's softmax (~4%) and attention (~6%).
+With the buckets, the groups and the softmax-based loss (loss.py), a SmolLM2-135M LoRA step (bf16,
+8 x 512 packed, 2 cores, quiet) runs x1.18-1.22 the tokens/s of the plain path; its own CPU time is
+matmuls 58%, attention 17%, the norm/SiLU/rotary elementwise passes 12% (what a compiler would
+fuse), dispatch 7%, copies 6%, the loss 1% (`bench/train_vs_trl.py --profile`).
 
 Each is exact up to float rounding (tests/test_train_speed.py compares losses and gradients
 with and without). `train.speedups: false` turns them all off, for comparison.
@@ -77,16 +77,8 @@ def segment_attention(module: Any, query: torch.Tensor, key: torch.Tensor, value
                                       sliding_window=sliding_window, **kwargs)
     scale = scaling if scaling is not None else query.shape[-1] ** -0.5
     b, h, length, d = query.shape
-    if not dropout:
-        plan = _plan(position_ids.expand(b, -1), sliding_window)
-        return _bucketed_attention(plan, query, key, value, scale, sliding_window).view(b, length, h, d), None
-    outs = []
-    # unbind/split are views whose backward is one stack/cat, not a zero-filled copy per slice.
-    for lengths, q, k, v in zip(segment_lengths(position_ids.expand(b, -1)),
-                                query.unbind(0), key.unbind(0), value.unbind(0)):
-        for qs, ks, vs in zip(q.split(lengths, 1), k.split(lengths, 1), v.split(lengths, 1)):
-            outs.append(causal_attention(qs, ks, vs, scale, dropout, sliding_window))
-    return torch.cat(outs, 0).view(b, length, h, d), None
+    plan = _plan(position_ids.expand(b, -1), sliding_window, bucketed=not dropout)
+    return _bucketed_attention(plan, query, key, value, scale, sliding_window, dropout).view(b, length, h, d), None
 
 
 # --- short samples in buckets: a few batched matmuls per layer instead of one pair per sample -----
@@ -100,7 +92,7 @@ BUCKET = 64
 class _Plan:
     """Where each sample of a packed batch sits, computed once per forward and shared by every layer."""
 
-    def __init__(self, position_ids: torch.Tensor, window: int | None):
+    def __init__(self, position_ids: torch.Tensor, window: int | None, bucketed: bool = True):
         width = position_ids.shape[1]
         self.buckets: list[tuple[int, torch.Tensor, torch.Tensor]] = []  # (length, gather index [k, m], real rows)
         self.long: list[tuple[int, int]] = []  # (flat start, length): the flash kernel, one by one
@@ -108,7 +100,7 @@ class _Plan:
         for row, lengths in enumerate(segment_lengths(position_ids)):
             start = row * width
             for n in lengths:
-                if n > SMALL or (window and n > window):
+                if not bucketed or n > SMALL or (window and n > window):  # (dropout: one by one)
                     self.long.append((start, n))
                 else:
                     by_size.setdefault(-(-n // BUCKET) * BUCKET, []).append((start, n))
@@ -135,21 +127,21 @@ class _Plan:
         self.sizes = [len(piece) for piece in pieces]
 
 
-_last_plan: tuple[torch.Tensor | None, int | None, _Plan | None] = (None, None, None)
+_last_plan: tuple[torch.Tensor | None, tuple[Any, ...], _Plan | None] = (None, (), None)
 
 
-def _plan(position_ids: torch.Tensor, window: int | None) -> _Plan:
+def _plan(position_ids: torch.Tensor, window: int | None, bucketed: bool) -> _Plan:
     """The plan for these position ids; the layers of one forward share one (same tensor object)."""
     global _last_plan
-    seen, seen_window, plan = _last_plan
-    if seen is not position_ids or seen_window != window or plan is None:
-        plan = _Plan(position_ids, window)
-        _last_plan = (position_ids, window, plan)
+    seen, seen_key, plan = _last_plan
+    if seen is not position_ids or seen_key != (window, bucketed) or plan is None:
+        plan = _Plan(position_ids, window, bucketed)
+        _last_plan = (position_ids, (window, bucketed), plan)
     return plan
 
 
 def _bucketed_attention(plan: _Plan, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, scale: float,
-                        window: int | None) -> torch.Tensor:
+                        window: int | None, dropout: float = 0.0) -> torch.Tensor:
     """query [B, H, L, D], key/value [B, Hkv, L, D] -> [B*L, H*D] rows in flat position order."""
     b, heads, length, d = query.shape
     kv = key.shape[1]
@@ -172,7 +164,7 @@ def _bucketed_attention(plan: _Plan, query: torch.Tensor, key: torch.Tensor, val
         outs.append(out[real])
     for (start, n), q, k, v in zip(plan.long, *(parts[len(plan.buckets):] for parts in (q_all, k_all, v_all))):
         q, k, v = (t.view(n, -1, d).transpose(0, 1) for t in (q, k, v))
-        outs.append(causal_attention(q, k, v, scale, 0.0, window).reshape(n, heads * d))
+        outs.append(causal_attention(q, k, v, scale, dropout, window).reshape(n, heads * d))
     rows = torch.cat(outs, 0)
     return rows.new_empty(b * length, heads * d).index_copy(0, plan.order, rows)
 
