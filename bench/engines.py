@@ -23,9 +23,10 @@ def side_by_side(builders: dict[str, Callable[[], Any]], requests: Sequence[Any]
         started = time.perf_counter()
         teachers[name] = build()
         teachers[name].generate(list(requests[:1]))  # warm-up: lazy init, first-call allocations
-        head = getattr(teachers[name], "stats", {}).get("head")  # HFTeacher: shortlist or full head, and why
+        stats = getattr(teachers[name], "stats", {})  # HFTeacher: shortlist or full head, batching, and why
+        notes = "".join(f", {key}: {stats[key]}" for key in ("head", "batching") if stats.get(key))
         print(f"  {name:9s}: ready in {time.perf_counter() - started:6.1f} s ({type(teachers[name]).__name__}, "
-              f"{getattr(teachers[name], 'model_id', '')}{f', head: {head}' if head else ''})")
+              f"{getattr(teachers[name], 'model_id', '')}{notes})")
     best: dict[str, float] = {}
     answers: dict[str, list[str]] = {}
     for run in range(repeats):

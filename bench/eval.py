@@ -8,9 +8,12 @@ Prompts are the held-out suite's zero-shot prompts in the model's own format, gr
 no cache. Engines, on the model and on each `--tuned` model (a trained directory: merged weights,
 or a LoRA adapter merged first), runs alternating:
 
-- `hf`: transformers as eval ran before, fp32 with the full LM head, batch `--batch-size` (8);
-- `hf-fast`: what `seedtune eval` runs now: the exact shortlist head (teachers/head.py) and batch
-  `--fast-batch-size` (eval's `batch_size` default, 32);
+- `hf`: transformers as eval ran before: `generate` per static batch of `--batch-size` (8), fp32
+  with the full LM head;
+- `hf-fast`: what `seedtune eval` runs now: continuous batching (teachers/continuous.py) of up to
+  `--fast-batch-size` rows (eval's `batch_size` default, 32) on the exact shortlist head
+  (teachers/head.py); `--static` adds `hf-fast-static`, the same with `generate` per static batch,
+  to show what each part buys;
 - `llamacpp`: the llama.cpp engine at the fast batch, when llama-cpp-python is installed.
 
 Each engine after `hf` is compared with `hf` by name: tokens/s ratio, identical greedy answers and
@@ -44,6 +47,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2, help="alternating timed runs per engine (the best counts)")
     parser.add_argument("--skip-single", action="store_true", help="skip one-by-one vs batched and the cached rerun")
     parser.add_argument("--skip-engines", action="store_true")
+    parser.add_argument("--static", action="store_true", help="also hf-fast with static batches (generate per batch)")
     parser.add_argument("--gguf", default=None, help="the llama.cpp engine's tensor type (f16 default, bf16, f32, q8_0)")
     args = parser.parse_args()
 
@@ -93,8 +97,12 @@ def _engines(directory: Path, args: argparse.Namespace, llamacpp: bool) -> None:
     fmt, requests = _requests(directory, args.prompts, args.max_new_tokens)
     print(f"engines: {directory.name} ({fmt.type} format), {len(requests)} prompts, max_new_tokens={args.max_new_tokens}, "
           f"batch hf {args.batch_size} / hf-fast {args.fast_batch_size}, threads {args.threads or torch.get_num_threads()}")
-    builders = {"hf": lambda: HFTeacher(str(directory), batch_size=args.batch_size, prompt_format=fmt, shortlist="off"),
+    builders = {"hf": lambda: HFTeacher(str(directory), batch_size=args.batch_size, prompt_format=fmt, shortlist="off",
+                                        batching="static"),
                 "hf-fast": lambda: HFTeacher(str(directory), batch_size=args.fast_batch_size, prompt_format=fmt)}
+    if args.static:
+        builders["hf-fast-static"] = lambda: HFTeacher(str(directory), batch_size=args.fast_batch_size, prompt_format=fmt,
+                                                      batching="static")
     if llamacpp:
         from seedtune.teachers.llamacpp import LlamaCppTeacher
 

@@ -25,8 +25,8 @@ def model_and_tokenizer():
     return tiny_model(tokenizer), tokenizer
 
 
-def _teacher(model, tokenizer, shortlist):
-    return HFTeacher(model=model, tokenizer=tokenizer, batch_size=4, device="cpu", shortlist=shortlist)
+def _teacher(model, tokenizer, shortlist, batching="continuous"):
+    return HFTeacher(model=model, tokenizer=tokenizer, batch_size=4, device="cpu", shortlist=shortlist, batching=batching)
 
 
 def _greedy(max_tokens=8, **kw):
@@ -81,19 +81,24 @@ def test_greedy_answers_identical_with_and_without_the_shortlist(model_and_token
 
 def test_sampling_logprobs_and_streaming_keep_the_full_head(model_and_tokenizer, monkeypatch):
     model, tokenizer = model_and_tokenizer
-    teacher = _teacher(model, tokenizer, "force")
     used = []
     real = head_module.installed
     monkeypatch.setattr(head_module, "installed", lambda m, s: used.append(s) or real(m, s))
-    teacher.generate([Request.user("hi", max_tokens=3, temperature=1.0, seed=3)])
-    teacher.generate([Request.user("hi", max_tokens=1, temperature=0.0, top_logprobs=5)])
-    "".join(teacher.stream(Request.user("hi", max_tokens=3, temperature=0.0)))
+    for batching in ("static", "continuous"):
+        teacher = _teacher(model, tokenizer, "force", batching)
+        teacher.generate([Request.user("hi", max_tokens=3, temperature=1.0, seed=3)])
+        teacher.generate([Request.user("hi", max_tokens=1, temperature=0.0, top_logprobs=5)])
+        "".join(teacher.stream(Request.user("hi", max_tokens=3, temperature=0.0)))
+        assert used == []
+    mixed = [Request.user("hi", max_tokens=3, temperature=0.0), Request.user("yo", max_tokens=3, temperature=0.8, seed=1)]
+    # A static batch mixing greedy and sampled rows is not all greedy: full head.
+    _teacher(model, tokenizer, "force", "static").generate(mixed)
     assert used == []
-    # A batch mixing greedy and sampled rows is not all greedy: full head too.
-    teacher.generate([Request.user("hi", max_tokens=3, temperature=0.0),
-                      Request.user("yo", max_tokens=3, temperature=0.8, seed=1)])
-    assert used == []
-    teacher.generate(_greedy(max_tokens=2))
+    # Continuous batching runs the greedy rows apart from the sampled ones: they get the shortlist.
+    _teacher(model, tokenizer, "force", "continuous").generate(mixed)
+    assert len(used) == 1
+    used.clear()
+    _teacher(model, tokenizer, "force", "static").generate(_greedy(max_tokens=2))
     assert len(used) == 2  # two batches of 4 and 1: the spy does see greedy batches
     off = _teacher(model, tokenizer, "off")
     request = Request.user("hi", max_tokens=1, temperature=0.0, top_logprobs=5)
@@ -112,17 +117,19 @@ def test_tied_embedding_untouched_and_head_restored(model_and_tokenizer):
     assert output_head(model) is plain and plain.weight is embedding.weight
 
 
-def test_head_restored_when_generate_raises(model_and_tokenizer, monkeypatch):
+@pytest.mark.parametrize("batching", ["static", "continuous"])
+def test_head_restored_when_generate_raises(model_and_tokenizer, monkeypatch, batching):
     model, tokenizer = model_and_tokenizer
     plain = output_head(model)
-    teacher = _teacher(model, tokenizer, "force")
+    teacher = _teacher(model, tokenizer, "force", batching)
     seen = []
 
     def boom(*args, **kwargs):
         seen.append(output_head(model))
         raise RuntimeError("out of memory")
 
-    monkeypatch.setattr(model, "generate", boom)
+    # static batches call generate; the continuous loop calls the model's forward itself
+    monkeypatch.setattr(model, "generate" if batching == "static" else "forward", boom)
     with pytest.raises(RuntimeError, match="out of memory"):
         teacher.generate(_greedy())
     assert isinstance(seen[0], ShortlistHead)  # it was installed during the call ...

@@ -123,16 +123,25 @@ def shortlist_blocker(model: Any, force: bool = False) -> str | None:
         return f"the output head is {type(head).__name__}, not a plain Linear"
     if head.weight.dtype not in (torch.float32, torch.float64):
         return f"the head computes in {head.weight.dtype}, no wider than bf16"
-    config = getattr(model, "generation_config", None)
-    for name, neutral in _SCORE_CHANGERS.items():
-        if getattr(config, name, None) not in neutral:
-            return f"the model's generation config sets {name}, which changes scores before the argmax"
+    changer = score_changer(model)
+    if changer:
+        return changer
     if force:
         return None
     if head.out_features < MIN_VOCAB:
         return f"a vocabulary of {head.out_features} < {MIN_VOCAB} tokens: the full head is cheap enough"
     if not bf16_supported(head.weight.device):
         return f"no native bf16 on {head.weight.device}"
+    return None
+
+
+def score_changer(model: Any) -> str | None:
+    """The option of `model`'s generation config that changes scores before the argmax, if any: the
+    shortlist head and the continuous batching loop (which applies no logits processors) refuse it."""
+    config = getattr(model, "generation_config", None)
+    for name, neutral in _SCORE_CHANGERS.items():
+        if getattr(config, name, None) not in neutral:
+            return f"the model's generation config sets {name}, which changes scores before the argmax"
     return None
 
 

@@ -1,11 +1,14 @@
-"""A local teacher on transformers: batched generation with left padding, stop strings, sampling.
+"""A local teacher on transformers: batched generation, stop strings, sampling.
 
-Why batch: on CPU (and more so on GPU) one forward pass over 8-16 sequences costs little more
-than over one, so sorting requests by prompt length and generating them in batches of similar
-length multiplies tokens/s (see `bench/generate.py`). Results always come back in input order.
+Why batch: on CPU (and more so on GPU) one forward pass over 8-32 sequences costs little more
+than over one (see `bench/generate.py`). By default rows are batched continuously
+(`teachers/continuous.py`: a finished row's place goes to the next prompt, a shared prompt prefix
+runs once); `top_logprobs` requests, streaming and models that loop cannot run use transformers'
+`generate` on static batches of similar prompt length. Results always come back in input order.
 
 Sampling is done row by row with one `torch.Generator` per sequence seeded from (request seed,
-sample index), inside a logits processor, and the chosen token is then picked greedily. So a
+sample index) (`continuous.sample_token`; under `generate` inside a logits processor whose chosen
+token is then picked greedily). So a
 seeded request gives the same answer whether it runs alone or in a batch of strangers — the
 property the request cache and resumable runs rely on. `temperature == 0` is plain greedy.
 
@@ -17,7 +20,7 @@ where the model is fp32 with a large vocabulary on a device with native bf16: th
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager as ContextManager
 from contextlib import nullcontext
 from pathlib import Path
@@ -25,14 +28,18 @@ from typing import Any
 
 from seedtune.errors import SeedtuneError
 from seedtune.teachers.base import Completion, OnResult, Request
+from seedtune.teachers.continuous import Row, generate_rows, sample_token
 from seedtune.teachers.local import (LocalPrompter, completion_of, count_usage, model_fingerprint, row_seed,
                                      trim_at_stop)
 
-__all__ = ["HFTeacher", "SHORTLIST_MODES", "load_model", "model_fingerprint", "trim_at_stop"]
+__all__ = ["BATCHING_MODES", "HFTeacher", "SHORTLIST_MODES", "load_model", "model_fingerprint", "trim_at_stop"]
 
 # auto: the shortlist head where it is exact and pays (teachers/head.py); force: wherever it is
 # exact, even on a small vocabulary or without native bf16 (tests, benchmarks); off: never.
 SHORTLIST_MODES = ("auto", "force", "off")
+# continuous: rows leave the batch when they finish and waiting prompts take their place
+# (teachers/continuous.py) wherever the model allows it; static: transformers' `generate` per batch.
+BATCHING_MODES = ("continuous", "static")
 
 
 def load_model(name_or_path: str, dtype: str | None = None) -> tuple[Any, Any, Path]:
@@ -62,23 +69,11 @@ class _RowSampler:
             self.generators.append(gen)
 
     def __call__(self, input_ids: Any, scores: Any) -> Any:
-        import torch
-
         out = scores.clone()
         for row, (temp, top_p, gen) in enumerate(zip(self.temperatures, self.top_ps, self.generators)):
             if temp <= 0:
                 continue
-            logits = scores[row].float().cpu() / temp
-            probs = torch.softmax(logits, dim=-1)
-            if top_p < 1.0:
-                # Nucleus sampling (Holtzman et al. 2020): keep the smallest prefix of the sorted
-                # distribution whose mass reaches top_p; the most likely token is always kept.
-                sorted_probs, order = torch.sort(probs, descending=True)
-                cumulative = torch.cumsum(sorted_probs, dim=-1)
-                drop = cumulative - sorted_probs > top_p
-                sorted_probs[drop] = 0.0
-                probs = torch.zeros_like(probs).scatter_(0, order, sorted_probs)
-            token = int(torch.multinomial(probs, 1, generator=gen).item())
+            token = sample_token(scores[row], temp, top_p, gen)
             out[row] = float("-inf")
             out[row, token] = 0.0
         return out
@@ -97,11 +92,13 @@ class HFTeacher:
 
     def __init__(self, name_or_path: str = "smollm2-135m-instruct", batch_size: int = 8, dtype: str | None = None,
                  device: str | None = None, model: Any = None, tokenizer: Any = None, prompt_format: Any = None,
-                 shortlist: str = "auto"):
+                 shortlist: str = "auto", batching: str = "continuous"):
         import torch
 
         if shortlist not in SHORTLIST_MODES:
             raise SeedtuneError(f"unknown shortlist mode {shortlist!r}", hint=f"use one of: {', '.join(SHORTLIST_MODES)}")
+        if batching not in BATCHING_MODES:
+            raise SeedtuneError(f"unknown batching mode {batching!r}", hint=f"use one of: {', '.join(BATCHING_MODES)}")
 
         directory = None
         if model is None:
@@ -130,6 +127,16 @@ class HFTeacher:
         self.prompter = LocalPrompter(tokenizer, prompt_format, getattr(model.generation_config, "eos_token_id", None))
         self.pad_id = self.prompter.pad_id
         self.stats = {"engine": self.engine, "requests": 0, "batches": 0, "prompt_tokens": 0, "completion_tokens": 0}
+        self.batching = batching if batching == "static" else self._continuous_blocker() or "continuous"
+        self.stats["batching"] = self.batching
+
+    def _continuous_blocker(self) -> str | None:
+        """Why continuous batching cannot stand in for `generate` on this model ("static (why)"), or None."""
+        from seedtune.teachers.continuous import supported
+        from seedtune.teachers.head import score_changer
+
+        why = supported(self.model) or score_changer(self.model)
+        return f"static ({why})" if why else None
 
     # -- rendering (shared with the llama.cpp engine, see teachers/local.py) ------------------------
 
@@ -146,25 +153,47 @@ class HFTeacher:
     # -- generation ----------------------------------------------------------------------------
 
     def generate(self, requests: Sequence[Request], on_result: OnResult | None = None) -> list[Completion]:
-        """Answer every request in input order; rows are sorted by prompt length into batches.
+        """Answer every request in input order: continuously batched where the model allows, else
+        rows sorted by prompt length into static batches (and always for `top_logprobs` requests).
 
         `on_result` hears of each request as soon as its last sample is decoded (write-through)."""
-        rows = []  # one row per sampled sequence: (request index, sample index, ids, add_special)
+        rows = []  # one row per sampled sequence: (request index, sample index, ids)
         prompt_tokens: list[int] = []
         for index, request in enumerate(requests):
             ids = self.prompter.encode(request)
             prompt_tokens.append(len(ids))
             for sample in range(max(1, request.n)):
                 rows.append((index, sample, ids))
-        # Batches group rows with the same stop set, max_tokens and top_logprobs, and similar lengths.
+        texts: dict[tuple[int, int], tuple[str, str, int, dict[str, float] | None]] = {}
+        pending = [max(1, r.n) for r in requests]  # samples still to decode, per request
+        out: list[Completion | None] = [None] * len(requests)
+
+        def finish(index: int, sample: int, result: tuple[str, str, int, dict[str, float] | None]) -> None:
+            texts[(index, sample)] = result
+            pending[index] -= 1
+            if not pending[index]:
+                samples = [texts[(index, s)] for s in range(max(1, requests[index].n))]
+                out[index] = completion_of(requests[index], self.model_id, prompt_tokens[index], samples)
+                if on_result is not None:
+                    on_result(index, out[index])
+
+        continuous = self.batching == "continuous"
+        self._generate_static(requests, [r for r in rows if not continuous or requests[r[0]].top_logprobs], finish)
+        if continuous:
+            self._generate_continuous(requests, [r for r in rows if not requests[r[0]].top_logprobs], finish)
+        done = [c for c in out if c is not None]
+        count_usage(self.stats, requests, prompt_tokens, done)
+        return done
+
+    def _generate_static(self, requests: Sequence[Request], rows: list[tuple[int, int, list[int]]],
+                         finish: Callable[[int, int, Any], None]) -> None:
+        """transformers' `generate` per batch of rows with the same stop set, max_tokens and
+        top_logprobs and similar prompt lengths."""
         def group(index: int) -> tuple[list[str], int, int]:
             request = requests[index]
             return self.stops_for(request), request.max_tokens, request.top_logprobs
 
-        rows.sort(key=lambda r: (group(r[0]), len(r[2])))
-        texts: dict[tuple[int, int], tuple[str, str, int, dict[str, float] | None]] = {}
-        pending = [max(1, r.n) for r in requests]  # samples still to decode, per request
-        out: list[Completion | None] = [None] * len(requests)
+        rows = sorted(rows, key=lambda r: (group(r[0]), len(r[2])))
         start = 0
         while start < len(rows):
             group_key = group(rows[start][0])
@@ -174,17 +203,41 @@ class HFTeacher:
             batch = rows[start:end]
             results = self._generate_batch([requests[r[0]] for r in batch], [r[1] for r in batch], [r[2] for r in batch])
             for (index, sample, _), result in zip(batch, results):
-                texts[(index, sample)] = result
-                pending[index] -= 1
-                if not pending[index]:
-                    samples = [texts[(index, s)] for s in range(max(1, requests[index].n))]
-                    out[index] = completion_of(requests[index], self.model_id, prompt_tokens[index], samples)
-                    if on_result is not None:
-                        on_result(index, out[index])
+                finish(index, sample, result)
             start = end
-        done = [c for c in out if c is not None]
-        count_usage(self.stats, requests, prompt_tokens, done)
-        return done
+
+    def _generate_continuous(self, requests: Sequence[Request], rows: list[tuple[int, int, list[int]]],
+                             finish: Callable[[int, int, Any], None]) -> None:
+        """Continuous batching (teachers/continuous.py): greedy rows first, on the shortlist head
+        where it is exact, then sampled rows, each with its own seeded generator."""
+        import torch
+
+        stops = {index: self.stops_for(requests[index]) for index, _, _ in rows}
+        made = []
+        for index, sample, ids in rows:
+            request = requests[index]
+            eos = self._eos_ids(stops[index])
+            generator = None
+            if request.temperature > 0:
+                generator = torch.Generator(device="cpu")
+                generator.manual_seed(row_seed(request, sample))
+            made.append(Row(key=(index, sample), ids=ids, max_tokens=request.max_tokens, eos=frozenset(eos),
+                            text_stops=tuple(self.prompter.text_stops(stops[index], eos)),
+                            temperature=request.temperature, top_p=request.top_p, generator=generator))
+
+        def done(row: Row) -> None:
+            finish(*row.key, (*self.prompter.answer(row.tokens, row.eos, stops[row.key[0]]), None))
+
+        def decode(tokens: list[int]) -> str:
+            return self.tokenizer.decode(tokens, skip_special_tokens=True)
+
+        for sampled in (False, True):
+            part = [row for row in made if (row.temperature > 0) == sampled]
+            if not part:
+                continue
+            with self._head_for([requests[row.key[0]] for row in part]):
+                self.stats["batches"] += generate_rows(self.model, part, batch_size=self.batch_size, pad_id=self.pad_id,
+                                                       device=self.device, decode=decode, on_done=done)
 
     def _generation_kwargs(self, requests: Sequence[Request], samples: Sequence[int], stops: list[str]) -> dict[str, Any]:
         from transformers import GenerationConfig, LogitsProcessorList
