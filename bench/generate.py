@@ -6,9 +6,10 @@
 2. OpenAI-compatible client: `OpenAITeacher` at concurrency C against a local server that answers
    every request after a fixed latency L. The ideal rate is C / L requests per second; we print
    the share of it reached (goal: >= 90%) and the one-at-a-time rate for contrast.
-3. Engines (when llama-cpp-python is installed): the same teacher on batched transformers (`hf`)
-   and on the llama.cpp engine (`llamacpp`), greedy, side by side in one run: tokens/s of each, the
-   ratio (goal >= 3x), identical answers and mean ROUGE-L between the two.
+3. Engines: the same teacher on transformers as before (`hf`: `generate` per static batch, full
+   head), as it runs now (`hf-fast`: continuous batching, the shortlist head for greedy rows) and,
+   when llama-cpp-python is installed, on llama.cpp (`llamacpp`), side by side in one run: tokens/s
+   of each, the ratio to `hf` (goal >= 3x), identical answers and mean ROUGE-L.
 4. Yield (`--yield`): Self-Instruct with the quickstart's settings against Magpie on the same local
    teacher, one after the other in one process, each with an empty request cache. Yield = generated
    records that survive the quickstart's curation (seeds in the pool, as there) per minute of
@@ -86,10 +87,11 @@ def local_bench(model: str, n: int, batch_size: int, max_tokens: int, dtype: str
 
 def engines_bench(model: str, n: int, batch_size: int, max_tokens: int, dtype: str | None, threads: int | None,
                   repeats: int, temperature: float = 0.0, gguf: str | None = None) -> None:
+    import importlib.util
+
     import torch
 
     from engines import side_by_side
-    from seedtune.teachers.llamacpp import LlamaCppTeacher
     from seedtune.teachers.transformers import HFTeacher
 
     if threads:
@@ -101,10 +103,16 @@ def engines_bench(model: str, n: int, batch_size: int, max_tokens: int, dtype: s
                              max_tokens=max_tokens, temperature=temperature, seed=i) for i in range(n)]
     print(f"engines: {model}, {n} requests, max_tokens={max_tokens}, temperature={temperature}, batch {batch_size}, "
           f"threads {threads or torch.get_num_threads()}, hf dtype {dtype or 'float32'}")
-    # The baseline is transformers as it was: greedy requests would otherwise get the shortlist head.
-    side_by_side({"hf": lambda: HFTeacher(model, batch_size=batch_size, dtype=dtype, shortlist="off"),
-                  "llamacpp": lambda: LlamaCppTeacher(model, batch_size=batch_size, dtype=gguf, threads=threads)},
-                 requests, repeats)
+    # The baseline is transformers as it was: `generate` per static batch on the full head.
+    builders = {"hf": lambda: HFTeacher(model, batch_size=batch_size, dtype=dtype, shortlist="off", batching="static"),
+                "hf-fast": lambda: HFTeacher(model, batch_size=batch_size, dtype=dtype)}
+    if importlib.util.find_spec("llama_cpp") is None:
+        print("engines: llamacpp skipped, llama-cpp-python is not installed (pip install 'seedtune[speed]')")
+    else:
+        from seedtune.teachers.llamacpp import LlamaCppTeacher
+
+        builders["llamacpp"] = lambda: LlamaCppTeacher(model, batch_size=batch_size, dtype=gguf, threads=threads)
+    side_by_side(builders, requests, repeats)
 
 
 def http_bench(n: int, concurrency: int, latency: float) -> None:
@@ -210,13 +218,8 @@ def main() -> None:
     if not args.skip_local:
         local_bench(args.model, args.n, args.batch_size, args.max_tokens, args.dtype)
     if not args.skip_engines:
-        import importlib.util
-
-        if importlib.util.find_spec("llama_cpp") is None:
-            print("engines: skipped, llama-cpp-python is not installed (pip install 'seedtune[speed]')")
-        else:
-            engines_bench(args.model, args.n, args.batch_size, args.max_tokens, args.dtype, args.threads, args.repeats,
-                          args.temperature, args.gguf)
+        engines_bench(args.model, args.n, args.batch_size, args.max_tokens, args.dtype, args.threads, args.repeats,
+                      args.temperature, args.gguf)
     if not args.skip_http:
         http_bench(args.http_n, args.concurrency, args.latency)
     if args.yield_:
