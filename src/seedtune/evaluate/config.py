@@ -33,8 +33,9 @@ class EvalConfig(StrictModel):
     cot_max_new_tokens: int = Field(384, ge=1, description="Answer length limit in chain-of-thought mode (the reasoning needs room).")
     # 32, by measurement (Gemma-3-270m, greedy, shortlist head): batch 8 59.5 tok/s, 16 100.9, 48
     # 139.4 on 48 prompts (quiet); on 96 prompts (lightly loaded) 32, 48 and 64 were within noise
-    # (119-134). Larger batches wait longer on their longest answer at eval's 128 tokens.
-    batch_size: int = Field(32, ge=1, description="Generation batch size for local models.")
+    # (119-134), when batches were static. Batches are continuous now (teachers/continuous.py): a
+    # finished answer's place goes to the next prompt, so no row waits for a batch's longest answer.
+    batch_size: int = Field(32, ge=1, description="Generation batch size for local models (answers in flight at once).")
     chunk_size: int = Field(256, ge=1, description="Requests per generation call: large enough to batch well, small enough that an interrupted run keeps most answers in the cache.")
     dtype: str | None = Field(None, description="Weights dtype for local models (float32, bfloat16); default: the loader's choice.")
     # hf by default, by measurement: on the quickstart's eval (Gemma-3-270m, long prompts, short
