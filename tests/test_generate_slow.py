@@ -19,7 +19,8 @@ def test_smollm2_adds_20_new_instructions_from_our_seeds(tmp_path):
 
     seeds = read_records(seed_tasks_path())
     config = SelfInstructConfig(
-        teacher=TeacherConfig(teacher="hf:smollm2-135m-instruct", batch_size=8, cache=str(tmp_path / "c.sqlite")),
+        # engine hf: with llama-cpp-python installed, auto would run llama.cpp and name the teacher after it
+        teacher=TeacherConfig(teacher="hf:smollm2-135m-instruct", engine="hf", batch_size=8, cache=str(tmp_path / "c.sqlite")),
         target=20, requests_per_round=8, max_tokens=200, lang="en", instances=False, max_rounds=12)
     started = time.monotonic()
     summary = self_instruct(seeds, tmp_path / "new.jsonl", config, progress=False)
