@@ -97,15 +97,25 @@ MODULES = {"llama": 2 * 2 + 1 + 2 + 2, "gemma3": 2 * 6 + 1 + 2 + 2}
 
 
 @pytest.mark.parametrize("arch", ["llama", "gemma3"])
-def test_whole_step_keeps_loss_and_gradients(tiny_tokenizer, arch):
-    """Full fine-tuning of a tiny model (every gradient reaches the norms' weights too), with the other
-    speedups on in both runs: only the fused layers differ."""
+@pytest.mark.parametrize("lora", [False, True])
+def test_whole_step_keeps_loss_and_gradients(tiny_tokenizer, arch, lora):
+    """Full fine-tuning of a tiny model (every gradient reaches the norms' weights too) and LoRA
+    (the gated activation's in-place backward into the gate/up group), with the other speedups on in
+    both runs: only the fused layers differ."""
     from seedtune.train import speed
-    from seedtune.train.modeling import SFTModule
+    from seedtune.train.modeling import SFTModule, add_lora
 
     plain = _model(tiny_tokenizer, arch).train()
-    speed.use_segment_attention(plain)
+    if lora:
+        plain = add_lora(plain, 4, 8.0, 0.0, "all-linear")
+        for name, p in plain.named_parameters():
+            if "lora_B" in name:  # peft starts B at zero, which would hide a wrong B gradient
+                p.data = torch.randn(p.shape, generator=torch.Generator().manual_seed(10)) * 0.1
+    speed.use_segment_attention(plain.get_base_model() if lora else plain)
     fast = copy.deepcopy(plain)
+    if lora:
+        speed.fuse_lora(plain)
+        speed.fuse_lora(fast)
     assert fused.use_fused_layers(fast) == MODULES[arch]
     g = torch.Generator().manual_seed(9)
     ids = torch.randint(5, 400, (2, 40), generator=g)
@@ -119,11 +129,37 @@ def test_whole_step_keeps_loss_and_gradients(tiny_tokenizer, arch):
         results.append((loss.detach(), {n: p.grad for n, p in model.named_parameters() if p.grad is not None}))
     (l0, g0), (l1, g1) = results
     assert torch.allclose(l0, l1, rtol=1e-5)
-    assert g0.keys() == g1.keys() and any("norm" in n for n in g0)
+    assert g0.keys() == g1.keys() and any(("lora" if lora else "norm") in n for n in g0)
     for name in g0:  # fp32 rounding, grown through the layers: within 1e-4 of each tensor's largest entry
         assert (g0[name] - g1[name]).abs().max() <= 1e-4 * g0[name].abs().max(), name
     with torch.autocast("cpu", dtype=torch.bfloat16):  # bf16 rounding only
         assert float(SFTModule(fast)(ids, pos, labels)) == pytest.approx(float(l0), rel=2e-2)
+
+
+def test_gated_backward_writes_into_its_inputs_once():
+    """Intermediate gate/up get their own gradients written into them (side by side in one buffer,
+    read back without a copy); a second backward through the graph fails instead of reading them."""
+    from seedtune.train.speed import _side_by_side
+
+    class Halves(torch.autograd.Function):  # two column blocks of one buffer, as speed._GroupLoRA returns
+        @staticmethod
+        def forward(ctx, x):
+            return tuple((x * 2).split([4, 4], 1))
+
+        @staticmethod
+        def backward(ctx, *grads):
+            return torch.cat(grads, 1) * 2
+
+    gate, up = Halves.apply(torch.randn(6, 8, requires_grad=True))
+    out = fused.gated_act(gate, up, "silu")
+    want = _grads(lambda a, b: torch.nn.functional.silu(a) * b, [gate.detach().requires_grad_(), up.detach().requires_grad_()])
+    d_gate, d_up = torch.autograd.grad(out, [gate, up], torch.randn(out.shape, generator=torch.Generator().manual_seed(0)),
+                                       retain_graph=True)
+    _close([d_gate, d_up], want[1:], torch.float32)
+    assert torch.equal(_side_by_side([d_gate, d_up]), torch.cat([d_gate, d_up], 1))
+    assert _side_by_side([d_up, d_gate]) is None and _side_by_side([d_gate, torch.randn(6, 4)]) is None
+    with pytest.raises(RuntimeError, match="inplace"):
+        torch.autograd.grad(out.sum(), [gate, up])
 
 
 @pytest.mark.parametrize("arch", ["llama", "gemma3"])

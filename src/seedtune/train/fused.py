@@ -69,29 +69,45 @@ def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float, offset: float = 
 # --- gated MLP activation ---------------------------------------------------------------------
 
 class _GatedAct(torch.autograd.Function):
-    """act(gate) * up (SiLU or tanh-GELU) as one autograd node: the same passes as transformers'
-    two ops (act, mul forward; mul, mul, act-backward backward), one node and one saved activation
-    fewer. Recomputing act in backward instead of saving it was measured slower (one more pass;
-    tanh-GELU x1.37 slower at Gemma-3's shape), so act is kept."""
+    """act(gate) * up (SiLU or tanh-GELU) as one autograd node that saves act(gate) beside its inputs
+    (recomputing it in backward was measured slower: one more pass; tanh-GELU x1.37 slower at
+    Gemma-3's shape).
+
+    Backward allocates nothing: g * up goes into up, the gate gradient into gate, the up gradient
+    into up again. When gate and up are the two halves of one sibling group's output (speed.py),
+    their gradients then lie side by side in it and the group's backward reads them without a
+    `cat`. Writing into saved tensors bumps their version: a second backward through the same graph
+    fails loudly instead of reading overwritten values.
+    """
 
     @staticmethod
     def forward(ctx: Any, gate: torch.Tensor, up: torch.Tensor, kind: str) -> torch.Tensor:
         act = _act(gate, kind)
         ctx.save_for_backward(gate, up, act)
         ctx.kind = kind
+        ctx.inplace = not (gate.is_leaf or up.is_leaf)  # a caller's own tensors are never overwritten
         return act * up
 
     @staticmethod
     def backward(ctx: Any, g: torch.Tensor):
         gate, up, act = ctx.saved_tensors
-        d_gate = d_up = None
-        if ctx.needs_input_grad[0]:
-            gu = g * up
-            d_gate = (torch.ops.aten.silu_backward(gu, gate) if ctx.kind == "silu"
-                      else torch.ops.aten.gelu_backward(gu, gate, approximate="tanh"))
-        if ctx.needs_input_grad[1]:
-            d_up = g * act
+        if not (ctx.inplace and g.dtype == up.dtype and ctx.needs_input_grad[0] and ctx.needs_input_grad[1]):
+            d_gate = _act_backward(g * up, gate, ctx.kind) if ctx.needs_input_grad[0] else None
+            return d_gate, (g * act if ctx.needs_input_grad[1] else None), None
+        gate, up = gate.detach(), up.detach()  # plain aliases (same memory and version counter), not views
+        gu = up.mul_(g)
+        d_gate = _act_backward(gu, gate, ctx.kind, out=gate)
+        d_up = torch.mul(g, act, out=up)
         return d_gate, d_up, None
+
+
+def _act_backward(grad: torch.Tensor, x: torch.Tensor, kind: str, out: torch.Tensor | None = None) -> torch.Tensor:
+    """The activation's input gradient; into `out` (which may be x itself) when given."""
+    if kind == "silu":
+        op = torch.ops.aten.silu_backward
+        return op(grad, x) if out is None else op.grad_input(grad, x, grad_input=out)
+    op = torch.ops.aten.gelu_backward
+    return op(grad, x, approximate="tanh") if out is None else op.grad_input(grad, x, approximate="tanh", grad_input=out)
 
 
 def _act(x: torch.Tensor, kind: str) -> torch.Tensor:

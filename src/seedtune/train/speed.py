@@ -415,7 +415,8 @@ class _GroupLoRA(torch.autograd.Function):
         sizes, scalings, ranks, a_dtypes, b_dtypes = ctx.meta
         grads = [torch.zeros(x.shape[0], n, dtype=x.dtype, device=x.device) if g is None else g.to(x.dtype)
                  for g, n in zip(grads, sizes)]
-        g = torch.cat(grads, 1)
+        g = _side_by_side(grads)
+        g = torch.cat(grads, 1) if g is None else g
         gb = torch.cat([g_i @ sb for g_i, sb in zip(grads, sbs)], 1)  # [N, sum r]
         dx = None
         if ctx.needs_input_grad[0]:
@@ -424,6 +425,23 @@ class _GroupLoRA(torch.autograd.Function):
         da = [d.to(t) for d, t in zip((gb.T @ x).split(ranks, 0), a_dtypes)]
         db = [((g_i.T @ xa_i) * s).to(t) for g_i, xa_i, s, t in zip(grads, xa.split(ranks, 1), scalings, b_dtypes)]
         return (dx, None, None, None, *da, *db)
+
+
+def _side_by_side(parts: list[torch.Tensor]) -> torch.Tensor | None:
+    """[N, n_1] .. [N, n_m] column blocks that already lie next to each other in one row-major
+    [N, sum n] buffer (the fused gated activation writes the gate and up gradients into the
+    group's own output, fused.py), seen as that buffer without a copy; else None."""
+    width = sum(p.shape[1] for p in parts)
+    first = parts[0]
+    if first.dim() != 2 or first.stride() != (width, 1):
+        return None
+    at = first.data_ptr()
+    for p in parts:
+        if (p.stride() != (width, 1) or p.data_ptr() != at or p.dtype != first.dtype
+                or p.untyped_storage().data_ptr() != first.untyped_storage().data_ptr()):
+            return None
+        at += p.shape[1] * p.element_size()
+    return first.as_strided((first.shape[0], width), (width, 1))
 
 
 def adamw(params: list[torch.nn.Parameter], fused: bool, **kwargs: Any) -> torch.optim.Optimizer:
