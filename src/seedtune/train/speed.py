@@ -158,26 +158,30 @@ def _bucketed_attention(plan: _Plan, query: torch.Tensor, key: torch.Tensor, val
         q = q.view(k_count, m, kv, g, d).permute(0, 2, 3, 1, 4).reshape(k_count * kv, g * m, d)
         k = k.view(k_count, m, kv, d).transpose(1, 2).reshape(k_count * kv, m, d)
         v = v.view(k_count, m, kv, d).transpose(1, 2).reshape(k_count * kv, m, d)
-        scores = torch.baddbmm(q.new_zeros(()), q, k.transpose(1, 2), beta=0, alpha=scale)
-        scores.view(k_count * kv, g, m, m).masked_fill_(_causal(m, q.device), float("-inf"))
+        # The causal mask rides in the matmul as an added 0 / -inf bias: no masked_fill pass over
+        # the scores, and no in-place write into a view for autograd to undo with a full copy.
+        scores = torch.baddbmm(_causal_bias(m, g, q.dtype, q.device), q, k.transpose(1, 2), alpha=scale)
         out = (scores.softmax(-1) @ v).view(k_count, kv, g, m, d).permute(0, 3, 1, 2, 4).reshape(k_count * m, heads * d)
         outs.append(out[real])
     for (start, n), q, k, v in zip(plan.long, *(parts[len(plan.buckets):] for parts in (q_all, k_all, v_all))):
         q, k, v = (t.view(n, -1, d).transpose(0, 1) for t in (q, k, v))
         outs.append(causal_attention(q, k, v, scale, dropout, window).reshape(n, heads * d))
     rows = torch.cat(outs, 0)
-    return rows.new_empty(b * length, heads * d).index_copy(0, plan.order, rows)
+    # in place into a fresh tensor: out-of-place index_copy would first copy the empty one
+    return rows.new_empty(b * length, heads * d).index_copy_(0, plan.order, rows)
 
 
-_masks: dict[tuple[int, str], torch.Tensor] = {}
+_biases: dict[tuple[int, int, torch.dtype, str], torch.Tensor] = {}
 
 
-def _causal(n: int, device: torch.device) -> torch.Tensor:
-    """True above the diagonal (the future), cached per size: every layer of every step reuses it."""
-    key = (n, str(device))
-    if key not in _masks:
-        _masks[key] = torch.ones(n, n, dtype=torch.bool, device=device).triu(1)
-    return _masks[key]
+def _causal_bias(n: int, groups: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """[groups * n, n]: -inf above the diagonal (the future), 0 elsewhere, once per query head of a
+    KV group; cached, every layer of every step reuses it."""
+    key = (n, groups, dtype, str(device))
+    if key not in _biases:
+        future = torch.ones(n, n, dtype=torch.bool, device=device).triu(1)
+        _biases[key] = torch.zeros(n, n, dtype=dtype, device=device).masked_fill_(future, float("-inf")).repeat(groups, 1)
+    return _biases[key]
 
 
 # Up to here batched matmuls beat the CPU flash kernel (1.2-2x at 64-256 tokens for one sample,
