@@ -93,10 +93,10 @@ def _model(tokenizer, arch: str):
 
 
 # modules switched per arch: norms (2 or 6 a layer + the final), the MLPs, the attentions (2 layers)
-MODULES = {"llama": 2 * 2 + 1 + 2 + 2, "gemma3": 2 * 6 + 1 + 2 + 2}
+MODULES = {"llama": 2 * 2 + 1 + 2 + 2, "gemma": 2 * 2 + 1 + 2 + 2, "gemma3": 2 * 6 + 1 + 2 + 2}
 
 
-@pytest.mark.parametrize("arch", ["llama", "gemma3"])
+@pytest.mark.parametrize("arch", ["llama", "gemma", "gemma3"])
 @pytest.mark.parametrize("lora", [False, True])
 def test_whole_step_keeps_loss_and_gradients(tiny_tokenizer, arch, lora):
     """Full fine-tuning of a tiny model (every gradient reaches the norms' weights too) and LoRA
@@ -173,3 +173,15 @@ def test_generation_and_switching_off_are_transformers_own(tiny_tokenizer, arch)
     assert torch.equal(plain.generate(ids, **kwargs), fast.generate(ids, **kwargs))
     assert fused.use_fused_layers(fast, False) == MODULES[arch]
     assert not any("forward" in vars(m) for m in fast.modules())
+
+
+@pytest.mark.parametrize("speedups", [True, False])
+def test_the_speedups_switch_installs_them(tiny_tokenizer, speedups):
+    from seedtune.train.config import TrainConfig
+    from seedtune.train.modeling import causal_lm_of
+    from seedtune.train.sft import setup_model
+
+    config = TrainConfig(model="tiny", data="d.jsonl", output="out", lora_r=4, speedups=speedups)
+    lm = causal_lm_of(setup_model(_model(tiny_tokenizer, "llama"), config))
+    swapped = [name for name, m in lm.named_modules() if "forward" in vars(m) and "lora" not in name]
+    assert len([n for n in swapped if not n.endswith("_proj")]) == (MODULES["llama"] if speedups else 0)

@@ -57,7 +57,8 @@ class _RMSNorm(torch.autograd.Function):
             dims = tuple(range(x.dim() - 1))
             dw = (g.float() * xh if ctx.offset else g * xh.to(x.dtype)).sum(dims).to(weight.dtype)
         if ctx.needs_input_grad[0]:
-            coef = torch.linalg.vecdot(d, xh, dim=-1).unsqueeze(-1).div_(x.shape[-1])
+            with torch.autocast(x.device.type, enabled=False):  # vecdot is a bf16 op under autocast
+                coef = torch.linalg.vecdot(d, xh, dim=-1).unsqueeze(-1).div_(x.shape[-1])
             dx = d.addcmul_(xh, coef, value=-1).mul_(rstd).to(x.dtype)
         return dx, dw, None, None
 
@@ -214,6 +215,9 @@ def _activation(act: Any) -> str | None:
     return None
 
 
+_FORWARDS = (_norm_forward, _mlp_forward, _attention_forward)
+
+
 @functools.cache
 def _classes() -> dict[type, str]:
     """The transformers classes whose forwards the fused ones reproduce (checked by
@@ -240,7 +244,8 @@ def use_fused_layers(model: Any, on: bool = True) -> int:
             continue
         n += 1
         if not on:
-            module.__dict__.pop("forward", None)
+            if getattr(module.__dict__.get("forward"), "__func__", None) in _FORWARDS:  # only ours
+                del module.forward
             continue
         if kind.endswith("norm"):
             module.seedtune_norm = (0.0, "variance_epsilon") if kind == "llama_norm" else (1.0, "eps")
