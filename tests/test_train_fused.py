@@ -185,3 +185,28 @@ def test_the_speedups_switch_installs_them(tiny_tokenizer, speedups):
     lm = causal_lm_of(setup_model(_model(tiny_tokenizer, "llama"), config))
     swapped = [name for name, m in lm.named_modules() if "forward" in vars(m) and "lora" not in name]
     assert len([n for n in swapped if not n.endswith("_proj")]) == (MODULES["llama"] if speedups else 0)
+
+
+def test_gradient_checkpointing_recomputes_the_same(tiny_tokenizer):
+    """Checkpointing re-runs each layer's forward inside backward, where the gated activation writes
+    into recomputed tensors: gradients must not change."""
+    from seedtune.train import speed
+    from seedtune.train.modeling import SFTModule, add_lora
+
+    plain = add_lora(_model(tiny_tokenizer, "gemma3"), 4, 8.0, 0.0, "all-linear").train()
+    for name, p in plain.named_parameters():
+        if "lora_B" in name:
+            p.data = torch.randn(p.shape, generator=torch.Generator().manual_seed(11)) * 0.1
+    speed.fuse_lora(plain)
+    fused.use_fused_layers(plain.get_base_model())
+    ck = copy.deepcopy(plain)
+    ck.get_base_model().gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    ids = torch.randint(5, 400, (2, 24), generator=torch.Generator().manual_seed(12))
+    pos = torch.arange(24).expand(2, -1)
+    grads = []
+    for model in (plain, ck):
+        SFTModule(model)(ids, pos, ids.clone()).backward()
+        grads.append({n: p.grad for n, p in model.named_parameters() if p.grad is not None})
+    assert grads[0].keys() == grads[1].keys() and grads[0]
+    for name in grads[0]:
+        assert torch.allclose(grads[0][name], grads[1][name], rtol=1e-6, atol=1e-7), name
