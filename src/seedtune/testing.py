@@ -57,9 +57,10 @@ def tiny_tokenizer(vocab_size: int = 512, chat_template: bool = True, pad_is_eos
 
 
 def tiny_model(tokenizer: Any = None, *, hidden_size: int = 32, layers: int = 2, seed: int = 0, arch: str = "llama") -> Any:
-    """A 2-layer causal LM sized to the tokenizer; deterministic for a given seed."""
+    """A 2-layer causal LM sized to the tokenizer; deterministic for a given seed. `arch`: llama,
+    gemma, or gemma3 (q/k norms, four norms a layer, one local layer with a 16-token window)."""
     import torch
-    from transformers import AutoModelForCausalLM, GemmaConfig, LlamaConfig
+    from transformers import AutoModelForCausalLM, Gemma3TextConfig, GemmaConfig, LlamaConfig
 
     tokenizer = tokenizer or tiny_tokenizer()
     common = dict(
@@ -68,7 +69,11 @@ def tiny_model(tokenizer: Any = None, *, hidden_size: int = 32, layers: int = 2,
         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
         tie_word_embeddings=True,
     )
-    config = LlamaConfig(**common) if arch == "llama" else GemmaConfig(head_dim=hidden_size // 4, **common)
+    if arch == "gemma3":
+        config = Gemma3TextConfig(head_dim=hidden_size // 4, sliding_window=16,
+                                  layer_types=(["sliding_attention", "full_attention"] * layers)[:layers], **common)
+    else:
+        config = LlamaConfig(**common) if arch == "llama" else GemmaConfig(head_dim=hidden_size // 4, **common)
     torch.manual_seed(seed)
     model = AutoModelForCausalLM.from_config(config)
     model.eval()

@@ -59,7 +59,7 @@ class TrainConfig(StrictModel):
         "auto", description="bf16 autocast when the device supports it (auto), always, or plain fp32.")
     loss_chunk_size: int | None = Field(None, ge=16, description="Trained positions per LM-head chunk in the loss (bounds logits memory); default: ~256 MB of fp32 logits per chunk.")
     gradient_checkpointing: bool = Field(False, description="Recompute activations in backward to save memory.")
-    speedups: bool = Field(True, description="Segment attention for packed rows, fused LoRA matmuls and fused AdamW (same loss up to rounding); false runs plain transformers/peft, for comparison.")
+    speedups: bool = Field(True, description="Segment attention for packed rows, fused LoRA matmuls, fused norm/MLP-activation/rotary functions and fused AdamW (same loss up to rounding); false runs plain transformers/peft, for comparison.")
     # preference optimisation (method: dpo)
     beta: float = Field(0.1, gt=0, description="DPO/IPO: strength of the pull towards the reference model (smaller lets the policy move further); SimPO: reward scale.")
     dpo_loss: Literal["sigmoid", "ipo", "simpo"] = Field(

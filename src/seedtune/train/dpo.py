@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterator
 import torch
 
 from seedtune.errors import SeedtuneError
-from seedtune.train import checkpoint, speed
+from seedtune.train import checkpoint, fused, speed
 from seedtune.train.config import TrainConfig
 from seedtune.train.data import lineage, split_eval
 from seedtune.train.modeling import SequenceLogProbs, causal_lm_of
@@ -148,6 +148,7 @@ def _save(out: Path, model: Any, tokenizer: Any, fmt: Any, config: TrainConfig, 
                   how=_counts(p.how for p in pairs), teachers=_counts(p.teacher for p in pairs),
                   languages=_counts(p.lang for p in pairs), sources=_counts(p.source for p in pairs))
     speed.use_segment_attention(causal_lm_of(model), False)  # the saved model: plain SDPA
+    fused.use_fused_layers(causal_lm_of(model), False)
     save_outputs(out, model, tokenizer, fmt, config, data.end_id, origin, metrics, preflight,
                  state["losses"], merge=config.merge, full=config.full, base_dtype=_orig_dtype(resolved),
                  base_path=resolved, curves={k: state[k] for k in CURVES})

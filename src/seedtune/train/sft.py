@@ -20,7 +20,7 @@ import torch
 
 from seedtune.errors import SeedtuneError
 from seedtune.models.device import bf16_supported
-from seedtune.train import checkpoint, distributed, flops, speed
+from seedtune.train import checkpoint, distributed, flops, fused, speed
 from seedtune.train.config import TrainConfig
 from seedtune.train.distributed import sharding_kind
 from seedtune.train.data import lineage, prepare, read_training_records, split_eval
@@ -107,7 +107,7 @@ def build_module(config: TrainConfig, run: "Start", rows: list[Row], preflight: 
     run.say(f"trainable parameters: {n_trainable:,} ({'full' if config.full else f'LoRA r={config.lora_r}'}); "
             f"precision: {'bf16 autocast' if run.use_bf16 else 'fp32'}; device: {run.accelerator.device}"
             + (f"; sharding: {run.kind}" if run.kind != "none" else "")
-            + ("; speedups: segment attention, fused LoRA, fused AdamW" if config.speedups else "; speedups off"))
+            + ("; speedups: segment attention, fused LoRA, fused norm/MLP/rotary, fused AdamW" if config.speedups else "; speedups off"))
     if config.self_check and config.packing:
         # The shortest packed rows keep the fp32 check cheap (seconds, even for a 270M model).
         multi = sorted((_trim(r) for r in rows if r.n_samples > 1), key=len)[:2]
@@ -208,6 +208,7 @@ def save_model(config: TrainConfig, run: "Start", loop: Loop, module: SFTModule,
 
         out = Path(config.output)
         speed.use_segment_attention(module.model, False)  # the saved model and any later use: plain SDPA
+        fused.use_fused_layers(causal_lm_of(module.model), False)  # and transformers' own layers
         save_outputs(out, module.model, run.tokenizer, run.fmt, config, data.specials.end_id,
                      lineage(config.data, records, config.model, str(run.resolved)), metrics, preflight,
                      loop.losses, merge=config.merge, full=config.full, base_dtype=_orig_dtype(run.resolved),
@@ -276,7 +277,7 @@ def begin(config: TrainConfig, log: Callable[[str], None] | None) -> Start:
 
 def setup_model(model: Any, config: TrainConfig, kind: str = "none") -> Any:
     """Full fine-tuning (fp32 master weights, all trainable) or a LoRA adapter; no KV cache; with
-    `speedups`, segment attention and (unsharded) fused LoRA linears (speed.py)."""
+    `speedups`, segment attention and (unsharded) fused LoRA linears and layers (speed.py, fused.py)."""
     if config.full:
         model.float()
         model.requires_grad_(True)
@@ -284,8 +285,9 @@ def setup_model(model: Any, config: TrainConfig, kind: str = "none") -> Any:
         model = add_lora(model, config.lora_r, config.alpha, config.lora_dropout, config.lora_targets, config.qlora)
     if config.speedups:
         speed.use_segment_attention(causal_lm_of(model))
-        if kind == "none":  # sharding wraps each linear's weight; the fused path reads it directly
+        if kind == "none":  # sharding wraps each weight; the fused paths read them directly
             speed.fuse_lora(model)
+            fused.use_fused_layers(causal_lm_of(model))
     if config.gradient_checkpointing:
         causal_lm_of(model).gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     model.config.use_cache = False
