@@ -74,6 +74,15 @@ class LocalPrompter:
         self.prompt_format = prompt_format
         self.generation_eos = generation_eos
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        self._vocab: dict[str, int] | None = None
+
+    @property
+    def vocab(self) -> dict[str, int]:
+        """The tokenizer's vocabulary, read once: `get_vocab()` builds a new dict on every call
+        (0.19 s for Gemma-3's 262k tokens), and stops are resolved per request."""
+        if self._vocab is None:
+            self._vocab = self.tokenizer.get_vocab()
+        return self._vocab
 
     def render(self, request: Request) -> tuple[str, bool]:
         """(text, add_special_tokens): chat-rendered text already holds its BOS, raw prompts do not."""
@@ -105,7 +114,7 @@ class LocalPrompter:
                 ids.add(source)
             elif source:
                 ids.update(int(i) for i in source)
-        vocab = self.tokenizer.get_vocab()
+        vocab = self.vocab
         for stop in stops:
             tid = self.tokenizer.convert_tokens_to_ids(stop) if stop in vocab else None
             if isinstance(tid, int) and tid != self.tokenizer.unk_token_id:
@@ -114,7 +123,7 @@ class LocalPrompter:
 
     def text_stops(self, stops: Sequence[str], eos_ids: Iterable[int]) -> list[str]:
         """The stop strings that are not already an EOS token (those must be found in the text)."""
-        vocab, eos = self.tokenizer.get_vocab(), set(eos_ids)
+        vocab, eos = self.vocab, set(eos_ids)
         return [s for s in stops if s not in vocab or self.tokenizer.convert_tokens_to_ids(s) not in eos]
 
     def answer(self, tokens: Sequence[int], eos_ids: Iterable[int], stops: Sequence[str]) -> tuple[str, str, int]:
