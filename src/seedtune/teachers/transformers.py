@@ -29,7 +29,7 @@ from typing import Any
 from seedtune.errors import SeedtuneError
 from seedtune.teachers.base import Completion, OnResult, Request
 from seedtune.teachers.continuous import Row, generate_rows, sample_token
-from seedtune.teachers.local import (LocalPrompter, completion_of, count_usage, model_fingerprint, row_seed,
+from seedtune.teachers.local import (LocalPrompter, Sample, completion_of, count_usage, model_fingerprint, row_seed,
                                      trim_at_stop)
 
 __all__ = ["BATCHING_MODES", "HFTeacher", "SHORTLIST_MODES", "load_model", "model_fingerprint", "trim_at_stop"]
@@ -164,11 +164,11 @@ class HFTeacher:
             prompt_tokens.append(len(ids))
             for sample in range(max(1, request.n)):
                 rows.append((index, sample, ids))
-        texts: dict[tuple[int, int], tuple[str, str, int, dict[str, float] | None]] = {}
+        texts: dict[tuple[int, int], Sample] = {}
         pending = [max(1, r.n) for r in requests]  # samples still to decode, per request
         out: list[Completion | None] = [None] * len(requests)
 
-        def finish(index: int, sample: int, result: tuple[str, str, int, dict[str, float] | None]) -> None:
+        def finish(index: int, sample: int, result: Sample) -> None:
             texts[(index, sample)] = result
             pending[index] -= 1
             if not pending[index]:
@@ -186,7 +186,7 @@ class HFTeacher:
         return done
 
     def _generate_static(self, requests: Sequence[Request], rows: list[tuple[int, int, list[int]]],
-                         finish: Callable[[int, int, Any], None]) -> None:
+                         finish: Callable[[int, int, Sample], None]) -> None:
         """transformers' `generate` per batch of rows with the same stop set, max_tokens and
         top_logprobs and similar prompt lengths."""
         def group(index: int) -> tuple[list[str], int, int]:
@@ -207,7 +207,7 @@ class HFTeacher:
             start = end
 
     def _generate_continuous(self, requests: Sequence[Request], rows: list[tuple[int, int, list[int]]],
-                             finish: Callable[[int, int, Any], None]) -> None:
+                             finish: Callable[[int, int, Sample], None]) -> None:
         """Continuous batching (teachers/continuous.py): greedy rows first, on the shortlist head
         where it is exact, then sampled rows, each with its own seeded generator."""
         import torch
