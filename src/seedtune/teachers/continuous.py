@@ -81,7 +81,7 @@ def supported(model: Any) -> str | None:
 
     if not hasattr(DynamicCache(), "layers"):
         return "this transformers version keeps its cache in another layout"
-    config = model.config.get_text_config(decoder=True) if hasattr(model.config, "get_text_config") else model.config
+    config = _text_config(model)
     kinds = set(getattr(config, "layer_types", None) or ["full_attention"])
     if not kinds <= {"full_attention", "sliding_attention"}:
         return f"layer types {sorted(kinds)}"
@@ -98,7 +98,7 @@ class _Batch:
         self.keyword = keyword  # the forward argument that takes the cache (_cache_keyword)
 
     def _layers(self) -> list[Any]:
-        return [layer for layer in self.cache.layers if getattr(layer, "keys", None) is not None]
+        return _filled(self.cache)
 
     def step(self, model: Any) -> torch.Tensor:
         """Feed every row's last token; the next-token scores [rows, vocab]."""
@@ -137,8 +137,13 @@ class _Batch:
 
 def _window(model: Any) -> int | None:
     """The local attention window of the model's sliding layers, if it has any."""
-    config = model.config.get_text_config(decoder=True) if hasattr(model.config, "get_text_config") else model.config
-    return getattr(config, "sliding_window", None) or None
+    return getattr(_text_config(model), "sliding_window", None) or None
+
+
+def _text_config(model: Any) -> Any:
+    """The decoder's config (a multimodal model nests it)."""
+    config = model.config
+    return config.get_text_config(decoder=True) if hasattr(config, "get_text_config") else config
 
 
 def _cache_keyword(model: Any) -> str:
@@ -147,6 +152,23 @@ def _cache_keyword(model: Any) -> str:
     import inspect
 
     return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+
+
+def _filled(cache: Any) -> list[Any]:
+    """The cache's layers that hold keys and values."""
+    return [layer for layer in cache.layers if getattr(layer, "keys", None) is not None]
+
+
+def left_pad_ids(id_lists: Sequence[list[int]], pad_id: int, device: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token id lists as one left-padded batch: (ids [rows, width], mask [rows, width], 1 on real tokens)."""
+    width = max(len(ids) for ids in id_lists)
+    ids = torch.full((len(id_lists), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(id_lists), width), dtype=torch.long)
+    for row, tokens in enumerate(id_lists):
+        if tokens:
+            ids[row, width - len(tokens):] = torch.tensor(tokens, dtype=torch.long)
+            mask[row, width - len(tokens):] = 1
+    return ids.to(device), mask.to(device)
 
 
 def _left_pad(tensor: torch.Tensor, width: int) -> torch.Tensor:
@@ -186,19 +208,10 @@ def _prefill(model: Any, rows: list[Row], pad_id: int, device: Any, share: bool)
         prefix = torch.tensor([rows[0].ids[:common]], device=device)
         model(input_ids=prefix, position_ids=torch.arange(common, device=device)[None], **{keyword: cache},
               use_cache=True, logits_to_keep=1)
-        for layer in cache.layers:
-            if getattr(layer, "keys", None) is not None:
-                layer.keys = layer.keys.expand(len(rows), -1, -1, -1)
-                layer.values = layer.values.expand(len(rows), -1, -1, -1)
-    tails = [row.ids[common:] for row in rows]
-    width = max(len(tail) for tail in tails)
-    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    own = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, tail in enumerate(tails):
-        if tail:
-            ids[i, width - len(tail):] = torch.tensor(tail, dtype=torch.long)
-            own[i, width - len(tail):] = 1
-    ids, own = ids.to(device), own.to(device)
+        for layer in _filled(cache):
+            layer.keys = layer.keys.expand(len(rows), -1, -1, -1)
+            layer.values = layer.values.expand(len(rows), -1, -1, -1)
+    ids, own = left_pad_ids([row.ids[common:] for row in rows], pad_id, device)
     positions = (own.cumsum(dim=1) - 1 + common).masked_fill(own == 0, 1)  # as `generate` numbers left-padded rows
     mask = torch.cat([own.new_ones(len(rows), common), own], dim=1)
     out = model(input_ids=ids, attention_mask=mask, position_ids=positions, **{keyword: cache}, use_cache=True,

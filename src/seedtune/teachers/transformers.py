@@ -28,7 +28,7 @@ from typing import Any
 
 from seedtune.errors import SeedtuneError
 from seedtune.teachers.base import Completion, OnResult, Request
-from seedtune.teachers.continuous import Row, generate_rows, sample_token
+from seedtune.teachers.continuous import Row, generate_rows, left_pad_ids, sample_token
 from seedtune.teachers.local import (LocalPrompter, Sample, completion_of, count_usage, model_fingerprint, row_seed,
                                      trim_at_stop)
 
@@ -258,16 +258,7 @@ class HFTeacher:
         return kwargs
 
     def _left_pad(self, id_lists: Sequence[list[int]]) -> tuple[Any, Any]:
-        import torch
-
-        width = max(len(ids) for ids in id_lists)
-        input_ids = torch.full((len(id_lists), width), self.pad_id, dtype=torch.long)
-        attention = torch.zeros((len(id_lists), width), dtype=torch.long)
-        for row, ids in enumerate(id_lists):
-            if ids:
-                input_ids[row, width - len(ids):] = torch.tensor(ids, dtype=torch.long)
-                attention[row, width - len(ids):] = 1
-        return input_ids.to(self.device), attention.to(self.device)
+        return left_pad_ids(id_lists, self.pad_id, self.device)
 
     def _generate_batch(self, requests: Sequence[Request], samples: Sequence[int],
                         id_lists: Sequence[list[int]]) -> list[tuple[str, str, int, dict[str, float] | None]]:
