@@ -200,3 +200,57 @@ def test_embedded_teacher_greedy_answers_agree():
     theirs = [c.text for c in HFTeacher("smollm2-135m-instruct", batch_size=4).generate(requests)]
     assert sum(a == b for a, b in zip(ours, theirs)) >= 3, list(zip(ours, theirs))
     assert sum(rouge_l(a, b) for a, b in zip(ours, theirs)) / len(prompts) > 0.9
+
+
+def _shared_prefix_requests() -> list[Request]:
+    """Raw prompts with one long common beginning, more of them than the engine's 3 slots, so that
+    rows admitted together and rows admitted later (beside a live donor) both share it."""
+    preamble = "Answer the question below in a few words, as a careful assistant would. "
+    questions = ["why?", "what now", "写一首诗", "a b c", "x y", "hello there"]
+    return [Request(prompt=preamble + q, max_tokens=6 + i, temperature=0.0) for i, q in enumerate(questions)]
+
+
+def test_shared_prompt_prefixes_run_once_with_the_same_answers(engines, monkeypatch):
+    from seedtune.teachers import llamacpp
+
+    hf, llama = engines
+    requests = _shared_prefix_requests()
+    before = llama.stats["shared_prompt_tokens"]
+    shared = llama.generate(requests)
+    saved = llama.stats["shared_prompt_tokens"] - before
+    prompt_ids = [llama.prompter.encode(r) for r in requests]
+    common = min(len(ids) for ids in prompt_ids)
+    common = next((n for n in range(common) if len({tuple(ids[:n + 1]) for ids in prompt_ids}) > 1), common)
+    assert common >= llamacpp._PREFILL_SHARED
+    # Every row but the first starts after the common part (or later: 'why?' and 'what now' share a 'w').
+    assert common * (len(requests) - 1) <= saved < common * len(requests)
+
+    monkeypatch.setattr(llamacpp, "_common_prefix", lambda a, b, limit: 0)
+    alone = llama.generate(requests)
+    assert [c.texts for c in shared] == [c.texts for c in alone] == [c.texts for c in hf.generate(requests)]
+    assert [c.completion_tokens for c in shared] == [c.completion_tokens for c in alone]
+
+
+def test_sliding_window_models_share_only_inside_the_window(tmp_path, monkeypatch):
+    """Gemma-3 (a local layer with a 16-token window): the same answers whether the prefix is
+    shared or not. Rows admitted together share it; rows admitted later find only donors whose
+    window has moved past the prefix (its cells may be gone), and start from scratch."""
+    pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed (pip install 'seedtune[speed]')")
+    from seedtune.teachers import llamacpp
+    from seedtune.testing import save_tiny_model
+
+    model = save_tiny_model(tmp_path / "g3", arch="gemma3", layers=2)
+    monkeypatch.setenv("SEEDTUNE_CACHE", str(tmp_path / "cache"))
+    llama = llamacpp.LlamaCppTeacher(str(model), batch_size=3, dtype="float32", threads=1)
+    try:
+        requests = _shared_prefix_requests()
+        assert llama._context.n_swa == 16 and min(len(llama.prompter.encode(r)) for r in requests) > 16
+        shared = llama.generate(requests)
+        saved = llama.stats["shared_prompt_tokens"]
+        monkeypatch.setattr(llamacpp, "_common_prefix", lambda a, b, limit: 0)
+        assert [c.texts for c in shared] == [c.texts for c in llama.generate(requests)]
+        # The first three rows are admitted together (two share); later rows do not.
+        prompt = llama.prompter.encode(requests[0])
+        assert 2 * llamacpp._PREFILL_SHARED <= saved < 2 * len(prompt)
+    finally:
+        llama.close()

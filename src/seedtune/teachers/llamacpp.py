@@ -11,6 +11,11 @@ token for every live sequence plus the prompts of sequences just admitted. A fin
 frees its slot at once for the next request, so nothing waits for the longest row of a batch
 and no token is padding. (The high-level `Llama` API runs one sequence at a time.)
 
+Shared prompt prefixes run once: chat prompts begin with the same template and system prompt
+(SmolLM2: 24 of its ~40 tokens for a short request), and in a unified KV cache a second sequence
+can use the cells of the first (`llama_memory_seq_cp` tags cells, it copies nothing). An admitted
+row starts after the longest prompt prefix a live row holds; the prompt work left is its own suffix.
+
 Same answers: prompts are rendered and tokenized by the model's own Hugging Face tokenizer and
 prompt format, and answers decoded by it (`teachers/local.py`, shared with `HFTeacher`); llama.cpp
 only maps token ids to logits. Greedy answers then differ from transformers' only where the two
@@ -70,6 +75,7 @@ class _Row:
     index: int
     sample: int
     request: Request
+    prompt: list[int]
     feed: list[int]
     stops: list[str]
     eos: set[int]
@@ -108,6 +114,10 @@ class _Context:
                                 hint="lower batch_size, or use engine: hf")
         self.n_batch = params.n_batch
         self.memory = L.llama_get_memory(self.ctx)
+        # Sliding-window layers drop a sequence's cells that fall out of its window: a prefix is
+        # shared only while its donor is still inside the window, so nothing was dropped yet.
+        self.n_swa = L.llama_model_n_swa(self.model) or None
+        self.recurrent = bool(L.llama_model_is_recurrent(self.model) or L.llama_model_is_hybrid(self.model))
         self.batch = L.llama_batch_init(self.n_batch, 0, 1)
 
         # Freed when the context is collected or, at the latest, at interpreter exit (before the
@@ -119,6 +129,10 @@ class _Context:
 
     def forget(self, seq: int) -> None:
         self.L.llama_memory_seq_rm(self.memory, seq, -1, -1)
+
+    def share(self, source: int, target: int, length: int) -> None:
+        """Let sequence `target` see `source`'s cells at positions [0, length) as its own."""
+        self.L.llama_memory_seq_cp(self.memory, source, target, 0, length)
 
     def decode(self, items: Sequence[tuple[int, int, int, bool]]) -> dict[int, np.ndarray]:
         """Decode (token, position, sequence, wants logits) items in chunks of `n_batch`; returns
@@ -181,7 +195,7 @@ class LlamaCppTeacher:
         self.model_id = (f"llamacpp:{name_or_path}" + (f"@{fingerprint}" if fingerprint and Path(name_or_path).exists() else "")
                          + f"[{self.gguf_type}]")
         self.stats = {"engine": self.engine, "gguf": self.gguf_type, "threads": self.threads, "requests": 0,
-                      "decode_calls": 0, "prompt_tokens": 0, "completion_tokens": 0}
+                      "decode_calls": 0, "prompt_tokens": 0, "completion_tokens": 0, "shared_prompt_tokens": 0}
 
     def close(self) -> None:
         self._context.close()
@@ -200,7 +214,7 @@ class LlamaCppTeacher:
             eos = set(self.prompter.eos_ids(stops))
             for sample in range(max(1, request.n)):
                 rng = np.random.default_rng(row_seed(request, sample)) if request.temperature > 0 else None
-                waiting.append(_Row(index, sample, request, list(ids), self.prompter.text_stops(stops, eos), eos, rng))
+                waiting.append(_Row(index, sample, request, ids, list(ids), self.prompter.text_stops(stops, eos), eos, rng))
         samples: dict[int, dict[int, Sample]] = {}
         out: list[Completion | None] = [None] * len(requests)
         for row in self._run(waiting):
@@ -229,6 +243,7 @@ class LlamaCppTeacher:
                 row.seq, row.need = free.pop(), _need(row)
                 room -= row.need
                 context.forget(row.seq)
+                self._share_prefix(row, live)
                 live.append(row)
             if not live:
                 raise SeedtuneError(f"a request needs {_need(waiting[0])} tokens of context, more than the engine's "
@@ -250,6 +265,33 @@ class LlamaCppTeacher:
                     free.append(row.seq)
                     room += row.need
                     yield row
+
+    def _share_prefix(self, row: _Row, live: Sequence[_Row]) -> None:
+        """Start a just-admitted `row` after the longest prompt prefix it shares with a live row.
+
+        A donor admitted in this same round has nothing in the cache yet: its part of the prefix
+        is decoded first, in a call of its own, when that saves a step's worth of prompt work
+        (`_PREFILL_SHARED` tokens or more); cells already in the cache are shared however few.
+        The last prompt token is never shared: its logits give the row's first answer token."""
+        context = self._context
+        if context.recurrent:  # a recurrent state is one per sequence, not cells to share
+            return
+        donor, length = None, 0
+        for other in live:
+            if other.pos and context.n_swa and other.pos >= context.n_swa:
+                continue
+            n = _common_prefix(row.prompt, other.prompt, min(len(row.prompt), len(other.prompt)) - 1)
+            if n > length:
+                donor, length = other, n
+        if donor is None or (donor.pos < length and length < _PREFILL_SHARED):
+            return
+        if donor.pos < length:
+            context.decode([(donor.prompt[p], p, donor.seq, False) for p in range(donor.pos, length)])
+            self.stats["decode_calls"] += 1
+            donor.feed, donor.pos = donor.feed[length - donor.pos:], length
+        context.share(donor.seq, row.seq, length)
+        row.feed, row.pos = row.feed[length:], length
+        self.stats["shared_prompt_tokens"] += length
 
     def _step(self, row: _Row, logits: np.ndarray) -> bool:
         """Choose the row's next token from its logits; True when the row is finished."""
@@ -278,6 +320,19 @@ def _free(L: Any, ctx: Any, model: Any, batch: Any) -> None:
     L.llama_batch_free(batch)
     L.llama_free(ctx)
     L.llama_model_free(model)
+
+
+def _common_prefix(a: Sequence[int], b: Sequence[int], limit: int) -> int:
+    """How many leading tokens `a` and `b` share, at most `limit`."""
+    n = 0
+    while n < limit and a[n] == b[n]:
+        n += 1
+    return n
+
+
+# A donor's prefix is decoded in a call of its own only when it is at least this long: below it,
+# the extra call (the weights read once more) costs about what sharing saves.
+_PREFILL_SHARED = 16
 
 
 def _need(row: _Row) -> int:
