@@ -25,7 +25,7 @@ def side_by_side(builders: dict[str, Callable[[], Any]], requests: Sequence[Any]
         teachers[name].generate(list(requests[:1]))  # warm-up: lazy init, first-call allocations
         stats = getattr(teachers[name], "stats", {})  # HFTeacher: shortlist or full head, batching, and why
         notes = "".join(f", {key}: {stats[key]}" for key in ("head", "batching") if stats.get(key))
-        print(f"  {name:9s}: ready in {time.perf_counter() - started:6.1f} s ({type(teachers[name]).__name__}, "
+        print(f"  {name:13s}: ready in {time.perf_counter() - started:6.1f} s ({type(teachers[name]).__name__}, "
               f"{getattr(teachers[name], 'model_id', '')}{notes})")
     best: dict[str, float] = {}
     answers: dict[str, list[str]] = {}
@@ -37,7 +37,7 @@ def side_by_side(builders: dict[str, Callable[[], Any]], requests: Sequence[Any]
             tokens = sum(c.completion_tokens for c in out)
             best[name] = max(best.get(name, 0.0), tokens / seconds)
             answers[name] = [c.text for c in out]
-            print(f"  run {run + 1} {name:9s}: {tokens:6d} tokens in {seconds:7.2f} s = {tokens / seconds:8.1f} tok/s")
+            print(f"  run {run + 1} {name:13s}: {tokens:6d} tokens in {seconds:7.2f} s = {tokens / seconds:8.1f} tok/s")
     first = list(teachers)[0]
     print("  best: " + " | ".join(f"{name} {rate:.1f} tok/s" for name, rate in best.items()))
     versus = {name: _versus(answers[first], answers[name], best[name] / best[first])
@@ -46,6 +46,14 @@ def side_by_side(builders: dict[str, Callable[[], Any]], requests: Sequence[Any]
         print(f"  {name} vs {first}: {v['ratio']:.2f}x tok/s (goal >= 3x); identical greedy answers "
               f"{v['identical']}/{v['n']} ({v['identical'] / max(1, v['n']):.0%}), mean ROUGE-L {v['rouge_l']:.3f}")
     return {"rates": best, "versus": versus}
+
+
+def llamacpp_builders(build: Callable[[str | None], Any], gguf: str | None) -> dict[str, Callable[[], Any]]:
+    """One llama.cpp engine per GGUF tensor type in `gguf` ("f16,bf16"; unset: the engine's
+    default), named `llamacpp` for the first and `llamacpp-<type>` for the others, so that the
+    precision a type gives up is printed beside the speed it buys."""
+    types = [t.strip() for t in gguf.split(",") if t.strip()] if gguf else [None]
+    return {("llamacpp" if i == 0 else f"llamacpp-{t}"): (lambda t=t: build(t)) for i, t in enumerate(types)}
 
 
 def _versus(base: Sequence[str], other: Sequence[str], ratio: float) -> dict[str, Any]:

@@ -48,7 +48,7 @@ def main() -> None:
     parser.add_argument("--skip-single", action="store_true", help="skip one-by-one vs batched and the cached rerun")
     parser.add_argument("--skip-engines", action="store_true")
     parser.add_argument("--static", action="store_true", help="also hf-fast with static batches (generate per batch)")
-    parser.add_argument("--gguf", default=None, help="the llama.cpp engine's tensor type (f16 default, bf16, f32, q8_0)")
+    parser.add_argument("--gguf", default=None, help="the llama.cpp engine's tensor type (f16 default, bf16, f32, q8_0); several, comma-separated, run side by side")
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="seedtune-bench-eval-"))
@@ -104,10 +104,11 @@ def _engines(directory: Path, args: argparse.Namespace, llamacpp: bool) -> None:
         builders["hf-fast-static"] = lambda: HFTeacher(str(directory), batch_size=args.fast_batch_size, prompt_format=fmt,
                                                       batching="static")
     if llamacpp:
+        from engines import llamacpp_builders
         from seedtune.teachers.llamacpp import LlamaCppTeacher
 
-        builders["llamacpp"] = lambda: LlamaCppTeacher(str(directory), batch_size=args.fast_batch_size, prompt_format=fmt,
-                                                       dtype=args.gguf, threads=args.threads)
+        builders.update(llamacpp_builders(lambda gguf: LlamaCppTeacher(
+            str(directory), batch_size=args.fast_batch_size, prompt_format=fmt, dtype=gguf, threads=args.threads), args.gguf))
     side_by_side(builders, requests, args.repeats)
 
 

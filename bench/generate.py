@@ -109,9 +109,10 @@ def engines_bench(model: str, n: int, batch_size: int, max_tokens: int, dtype: s
     if importlib.util.find_spec("llama_cpp") is None:
         print("engines: llamacpp skipped, llama-cpp-python is not installed (pip install 'seedtune[speed]')")
     else:
+        from engines import llamacpp_builders
         from seedtune.teachers.llamacpp import LlamaCppTeacher
 
-        builders["llamacpp"] = lambda: LlamaCppTeacher(model, batch_size=batch_size, dtype=gguf, threads=threads)
+        builders.update(llamacpp_builders(lambda t: LlamaCppTeacher(model, batch_size=batch_size, dtype=t, threads=threads), gguf))
     side_by_side(builders, requests, repeats)
 
 
@@ -209,7 +210,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("bench-yield"), help="where the yield part writes its data")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for both engines (default: each engine's own: all cores)")
     parser.add_argument("--repeats", type=int, default=2, help="alternating timed runs per engine (the best counts)")
-    parser.add_argument("--gguf", default=None, help="engines part: the llama.cpp engine's tensor type (f16 default, bf16, f32, q8_0)")
+    parser.add_argument("--gguf", default=None, help="engines part: the llama.cpp engine's tensor type (f16 default, bf16, f32, q8_0); several, comma-separated, run side by side")
     parser.add_argument("--temperature", type=float, default=0.0, help="engines part: 0 (greedy, answers comparable) or sampled")
     parser.add_argument("--skip-local", action="store_true")
     parser.add_argument("--skip-http", action="store_true")
