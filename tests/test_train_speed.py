@@ -180,3 +180,33 @@ def test_bucketed_segments_match_a_block_diagonal_mask(window):
     refs = torch.autograd.grad((ref * w).sum(), (q, k, v))
     for a, b in zip(grads, refs):
         assert torch.allclose(a, b, atol=1e-5)
+
+
+def _mmapped_bytes() -> int:
+    """glibc's count of bytes malloc currently holds in mmapped blocks (mallinfo2's hblkhd)."""
+    import ctypes
+
+    class MallInfo2(ctypes.Structure):
+        _fields_ = [(name, ctypes.c_size_t) for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
+                                                         "fsmblks", "uordblks", "fordblks", "keepcost")]
+
+    libc = speed._glibc()
+    libc.mallinfo2.restype = MallInfo2
+    return libc.mallinfo2().hblkhd
+
+
+@pytest.mark.skipif(speed._glibc() is None, reason="the allocator setting is glibc's")
+def test_large_blocks_come_from_the_reused_heap_while_training():
+    size = 48 << 20  # larger than any mmap threshold glibc would pick by itself (32 MB at most)
+    with speed.reuse_freed_memory() as active:
+        assert active
+        before = _mmapped_bytes()
+        block = torch.empty(size, dtype=torch.uint8)
+        assert _mmapped_bytes() - before < size  # from the heap, not a fresh mmap
+        del block
+    before = _mmapped_bytes()
+    block = torch.empty(size, dtype=torch.uint8)
+    assert _mmapped_bytes() - before >= size  # the defaults are back: a large block is mmapped again
+    del block
+    with speed.reuse_freed_memory(False) as active:
+        assert not active

@@ -42,7 +42,11 @@ losses and gradients with and without). `train.speedups: false` turns them all o
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import platform
 import types
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -469,3 +473,48 @@ def adamw(params: list[torch.nn.Parameter], fused: bool, **kwargs: Any) -> torch
     """AdamW; fused into one kernel when asked and every parameter is a plain fp32 tensor."""
     plain = all(type(p.data) is torch.Tensor and p.dtype == torch.float32 for p in params)
     return torch.optim.AdamW(params, fused=bool(fused and plain) or None, **kwargs)
+
+
+# --- the allocator: a step's activations reuse the last step's memory ---------------------------
+
+# glibc's mallopt parameters (malloc.h) and their defaults, restored after training.
+_M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4
+_DEFAULTS = {_M_TRIM_THRESHOLD: 128 * 1024, _M_MMAP_MAX: 65536}
+
+
+@contextlib.contextmanager
+def reuse_freed_memory(on: bool = True) -> Iterator[bool]:
+    """Inside, glibc's malloc keeps freed memory for the next allocation instead of returning it
+    to the OS; yields whether it could (glibc only; elsewhere nothing changes).
+
+    Why: glibc serves every large block (a [4096, 3072] activation is 25 MB) with a fresh mmap
+    and unmaps it on free, so each step faults in, zero-fills and unmaps every activation again:
+    a third of a step's page faults and a few percent of its time (the widest matmuls ran at 87%
+    of the rate of the same matmul into warm memory). With no mmap and no trimming, the heap
+    grows to one step's peak once and later steps reuse it. Numbers are unchanged (only where
+    memory lies); peak RSS is the same within 1%. Measured: `MALLOC_MMAP_MAX_=0` for a whole
+    SmolLM2-135M LoRA bench run, x1.04 tokens/s (485.8 vs 465.3, 2 threads, quiet), x1.02 on one
+    thread (three alternating pairs). On exit the defaults return and the free heap goes back.
+    """
+    libc = _glibc() if on else None
+    if libc is None:
+        yield False
+        return
+    libc.mallopt(_M_MMAP_MAX, 0)
+    libc.mallopt(_M_TRIM_THRESHOLD, -1)  # glibc reads it as a size_t: never trim
+    try:
+        yield True
+    finally:
+        for param, value in _DEFAULTS.items():
+            libc.mallopt(param, value)
+        libc.malloc_trim(0)
+
+
+def _glibc() -> Any:
+    """The C library when it is glibc (which has mallopt and malloc_trim); else None."""
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return None
+    try:
+        return ctypes.CDLL("libc.so.6")
+    except OSError:
+        return None
