@@ -174,16 +174,7 @@ def _bucketed_attention(plan: _Plan, query: torch.Tensor, key: torch.Tensor, val
     q_all, k_all, v_all = (rows.index_select(0, plan.gather).split(plan.sizes) for rows in (q_rows, k_rows, v_rows))
     outs = []
     for (m, index, real), q, k, v in zip(plan.buckets, q_all, k_all, v_all):
-        k_count = index.shape[0]
-        # [k, m, Hkv, g, D] -> [k*Hkv, g*m, D]: the query heads of a KV group stacked, as in causal_attention
-        q = q.view(k_count, m, kv, g, d).permute(0, 2, 3, 1, 4).reshape(k_count * kv, g * m, d)
-        k = k.view(k_count, m, kv, d).transpose(1, 2).reshape(k_count * kv, m, d)
-        v = v.view(k_count, m, kv, d).transpose(1, 2).reshape(k_count * kv, m, d)
-        # The causal mask rides in the matmul as an added 0 / -inf bias: no masked_fill pass over
-        # the scores, and no in-place write into a view for autograd to undo with a full copy.
-        scores = torch.baddbmm(_causal_bias(m, g, q.dtype, q.device), q, k.transpose(1, 2), alpha=scale)
-        out = (scores.softmax(-1) @ v).view(k_count, kv, g, m, d).permute(0, 3, 1, 2, 4).reshape(k_count * m, heads * d)
-        outs.append(out[real])
+        outs.append(_bucket(q, k, v, index.shape[0], m, kv, g, scale)[real])
     for (start, n), q, k, v in zip(plan.long, *(parts[len(plan.buckets):] for parts in (q_all, k_all, v_all))):
         q, k, v = (t.view(n, -1, d).transpose(0, 1) for t in (q, k, v))
         outs.append(causal_attention(q, k, v, scale, dropout, window).reshape(n, heads * d))
@@ -192,16 +183,52 @@ def _bucketed_attention(plan: _Plan, query: torch.Tensor, key: torch.Tensor, val
     return rows.new_empty(b * length, heads * d).index_copy_(0, plan.order, rows)
 
 
-_biases: dict[tuple[int, int, torch.dtype, str], torch.Tensor] = {}
+# Buckets this long or longer split their queries in two halves (see `_bucket`).
+SPLIT = 128
 
 
-def _causal_bias(n: int, groups: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-    """[groups * n, n]: -inf above the diagonal (the future), 0 elsewhere, once per query head of a
-    KV group; cached, every layer of every step reuses it."""
-    key = (n, groups, dtype, str(device))
+def _bucket(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, count: int, m: int, kv: int, g: int,
+            scale: float) -> torch.Tensor:
+    """Causal attention over `count` samples padded to m tokens: q [count*m, Hkv*g*D] rows, k/v
+    [count*m, Hkv*D] -> [count*m, Hkv*g*D].
+
+    The query heads of a KV group are stacked ([count*Hkv, g*m, D], as in causal_attention), so K
+    and V are never repeated. A full m x m score matrix wastes its upper half on the mask; from
+    SPLIT tokens on, the first half of the queries is scored against the first half of the keys
+    only and the second half against all: 3/4 of the scores, softmax and matmuls, the same numbers
+    (a query's keys and mask are unchanged; the dropped keys only ever got probability 0).
+    """
+    d = k.shape[1] // kv
+    qv = q.view(count, m, kv, g, d).permute(0, 2, 3, 1, 4)  # [count, Hkv, g, m, D], a view
+    k = k.view(count, m, kv, d).transpose(1, 2).reshape(count * kv, m, d)
+    v = v.view(count, m, kv, d).transpose(1, 2).reshape(count * kv, m, d)
+    cuts = [0, m // 2, m] if m >= SPLIT else [0, m]
+    parts = []
+    for start, stop in zip(cuts, cuts[1:]):
+        n = stop - start
+        q_part = qv[:, :, :, start:stop].reshape(count * kv, g * n, d)
+        # The causal mask rides in the matmul as an added 0 / -inf bias: no masked_fill pass over
+        # the scores, and no in-place write into a view for autograd to undo with a full copy.
+        scores = torch.baddbmm(_causal_bias(n, stop, g, q.dtype, q.device), q_part, k[:, :stop].transpose(1, 2),
+                               alpha=scale)
+        # back to token-major [count, n, Hkv, g, D]; the `cat` below makes it one contiguous buffer
+        parts.append((scores.softmax(-1) @ v[:, :stop]).view(count, kv, g, n, d).permute(0, 3, 1, 2, 4))
+    out = torch.cat(parts, 1) if len(parts) > 1 else parts[0].contiguous()
+    return out.view(count * m, kv * g * d)
+
+
+_biases: dict[tuple[int, int, int, torch.dtype, str], torch.Tensor] = {}
+
+
+def _causal_bias(queries: int, keys: int, groups: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """[groups * queries, keys]: the last `queries` of `keys` positions as queries; -inf where the
+    key is in a query's future, 0 elsewhere; once per query head of a KV group. Cached: every
+    layer of every step reuses it."""
+    key = (queries, keys, groups, dtype, str(device))
     if key not in _biases:
-        future = torch.ones(n, n, dtype=torch.bool, device=device).triu(1)
-        _biases[key] = torch.zeros(n, n, dtype=dtype, device=device).masked_fill_(future, float("-inf")).repeat(groups, 1)
+        future = torch.ones(queries, keys, dtype=torch.bool, device=device).triu(keys - queries + 1)
+        _biases[key] = (torch.zeros(queries, keys, dtype=dtype, device=device)
+                        .masked_fill_(future, float("-inf")).repeat(groups, 1))
     return _biases[key]
 
 
