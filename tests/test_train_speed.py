@@ -183,8 +183,8 @@ def test_bucketed_segments_match_a_block_diagonal_mask(window):
         assert torch.allclose(a, b, atol=1e-5)
 
 
-def _mmapped_bytes() -> int:
-    """glibc's count of bytes malloc currently holds in mmapped blocks (mallinfo2's hblkhd)."""
+def _mallinfo():
+    """glibc's malloc statistics (mallinfo2): hblkhd, bytes in mmapped blocks; fordblks, free heap bytes."""
     import ctypes
 
     class MallInfo2(ctypes.Structure):
@@ -193,21 +193,25 @@ def _mmapped_bytes() -> int:
 
     libc = speed._glibc()
     libc.mallinfo2.restype = MallInfo2
-    return libc.mallinfo2().hblkhd
+    return libc.mallinfo2()
 
 
 @pytest.mark.skipif(speed._glibc() is None, reason="the allocator setting is glibc's")
 def test_large_blocks_come_from_the_reused_heap_while_training():
-    size = 48 << 20  # larger than any mmap threshold glibc would pick by itself (32 MB at most)
+    def mmapped_growth() -> tuple[int, int]:
+        # larger than any free heap chunk (earlier tests leave some) and any mmap threshold glibc picks (32 MB)
+        size = _mallinfo().fordblks + (48 << 20)
+        before = _mallinfo().hblkhd
+        block = torch.empty(size, dtype=torch.uint8)  # never written: no page is touched
+        grown = _mallinfo().hblkhd - before
+        del block
+        return grown, size
+
     with speed.reuse_freed_memory() as active:
         assert active
-        before = _mmapped_bytes()
-        block = torch.empty(size, dtype=torch.uint8)
-        assert _mmapped_bytes() - before < size  # from the heap, not a fresh mmap
-        del block
-    before = _mmapped_bytes()
-    block = torch.empty(size, dtype=torch.uint8)
-    assert _mmapped_bytes() - before >= size  # the defaults are back: a large block is mmapped again
-    del block
+        grown, size = mmapped_growth()
+        assert grown < size  # from the heap, not a fresh mmap
+    grown, size = mmapped_growth()
+    assert grown >= size  # the defaults are back: a large block is mmapped again
     with speed.reuse_freed_memory(False) as active:
         assert not active
