@@ -157,15 +157,16 @@ def test_sibling_projections_run_as_one_group(tiny_tokenizer, monkeypatch):
 @pytest.mark.parametrize("window", [None, 50])
 def test_bucketed_segments_match_a_block_diagonal_mask(window):
     """Samples of several buckets, one past the flash threshold, grouped query heads: outputs and
-    gradients equal dense SDPA with each sample's causal (and local) mask."""
-    lengths = [[5, 70, 130, 3], [600, 8]]  # 600: past the flash threshold
+    gradients equal dense SDPA with each sample's causal (and local) mask. Buckets of 128 tokens
+    or more split their queries in two (131: uneven halves, 256 and 128: even ones)."""
+    lengths = [[5, 70, 131, 3], [600, 8], [256, 128, 1]]  # 600: past the flash threshold
     width = 608
     rows = [ls + [width - sum(ls)] if sum(ls) < width else ls for ls in lengths]
     pos = torch.tensor([[i for n in r for i in range(n)] for r in rows])
     g = torch.Generator().manual_seed(4)
-    q = torch.randn(2, 6, width, 8, generator=g, requires_grad=True)
-    k = torch.randn(2, 2, width, 8, generator=g, requires_grad=True)
-    v = torch.randn(2, 2, width, 8, generator=g, requires_grad=True)
+    q = torch.randn(3, 6, width, 8, generator=g, requires_grad=True)
+    k = torch.randn(3, 2, width, 8, generator=g, requires_grad=True)
+    v = torch.randn(3, 2, width, 8, generator=g, requires_grad=True)
     out, _ = speed.segment_attention(None, q, k, v, None, scaling=0.3, position_ids=pos, sliding_window=window)
     seg = torch.stack([torch.repeat_interleave(torch.arange(len(r)), torch.tensor(r)) for r in rows])
     i = torch.arange(width)
@@ -180,3 +181,37 @@ def test_bucketed_segments_match_a_block_diagonal_mask(window):
     refs = torch.autograd.grad((ref * w).sum(), (q, k, v))
     for a, b in zip(grads, refs):
         assert torch.allclose(a, b, atol=1e-5)
+
+
+def _mallinfo():
+    """glibc's malloc statistics (mallinfo2): hblkhd, bytes in mmapped blocks; fordblks, free heap bytes."""
+    import ctypes
+
+    class MallInfo2(ctypes.Structure):
+        _fields_ = [(name, ctypes.c_size_t) for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
+                                                         "fsmblks", "uordblks", "fordblks", "keepcost")]
+
+    libc = speed._glibc()
+    libc.mallinfo2.restype = MallInfo2
+    return libc.mallinfo2()
+
+
+@pytest.mark.skipif(speed._glibc() is None, reason="the allocator setting is glibc's")
+def test_large_blocks_come_from_the_reused_heap_while_training():
+    def mmapped_growth() -> tuple[int, int]:
+        # larger than any free heap chunk (earlier tests leave some) and any mmap threshold glibc picks (32 MB)
+        size = _mallinfo().fordblks + (48 << 20)
+        before = _mallinfo().hblkhd
+        block = torch.empty(size, dtype=torch.uint8)  # never written: no page is touched
+        grown = _mallinfo().hblkhd - before
+        del block
+        return grown, size
+
+    with speed.reuse_freed_memory() as active:
+        assert active
+        grown, size = mmapped_growth()
+        assert grown < size  # from the heap, not a fresh mmap
+    grown, size = mmapped_growth()
+    assert grown >= size  # the defaults are back: a large block is mmapped again
+    with speed.reuse_freed_memory(False) as active:
+        assert not active

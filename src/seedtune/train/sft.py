@@ -72,8 +72,9 @@ def train(config: TrainConfig, log: Callable[[str], None] | None = None, progres
     # 6. optimizer, schedule, accelerate ---------------------------------------------------
     loop = prepare_loop(config, run, module, len(rows))
 
-    # 7. train -----------------------------------------------------------------------------
-    eval_loss = train_steps(config, run, loop, rows, eval_rows, progress, on_step)
+    # 7. train (with speedups, each step's activations reuse the last step's memory) ---------
+    with speed.reuse_freed_memory(config.speedups):
+        eval_loss = train_steps(config, run, loop, rows, eval_rows, progress, on_step)
 
     # 8. save ------------------------------------------------------------------------------
     metrics = _metrics(loop, eval_loss, module, run.accelerator.num_processes)
