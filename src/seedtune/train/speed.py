@@ -46,7 +46,10 @@ With the split buckets and the reused memory, in-process alternating steps (2 th
 a step (x1.03; the allocator alone 8.58 s), the round-to-round noise about as large (+-4%).
 Whole bench runs (`bench/train_vs_trl.py --model smollm2-135m-instruct --steps 20 --runs
 seedtune`, alternating checkouts, load average 1.2-2.0 at each start, the run's own 2 threads included): 490.5 and 503.3 tok/s after, 472.0 and
-509.0 before; MFU 49.2-52.9% either way, the measured peak itself moving 397-422 GFLOP/s.
+509.0 before, 485.9 after (MFU 52.2%) in a third; MFU 49.2-52.9% either way, the measured
+peak itself moving 396-422 GFLOP/s. Gemma-3-270m LoRA (`--model gemma-3-270m --steps 3 --runs
+seedtune`, two alternating pairs): x1.13 and x1.09 (361.3 vs 319.9, 350.4 vs 322.3 tok/s; final
+loss 2.2056 vs 2.2071), peak RSS +1-4%: its 262k-vocabulary head allocates the largest blocks.
 
 Each is exact up to float rounding (tests/test_train_speed.py and tests/test_train_fused.py compare
 losses and gradients with and without). `train.speedups: false` turns them all off, for comparison.
