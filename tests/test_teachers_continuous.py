@@ -11,7 +11,8 @@ import torch
 
 from seedtune.errors import SeedtuneError
 from seedtune.teachers import Request
-from seedtune.teachers.continuous import Row, _shared_prefix, generate_rows
+from seedtune.teachers.continuous import Row, generate_rows
+from seedtune.teachers.local import shared_prefix
 from seedtune.teachers.transformers import HFTeacher
 from seedtune.testing import tiny_model, tiny_tokenizer
 
@@ -110,10 +111,9 @@ def test_fewer_forward_passes_than_static_batches():
 
 def test_shared_prefix_leaves_every_row_a_token_of_its_own():
     prompts = [[1, 2, 3, 4], [1, 2, 3], [1, 2, 5]]
-    rows = [Row(key=i, ids=ids, max_tokens=1, eos=frozenset()) for i, ids in enumerate(prompts)]
-    assert _shared_prefix(rows) == 2
-    assert _shared_prefix(rows[:2]) == 2  # [1, 2, 3] keeps its 3
-    assert _shared_prefix([rows[0], rows[0]]) == 3
+    assert shared_prefix(prompts) == 2
+    assert shared_prefix(prompts[:2]) == 2  # [1, 2, 3] keeps its 3
+    assert shared_prefix([prompts[0], prompts[0]]) == 3
 
 
 def test_prefix_is_not_shared_where_a_local_window_could_be_reached():

@@ -225,7 +225,7 @@ def test_shared_prompt_prefixes_run_once_with_the_same_answers(engines, monkeypa
     # Every row but the first starts after the common part (or later: 'why?' and 'what now' share a 'w').
     assert common * (len(requests) - 1) <= saved < common * len(requests)
 
-    monkeypatch.setattr(llamacpp, "_common_prefix", lambda a, b, limit: 0)
+    monkeypatch.setattr(llamacpp, "shared_prefix", lambda prompts: 0)
     alone = llama.generate(requests)
     assert [c.texts for c in shared] == [c.texts for c in alone] == [c.texts for c in hf.generate(requests)]
     assert [c.completion_tokens for c in shared] == [c.completion_tokens for c in alone]
@@ -247,7 +247,7 @@ def test_sliding_window_models_share_only_inside_the_window(tmp_path, monkeypatc
         assert llama._context.n_swa == 16 and min(len(llama.prompter.encode(r)) for r in requests) > 16
         shared = llama.generate(requests)
         saved = llama.stats["shared_prompt_tokens"]
-        monkeypatch.setattr(llamacpp, "_common_prefix", lambda a, b, limit: 0)
+        monkeypatch.setattr(llamacpp, "shared_prefix", lambda prompts: 0)
         assert [c.texts for c in shared] == [c.texts for c in llama.generate(requests)]
         # The first three rows are admitted together (two share); later rows do not.
         prompt = llama.prompter.encode(requests[0])

@@ -38,6 +38,8 @@ from typing import Any
 
 import torch
 
+from seedtune.teachers.local import shared_prefix
+
 # Refill when at least this share of the batch is free (or the queue fits): each refill is one more
 # forward pass that reads every weight, like a decode step, so tiny refills would cost more than the
 # waiting they save.
@@ -182,15 +184,6 @@ def _left_pad(tensor: torch.Tensor, width: int) -> torch.Tensor:
     return torch.cat([tensor.new_zeros(shape), tensor], dim=dim)
 
 
-def _shared_prefix(rows: list[Row]) -> int:
-    """How many leading tokens every row's prompt shares, leaving each at least one of its own."""
-    first, shortest = rows[0].ids, min(len(row.ids) for row in rows)
-    n = 0
-    while n < shortest - 1 and all(row.ids[n] == first[n] for row in rows):
-        n += 1
-    return n
-
-
 def _prefill(model: Any, rows: list[Row], pad_id: int, device: Any, share: bool) -> tuple[_Batch, torch.Tensor]:
     """Run the prompts of `rows` into a new cache; (batch, first-token scores [rows, vocab]).
 
@@ -201,7 +194,7 @@ def _prefill(model: Any, rows: list[Row], pad_id: int, device: Any, share: bool)
     from transformers.cache_utils import DynamicCache
 
     cache, keyword = DynamicCache(), _cache_keyword(model)
-    common = _shared_prefix(rows) if share and len(rows) > 1 else 0
+    common = shared_prefix([row.ids for row in rows]) if share and len(rows) > 1 else 0
     if common < MIN_SHARED:
         common = 0
     if common:

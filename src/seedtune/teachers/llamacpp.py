@@ -41,7 +41,8 @@ import numpy as np
 
 from seedtune.errors import SeedtuneError
 from seedtune.teachers.base import Completion, OnResult, Request
-from seedtune.teachers.local import LocalPrompter, Sample, completion_of, count_usage, model_fingerprint, row_seed
+from seedtune.teachers.local import (LocalPrompter, Sample, completion_of, count_usage, model_fingerprint, row_seed,
+                                     shared_prefix)
 
 # dtype names (as for hf:) -> GGUF tensor type. Unset: f16, chosen by measurement (bench/generate.py,
 # SmolLM2 greedy, 16 prompts x 48 tokens): f16 gave 16/16 answers identical to transformers' fp32 at
@@ -280,7 +281,7 @@ class LlamaCppTeacher:
         for other in live:
             if other.pos and context.n_swa and other.pos >= context.n_swa:
                 continue
-            n = _common_prefix(row.prompt, other.prompt, min(len(row.prompt), len(other.prompt)) - 1)
+            n = shared_prefix([row.prompt, other.prompt])
             if n > length:
                 donor, length = other, n
         if donor is None or (donor.pos < length and length < _PREFILL_SHARED):
@@ -320,14 +321,6 @@ def _free(L: Any, ctx: Any, model: Any, batch: Any) -> None:
     L.llama_batch_free(batch)
     L.llama_free(ctx)
     L.llama_model_free(model)
-
-
-def _common_prefix(a: Sequence[int], b: Sequence[int], limit: int) -> int:
-    """How many leading tokens `a` and `b` share, at most `limit`."""
-    n = 0
-    while n < limit and a[n] == b[n]:
-        n += 1
-    return n
 
 
 # A donor's prefix is decoded in a call of its own only when it is at least this long: below it,

@@ -43,6 +43,16 @@ def row_seed(request: Request, sample: int) -> int:
     return int.from_bytes(hashlib.sha256(blob).digest()[:8], "little") & 0x7FFFFFFFFFFFFFFF
 
 
+def shared_prefix(prompts: Sequence[Sequence[int]]) -> int:
+    """How many leading tokens every prompt shares, leaving each at least one of its own (its
+    last token's scores give the first answer token, so it must run for every prompt)."""
+    first, shortest = prompts[0], min(len(ids) for ids in prompts)
+    n = 0
+    while n < shortest - 1 and all(ids[n] == first[n] for ids in prompts):
+        n += 1
+    return n
+
+
 def trim_at_stop(text: str, stops: Sequence[str]) -> tuple[str, bool]:
     """Cut `text` at the first occurrence of any stop string; (text, whether a stop was found)."""
     cut = min((i for i in (text.find(s) for s in stops if s) if i >= 0), default=-1)
