@@ -124,6 +124,28 @@ def test_sampling_draws_from_the_nucleus_at_its_probabilities():
     assert 0 <= _choose(flat, 1.0, 0.5, rng) < 35_001 and _choose(logits, 0.0, 0.5, None) == 0
 
 
+def test_two_level_draw_picks_what_one_running_sum_picks():
+    """`_draw` (block sums, then one block's running sum) against the plain float64 cumsum it
+    replaced: the same index for every draw, across block edges, zero weights and short vocabularies."""
+    import numpy as np
+
+    from seedtune.teachers.llamacpp import _draw
+
+    def plain(w, u):
+        cdf = np.cumsum(w, dtype=np.float64)
+        return min(int(np.searchsorted(cdf, u * cdf[-1], side="right")), len(cdf) - 1)
+
+    rng = np.random.default_rng(3)
+    for vocab in (3, 256, 257, 511, 49_152):
+        w = np.exp(rng.standard_normal(vocab).astype(np.float32) * 4).astype(np.float32)
+        w[rng.integers(vocab, size=max(1, vocab // 10))] = 0.0
+        draws = list(rng.random(200)) + [0.0, 1.0 - 1e-12]
+        assert [_draw(w, u) for u in draws] == [plain(w, u) for u in draws]
+    ones = np.ones(1000, dtype=np.float32)  # draws exactly on block and token boundaries
+    assert [_draw(ones, k / 1000) for k in range(0, 1000, 8)] == list(range(0, 1000, 8))
+    assert _draw(np.array([0, 0, 1, 0], dtype=np.float32), 0.999) == 2
+
+
 # -- llama.cpp itself ----------------------------------------------------------------------------
 
 

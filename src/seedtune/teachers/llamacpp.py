@@ -347,8 +347,7 @@ def _choose(logits: np.ndarray, temperature: float, top_p: float, rng: np.random
         return int(np.argmax(logits))
     weights = np.exp((logits - logits.max()) / np.float32(temperature))  # float32, unnormalised
     if top_p >= 1.0:
-        cdf = np.cumsum(weights, dtype=np.float64)
-        return min(int(np.searchsorted(cdf, rng.random() * cdf[-1], side="right")), len(cdf) - 1)
+        return _draw(weights, rng.random())
     # Sorting a 50k-262k vocabulary per token would cost milliseconds. The tokens above a weight
     # threshold are exactly the head of the sorted order, so when their mass reaches top_p the
     # nucleus lies among them (almost always: a few hundred tokens); sort all only otherwise.
@@ -364,6 +363,29 @@ def _choose(logits: np.ndarray, temperature: float, top_p: float, rng: np.random
 
 
 _NUCLEUS_FLOOR = 1e-4  # relative to the most likely token
+
+
+def _draw(weights: np.ndarray, u: float, block: int = 256) -> int:
+    """The index where the running sum of `weights` first exceeds u x their total (inverse CDF).
+
+    In two levels: the sums of blocks of `block` weights, then the running sum inside the one
+    block the draw falls in. One float64 running sum over a 49k-262k vocabulary cost 0.2-0.4 ms a
+    token (most of a sampled step's Python time); this costs ~0.03 ms and can differ from it only
+    through the rounding of sums, for a draw within ~1e-16 of a boundary."""
+    n = len(weights)
+    if n <= block:
+        cdf = np.cumsum(weights, dtype=np.float64)
+        return min(int(np.searchsorted(cdf, u * cdf[-1], side="right")), n - 1)
+    full = n - n % block
+    sums = np.add.reduce(weights[:full].reshape(-1, block), axis=1, dtype=np.float64)
+    if full < n:
+        sums = np.append(sums, weights[full:].sum(dtype=np.float64))
+    cdf = np.cumsum(sums)
+    target = u * cdf[-1]
+    b = min(int(np.searchsorted(cdf, target, side="right")), len(cdf) - 1)
+    inner = np.cumsum(weights[b * block:(b + 1) * block], dtype=np.float64)
+    inner += cdf[b - 1] if b else 0.0
+    return b * block + min(int(np.searchsorted(inner, target, side="right")), len(inner) - 1)
 
 
 def _generation_eos(directory: Path) -> Any:
