@@ -86,7 +86,7 @@ def local_bench(model: str, n: int, batch_size: int, max_tokens: int, dtype: str
 
 
 def engines_bench(model: str, n: int, batch_size: int, max_tokens: int, dtype: str | None, threads: int | None,
-                  repeats: int, temperature: float = 0.0, gguf: str | None = None) -> None:
+                  repeats: int, temperature: float = 0.0, gguf: str | None = None, hf_bf16: bool = False) -> None:
     import importlib.util
 
     import torch
@@ -106,6 +106,11 @@ def engines_bench(model: str, n: int, batch_size: int, max_tokens: int, dtype: s
     # The baseline is transformers as it was: `generate` per static batch on the full head.
     builders = {"hf": lambda: HFTeacher(model, batch_size=batch_size, dtype=dtype, shortlist="off", batching="static"),
                 "hf-fast": lambda: HFTeacher(model, batch_size=batch_size, dtype=dtype)}
+    if hf_bf16:
+        # The yardstick for a bf16 GGUF: the same baseline with bf16 weights and activations shows
+        # how far bf16 itself moves the answers, whatever the engine.
+        builders["hf-bf16"] = lambda: HFTeacher(model, batch_size=batch_size, dtype="bfloat16", shortlist="off",
+                                                batching="static")
     if importlib.util.find_spec("llama_cpp") is None:
         print("engines: llamacpp skipped, llama-cpp-python is not installed (pip install 'seedtune[speed]')")
     else:
@@ -214,13 +219,15 @@ def main() -> None:
     parser.add_argument("--temperature", type=float, default=0.0, help="engines part: 0 (greedy, answers comparable) or sampled")
     parser.add_argument("--skip-local", action="store_true")
     parser.add_argument("--skip-http", action="store_true")
+    parser.add_argument("--hf-bf16", action="store_true",
+                        help="engines part: also the baseline in bf16, the precision yardstick for --gguf bf16")
     parser.add_argument("--skip-engines", action="store_true")
     args = parser.parse_args()
     if not args.skip_local:
         local_bench(args.model, args.n, args.batch_size, args.max_tokens, args.dtype)
     if not args.skip_engines:
         engines_bench(args.model, args.n, args.batch_size, args.max_tokens, args.dtype, args.threads, args.repeats,
-                      args.temperature, args.gguf)
+                      args.temperature, args.gguf, args.hf_bf16)
     if not args.skip_http:
         http_bench(args.http_n, args.concurrency, args.latency)
     if args.yield_:
