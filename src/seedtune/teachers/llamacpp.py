@@ -373,10 +373,7 @@ def _draw(weights: np.ndarray, u: float, block: int = 256) -> int:
     token (most of a sampled step's Python time); this costs ~0.03 ms and can differ from it only
     through the rounding of sums, for a draw within ~1e-16 of a boundary."""
     n = len(weights)
-    if n <= block:
-        cdf = np.cumsum(weights, dtype=np.float64)
-        return min(int(np.searchsorted(cdf, u * cdf[-1], side="right")), n - 1)
-    full = n - n % block
+    full = n - n % block  # a vocabulary shorter than a block is one partial block
     sums = np.add.reduce(weights[:full].reshape(-1, block), axis=1, dtype=np.float64)
     if full < n:
         sums = np.append(sums, weights[full:].sum(dtype=np.float64))
